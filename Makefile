@@ -1,0 +1,34 @@
+# make test: install what is missing, run the whole suite against services it starts itself.
+# make demo: install what is missing, start and seed the sandbox, extract its lists, print the report.
+VENV := .venv
+PY := $(VENV)/bin/python
+SANDBOX := $(PY) -m mediaextract.sandbox --root .sandbox
+
+.PHONY: install test unit demo sandbox-up sandbox-down bench clean
+
+install:
+	@bash scripts/bootstrap.sh
+
+test: install
+	$(PY) -m pytest
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+demo: install
+	@$(SANDBOX) up
+	@$(SANDBOX) seed
+	./spark-submit.sh extract --conf conf/local.yaml --name demo .sandbox/lists
+
+sandbox-up: install
+	$(SANDBOX) up
+
+sandbox-down:
+	$(SANDBOX) down
+
+bench: install
+	$(PY) bench/thumbs.py
+	$(PY) bench/fetch.py
+
+clean: sandbox-down
+	rm -rf .sandbox out

@@ -1,0 +1,250 @@
+"""The filearchive catalog: read it (JDBC or a Parquet snapshot), join the names, choose versions.
+
+The join runs on the binary `fa_name` (the names encoded as UTF-8 by Spark): no SQL text is ever
+built from a name, so `'`, `"` and `\\` need no escaping anywhere. Byte columns are decoded only
+after the join, where every matched name is known to be valid UTF-8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import BinaryType
+
+from . import statuses
+from .errors import BadInput, CatalogUnreachable
+
+# Where each catalog column comes from in MediaWiki's `filearchive`. A source on MediaWiki's new
+# file tables (file/filerevision) is a new mapping here, not a new code path. Never fa_metadata:
+# it can be huge (PDF text layers).
+FILEARCHIVE_COLUMNS = {
+    "fa_id": "fa_id",
+    "name_bytes": "fa_name",
+    "archive_name": "fa_archive_name",
+    "storage_key": "fa_storage_key",
+    "deleted_ts": "fa_deleted_timestamp",
+    "uploaded_ts": "fa_timestamp",
+    "size": "fa_size",
+    "width": "fa_width",
+    "height": "fa_height",
+    "media_type": "fa_media_type",
+    "major_mime": "fa_major_mime",
+    "minor_mime": "fa_minor_mime",
+    "visibility": "fa_deleted",
+    "sha1": "fa_sha1",
+}
+IMAGE_COLUMNS = {"name_bytes": "img_name", "sha1": "img_sha1"}
+
+# MediaWiki's visibility bits (fa_deleted).
+DELETED_FILE = 1
+DELETED_RESTRICTED = 8
+
+# Columns that resolve() adds to the names, in this order.
+RESOLVED_COLUMNS = ("fa_id", "sha1", "storage_key", "size", "width", "height", "media_type",
+                    "mime", "uploaded_at", "deleted_at", "versions", "archive_name")
+
+
+@dataclass(frozen=True)
+class JdbcTarget:
+    host: str
+    port: int
+    database: str
+    url: str
+
+
+def parse_jdbc_url(url: str) -> JdbcTarget:
+    """Return host, port and database of a jdbc:mysql:// URL, or raise BadInput."""
+    if not url or not url.startswith("jdbc:mysql://"):
+        raise BadInput(f"catalog.url must start with jdbc:mysql:// (got {url!r}); "
+                       "jdbc:mariadb:// matches no Spark dialect")
+    parts = urlsplit(url[len("jdbc:"):])
+    database = parts.path.lstrip("/")
+    if not parts.hostname or not database:
+        raise BadInput(f"catalog.url needs a host and a database: {url!r}")
+    return JdbcTarget(parts.hostname, parts.port or 3306, database, url)
+
+
+def _with_timeouts(url: str, connect_timeout_s: float) -> str:
+    # Connector/J's own timeouts: a dead catalog fails fast instead of hanging the job.
+    millis = int(connect_timeout_s * 1000)
+    params = f"connectTimeout={millis}&socketTimeout={max(millis * 30, 300000)}"
+    return url + ("&" if "?" in url else "?") + params
+
+
+def _connect(settings):
+    import pymysql  # the driver-side probe only; executors never need it
+
+    target = parse_jdbc_url(settings["catalog.url"])
+    if not settings["catalog.user"]:
+        raise BadInput("no catalog user: set MEDIAEXTRACT_CATALOG_USER or catalog.user in secrets_file")
+    try:
+        return pymysql.connect(host=target.host, port=target.port, database=target.database,
+                               user=settings["catalog.user"], password=settings["catalog.password"] or "",
+                               connect_timeout=settings["catalog.connect_timeout_s"],
+                               read_timeout=max(30, settings["catalog.connect_timeout_s"]))
+    except pymysql.err.OperationalError as error:
+        code, message = (error.args + (None, ""))[:2]
+        if code in (1044, 1045):
+            raise CatalogUnreachable(f"catalog {target.host}:{target.port} refused user "
+                                     f"{settings['catalog.user']!r}: {message}") from None
+        raise CatalogUnreachable(f"catalog {target.host}:{target.port}/{target.database} unreachable: "
+                                 f"{message or error}") from None
+
+
+def fa_id_bounds(settings) -> tuple[int, int]:
+    """Return (min fa_id, max fa_id) of filearchive with one small query, for partitioned reads."""
+    connection = _connect(settings)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT MIN(fa_id), MAX(fa_id) FROM filearchive")
+            low, high = cursor.fetchone()
+    except Exception as error:
+        raise CatalogUnreachable(f"catalog query failed: {str(error).splitlines()[0]}") from None
+    finally:
+        connection.close()
+    return (int(low or 0), int(high or 0))
+
+
+def _jdbc_reader(spark: SparkSession, settings, table: str):
+    return (spark.read.format("jdbc")
+            .option("url", _with_timeouts(settings["catalog.url"], settings["catalog.connect_timeout_s"]))
+            .option("driver", settings["catalog.driver"])
+            .option("user", settings["catalog.user"])
+            .option("password", settings["catalog.password"] or "")
+            .option("fetchsize", settings["catalog.fetch_size"])
+            .option("dbtable", table))
+
+
+def _select(frame: DataFrame, mapping: dict[str, str]) -> DataFrame:
+    return frame.select(*[F.col(source).alias(name) for name, source in mapping.items()])
+
+
+def read_filearchive_jdbc(spark: SparkSession, settings) -> DataFrame:
+    """Return filearchive's mapped columns over JDBC, partitioned on fa_id (bytes kept as bytes)."""
+    low, high = fa_id_bounds(settings)
+    partitions = settings["catalog.partitions"] if high > low else 1
+    frame = (_jdbc_reader(spark, settings, "filearchive")
+             .option("partitionColumn", FILEARCHIVE_COLUMNS["fa_id"])
+             .option("lowerBound", low).option("upperBound", high + 1)
+             .option("numPartitions", partitions)
+             .load())
+    return _select(frame, FILEARCHIVE_COLUMNS)
+
+
+def read_image_names_jdbc(spark: SparkSession, settings) -> DataFrame:
+    """Return (name_bytes, sha1) of the live files, to explain names undeleted since."""
+    return _select(_jdbc_reader(spark, settings, "image").load(), IMAGE_COLUMNS)
+
+
+def snapshot_paths(root: str) -> tuple[str, str]:
+    """Return the Parquet paths of a snapshot's filearchive and image parts."""
+    root = root.rstrip("/")
+    return f"{root}/filearchive", f"{root}/image"
+
+
+def load_catalog(spark: SparkSession, settings) -> tuple[DataFrame, DataFrame | None]:
+    """Return (filearchive, live image names or None) from the configured source."""
+    explain = settings["catalog.explain_undeleted"]
+    if settings["catalog.source"] == "snapshot":
+        fa_path, image_path = snapshot_paths(settings["catalog.snapshot"])
+        try:
+            filearchive = spark.read.parquet(fa_path)
+            image = spark.read.parquet(image_path) if explain else None
+        except Exception as error:
+            raise BadInput(f"cannot read catalog snapshot {settings['catalog.snapshot']}: "
+                           f"{str(error).splitlines()[0]}") from None
+        return filearchive, image
+    filearchive = read_filearchive_jdbc(spark, settings)
+    image = read_image_names_jdbc(spark, settings) if explain else None
+    return filearchive, image
+
+
+def _text(column: str, frame: DataFrame) -> F.Column:
+    """Return a column as trimmed text whether JDBC gave it as bytes or as a string."""
+    col = F.col(column)
+    if isinstance(frame.schema[column].dataType, BinaryType):
+        col = F.decode(col, "UTF-8")
+    return F.trim(col)
+
+
+def _timestamp(column: str, frame: DataFrame) -> F.Column:
+    return F.to_timestamp(_text(column, frame), "yyyyMMddHHmmss")
+
+
+def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame | None = None) -> DataFrame:
+    """Return the names with their catalog columns and a status (PENDING = to fetch).
+
+    Rows that already have a status (invalid, duplicate, sampled out) pass through untouched.
+    """
+    in_play = names.where(F.col("status").isNull()).withColumn("name_bytes", F.encode("name", "UTF-8"))
+    decided = names.where(F.col("status").isNotNull())
+
+    matched = in_play.join(filearchive, on="name_bytes", how="left")
+    per_request = Window.partitionBy("list", "line")
+    newest_first = per_request.orderBy(F.col("deleted_ts").desc_nulls_last(),
+                                       F.col("uploaded_ts").desc_nulls_last(),
+                                       F.col("fa_id").desc_nulls_last())
+    matched = (matched
+               .withColumn("versions", F.count("fa_id").over(per_request))
+               .withColumn("_rank", F.row_number().over(newest_first)))
+    if settings["catalog.versions"] == "latest":
+        matched = matched.where(F.col("_rank") == 1)
+
+    hidden_bits = DELETED_RESTRICTED | (DELETED_FILE if settings["catalog.hidden_content_is_suppressed"] else 0)
+    suppressed = (F.col("visibility").cast("int").bitwiseAND(hidden_bits) != 0)
+    no_key = F.coalesce(F.length(F.col("storage_key")), F.lit(0)) == 0
+    status = (F.when(F.col("fa_id").isNull(), F.lit(statuses.NOT_IN_FILEARCHIVE))
+              .when(suppressed, F.lit(statuses.SUPPRESSED))
+              .when(no_key, F.lit(statuses.NO_STORAGE_KEY))
+              .otherwise(F.lit(statuses.PENDING)))
+    reason = (F.when(F.col("fa_id").isNull(), F.lit("no filearchive row has this name"))
+              .when(suppressed, F.lit("suppressed (fa_deleted & 8): left out"))
+              .when(no_key, F.lit("the filearchive row has no storage key: the content was lost")))
+    resolved = matched.withColumn("status", status).withColumn("reason", reason)
+
+    if image is not None:
+        live = image.select("name_bytes", F.lit(True).alias("_live")).dropDuplicates(["name_bytes"])
+        resolved = (resolved.join(live, on="name_bytes", how="left")
+                    .withColumn("reason", F.when((F.col("status") == statuses.NOT_IN_FILEARCHIVE) & F.col("_live"),
+                                                 F.lit("undeleted since: the file is live again"))
+                                .otherwise(F.col("reason"))))
+
+    # Nothing about suppressed material leaves the catalog but the fact that it is suppressed.
+    def visible(column: F.Column) -> F.Column:
+        return F.when(F.col("status") == statuses.SUPPRESSED, F.lit(None)).otherwise(column)
+
+    mime = F.concat_ws("/", _text("major_mime", resolved), _text("minor_mime", resolved))
+    resolved = resolved.select(
+        "list", "line", "requested_name", "name", "status", "reason",
+        visible(F.col("fa_id").cast("long")).alias("fa_id"),
+        visible(_text("sha1", resolved)).alias("sha1"),
+        visible(_text("storage_key", resolved)).alias("storage_key"),
+        visible(F.col("size").cast("long")).alias("size"),
+        visible(F.col("width").cast("int")).alias("width"),
+        visible(F.col("height").cast("int")).alias("height"),
+        visible(F.lower(_text("media_type", resolved))).alias("media_type"),
+        visible(F.when(F.col("fa_id").isNotNull(), mime)).alias("mime"),
+        visible(_timestamp("uploaded_ts", resolved)).alias("uploaded_at"),
+        visible(_timestamp("deleted_ts", resolved)).alias("deleted_at"),
+        F.col("versions").cast("int").alias("versions"),
+        visible(_text("archive_name", resolved)).alias("archive_name"),
+    )
+    passthrough = decided.select(
+        "list", "line", "requested_name", "name", "status", "reason",
+        *[F.lit(None).cast(resolved.schema[c].dataType).alias(c) for c in RESOLVED_COLUMNS])
+    return resolved.unionByName(passthrough)
+
+
+def write_snapshot(spark: SparkSession, settings, path: str) -> dict:
+    """Write filearchive (and image names) as Parquet under path; return row counts."""
+    filearchive = read_filearchive_jdbc(spark, settings)
+    fa_path, image_path = snapshot_paths(path)
+    filearchive.write.mode("overwrite").parquet(fa_path)
+    counts = {"filearchive": spark.read.parquet(fa_path).count()}
+    if settings["catalog.explain_undeleted"]:
+        read_image_names_jdbc(spark, settings).write.mode("overwrite").parquet(image_path)
+        counts["image"] = spark.read.parquet(image_path).count()
+    return counts

@@ -1,0 +1,44 @@
+"""Exit codes and the exceptions that map to them (no Spark here).
+
+Every job catches `MediaextractError` at its edge, prints `str(error)` as one line on stderr
+and exits with `error.exit_code`. Anything else is a bug and exits 1 with a traceback.
+"""
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_BAD_INPUT = 2          # bad arguments, settings or input paths
+EXIT_CATALOG_UNREACHABLE = 3
+EXIT_STORAGE_AUTH = 4       # storage refused our credentials (401/403)
+EXIT_STORAGE_DOWN = 5       # too many recent failures: stopped cleanly, resumable
+EXIT_LOCKED = 6             # another run holds the lock (scheduler)
+EXIT_PURGE_INCOMPLETE = 7   # a purge re-scan still found matches
+
+
+class MediaextractError(Exception):
+    """An error a user can act on: one line, one exit code."""
+
+    exit_code = EXIT_BUG
+
+
+class BadInput(MediaextractError):
+    exit_code = EXIT_BAD_INPUT
+
+
+class CatalogUnreachable(MediaextractError):
+    exit_code = EXIT_CATALOG_UNREACHABLE
+
+
+class StorageAuthError(MediaextractError):
+    exit_code = EXIT_STORAGE_AUTH
+
+
+class StorageDown(MediaextractError):
+    exit_code = EXIT_STORAGE_DOWN
+
+
+class Locked(MediaextractError):
+    exit_code = EXIT_LOCKED
+
+
+class PurgeIncomplete(MediaextractError):
+    exit_code = EXIT_PURGE_INCOMPLETE

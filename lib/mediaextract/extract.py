@@ -1,0 +1,203 @@
+"""The extract job's flow: plan -> reuse what earlier runs did -> fetch in committed batches -> finalize.
+
+Resuming needs no bookkeeping of its own: whatever earlier runs committed (items/ and the
+committed batches under _work/) is read back, rows whose status is final are reused, and only
+the rest is fetched. A driver killed at any point leaves nothing half-counted: a batch without
+Spark's _SUCCESS is ignored, and items/ is swapped in whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from datetime import datetime, timezone
+from functools import partial
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from . import dataset, pipeline, report, statuses, storage
+from .dataset import ITEM_COLUMNS, ITEMS_SCHEMA, PLAN_COLUMNS, Paths
+from .errors import BadInput, StorageAuthError, StorageDown
+from .fetch import AUTH_REFUSED, STORAGE_DOWN, FetchPlan, fetch_partition
+from .hadoopfs import HadoopFS
+from .limits import slots_directory
+from .report import human_bytes, human_duration
+
+log = logging.getLogger("mediaextract")
+KEY = ["list", "name", "sha1"]
+
+
+def preflight(settings, container: str) -> None:
+    """Fail fast, before any Spark stage, when storage refuses us or cannot be reached."""
+    store = storage.store_for(settings.section("storage"),
+                              {k: settings[k] for k in ("storage.access_key", "storage.secret_key")}, max_pool=1)
+    try:
+        store.preflight(container)
+    except storage.StorageError as error:
+        if error.kind == "auth":
+            raise StorageAuthError(f"storage refused our credentials ({error}): check storage.access_key/"
+                                   "secret_key in the environment or secrets_file") from None
+        if error.kind == "retryable":
+            raise StorageDown(f"storage unreachable ({error}): nothing fetched; run again when it is back") from None
+        raise BadInput(f"storage not usable: {error}") from None
+
+
+def _mark_reuse_and_batches(planned: DataFrame, previous: DataFrame | None, settings) -> DataFrame:
+    """Return planned rows with _reuse (an earlier result stands) and _batch (to fetch) columns."""
+    if previous is not None:
+        final = previous.where(~F.col("status").isin(settings["fetch.retry_statuses"]))
+        planned = planned.join(final.select(*KEY).withColumn("_reuse", F.lit(True)), on=KEY, how="left")
+    else:
+        planned = planned.withColumn("_reuse", F.lit(None).cast("boolean"))
+    pending = (F.col("status") == statuses.PENDING) & F.col("_reuse").isNull()
+    order = Window.partitionBy(F.lit(0)).orderBy("list", "line", "fa_id")
+    number = F.row_number().over(order) - 1
+    with_batch = planned.withColumn("_fetch", pending)
+    fetching = with_batch.where("_fetch").withColumn(
+        "_batch", F.floor(number / F.lit(settings["fetch.batch_rows"])).cast("int"))
+    rest = with_batch.where(~F.col("_fetch")).withColumn("_batch", F.lit(None).cast("int"))
+    return fetching.unionByName(rest).drop("_fetch")
+
+
+def _batch_stats(spark: SparkSession, path: str) -> dict:
+    rows = (dataset.read_items(spark, path)
+            .groupBy("status", (F.col("reason") == AUTH_REFUSED).alias("auth"),
+                     (F.col("reason") == STORAGE_DOWN).alias("down"))
+            .agg(F.count(F.lit(1)).alias("n"), F.coalesce(F.sum(F.length("content")), F.lit(0)).alias("bytes"))
+            .collect())
+    stats = {"rows": 0, "ok": 0, "failed": 0, "bytes": 0, "auth": 0, "down": 0}
+    for r in rows:
+        stats["rows"] += r["n"]
+        stats["bytes"] += r["bytes"]
+        stats["ok" if r["status"] == statuses.OK else "failed"] += r["n"]
+        stats["auth"] += r["n"] if r["auth"] else 0
+        stats["down"] += r["n"] if r["down"] else 0
+    return stats
+
+
+def _progress(batch: int, batches: int, done: int, total: int, ok: int, failed: int,
+              fetched_bytes: int, started: float) -> str:
+    elapsed = max(time.monotonic() - started, 1e-6)
+    rate = done / elapsed
+    eta = (total - done) / rate if rate > 0 else 0
+    return (f"batch {batch}/{batches}: {done}/{total} rows, ok {ok}, failed {failed}, "
+            f"{rate:.1f} items/s, {fetched_bytes / elapsed / 1e6:.1f} MB/s, ETA {human_duration(eta)}")
+
+
+def _final_items(planned: DataFrame, results: DataFrame) -> DataFrame:
+    """Return one row per planned row: plan columns from the plan, fetch columns from results."""
+    fetch_only = [c for c in dataset.FETCH_COLUMNS if c not in ("status", "reason")]
+    decided = planned.where(F.col("status") != statuses.PENDING).select(
+        *PLAN_COLUMNS, "status", "reason",
+        *[F.lit(None).cast(ITEMS_SCHEMA[c].dataType).alias(c) for c in fetch_only])
+    pending = (planned.where(F.col("status") == statuses.PENDING).select(*PLAN_COLUMNS)
+               .join(results.select(*KEY, *dataset.FETCH_COLUMNS), on=KEY, how="left"))
+    # A pending row without a result cannot happen once every batch committed; should it ever,
+    # it is counted as failed rather than lost.
+    pending = pending.select(
+        *PLAN_COLUMNS,
+        F.coalesce("status", F.lit(statuses.FETCH_FAILED)).alias("status"),
+        F.when(F.col("status").isNull(), F.lit("not fetched")).otherwise(F.col("reason")).alias("reason"),
+        *fetch_only)
+    return decided.select(*ITEM_COLUMNS).unionByName(pending.select(*ITEM_COLUMNS))
+
+
+def fetch_shape(settings, parallelism: int) -> tuple[int, int, int]:
+    """Return (host slots, threads per task, tasks per batch at most) for the connection caps.
+
+    Host slots (file locks shared by every task of the run on a host) hold each executor to
+    connections_per_executor; tasks x threads <= max_connections holds the whole job to its
+    cap on any number of executors, since a task never has more requests than threads.
+    """
+    cap = settings["fetch.max_connections"]
+    slots = max(1, min(settings["fetch.connections_per_executor"], cap))
+    threads = max(1, math.ceil(slots / max(1, parallelism)))
+    return slots, threads, max(1, cap // threads)
+
+
+def run_extract(spark: SparkSession, settings, list_args: list[str], output: str,
+                column: str = "name", out=print) -> dict:
+    """Extract the lists into output; return the report. Raises StorageAuthError/StorageDown."""
+    fs = HadoopFS(spark)
+    paths = Paths(output)
+    file_mode, dir_mode = dataset.modes(settings)
+    if settings["storage.backend"] == "s3" and not settings["storage.endpoint"]:
+        raise BadInput("storage.endpoint is not set")
+    planned = pipeline.planned(spark, settings, list_args, column)
+    preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
+
+    fs.mkdirs(paths.root, dir_mode)
+    fs.mkdirs(paths.work, 0o700)
+    if fs.exists(paths.success):
+        fs.delete(paths.success)  # the data set is being changed: not complete until the end
+    previous = dataset.previous_results(spark, fs, paths)
+    run_id = dataset.new_run_id()
+    marked = _mark_reuse_and_batches(planned, previous, settings)
+    marked.write.mode("overwrite").parquet(paths.planned(run_id))
+    planned_rows = spark.read.parquet(paths.planned(run_id))
+
+    counts = planned_rows.groupBy("_batch").count().collect()
+    sizes = {r["_batch"]: r["count"] for r in counts if r["_batch"] is not None}
+    total = sum(sizes.values())
+    batches = len(sizes)
+    slots, threads, max_tasks = fetch_shape(settings, spark.sparkContext.defaultParallelism)
+    run_token = hashlib.sha1(f"{fs.qualify(paths.root)}|{run_id}".encode()).hexdigest()[:16]
+    plan = FetchPlan.from_settings(settings, run_token, slots, threads, str(slots_directory(run_token)))
+    reused = planned_rows.where(F.col("_reuse")).count()
+    out(f"extract {paths.root}: {planned_rows.count()} requested, {total} to fetch in {batches} batches"
+        f" ({reused} done by earlier runs), at most {min(slots, settings['fetch.max_connections'])} "
+        "connections per executor")
+
+    started = time.monotonic()
+    done = ok = failed = fetched_bytes = 0
+    worker = partial(fetch_partition, plan, ITEM_COLUMNS, PLAN_COLUMNS)
+    for number in range(batches):
+        rows = planned_rows.where(F.col("_batch") == number).select(*PLAN_COLUMNS)
+        partitions = max(1, min(sizes[number], max_tasks))
+        fetched = spark.createDataFrame(rows.repartition(partitions).rdd.mapPartitions(worker), ITEMS_SCHEMA)
+        dataset.write_batch(fetched, paths.batch(run_id, number))
+        stats = _batch_stats(spark, paths.batch(run_id, number))
+        done += stats["rows"]
+        ok += stats["ok"]
+        failed += stats["failed"]
+        fetched_bytes += stats["bytes"]
+        out(_progress(number + 1, batches, done, total, ok, failed, fetched_bytes, started))
+        resume = f"committed {done} of {total} rows; run the same command again to resume"
+        if stats["auth"]:
+            raise StorageAuthError(f"storage refused our credentials mid-run: {resume}")
+        if stats["down"]:
+            raise StorageDown(f"storage looks down (most recent requests failed): stopped; {resume}")
+
+    results = dataset.previous_results(spark, fs, paths)
+    if results is None:
+        results = spark.createDataFrame([], ITEMS_SCHEMA)
+    final = _final_items(planned_rows.drop("_reuse", "_batch"), results)
+    dataset.replace_items(spark, fs, paths, final, run_id)
+    items = dataset.read_items(spark, paths.items)
+    built = report.build_report(
+        pipeline.count_rows(items), "extract", connections=pipeline.effective_connections(spark, settings),
+        extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "output": fs.qualify(paths.root), "settings": settings.public()})
+    broken = report.check_sums(built)
+    if broken:
+        raise AssertionError(f"counts do not add up for {broken}: a bug, please report it")
+    table = pipeline.write_report(fs, paths.root, built, file_mode)
+    metadata = dataset.build_metadata(settings, dataset.read_metadata(fs, paths), catalog_source(settings))
+    fs.write_text(paths.metadata, json.dumps(metadata, indent=2, sort_keys=True) + "\n", file_mode)
+    fs.delete(paths.work)
+    dataset.apply_permissions(fs, paths.root, settings)
+    fs.write_text(paths.success, "", file_mode)
+    out(table.rstrip("\n"))
+    return built
+
+
+def catalog_source(settings) -> dict:
+    """Return where the catalog came from, without credentials."""
+    if settings["catalog.source"] == "snapshot":
+        return {"source": "snapshot", "path": settings["catalog.snapshot"]}
+    url = settings["catalog.url"].split("?", 1)[0]
+    return {"source": "jdbc", "url": url, "read_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -1,0 +1,213 @@
+"""The mapPartitions worker: fetch, verify and thumbnail each row, politely (no Spark import).
+
+One call of `fetch_partition` runs in one Python worker process per Spark task. Several tasks
+run at once on an executor, so the connection cap is held by `HostSlots` (file locks shared by
+every process of the run on the host), not by a thread pool size. Every row that comes in goes
+out with exactly one status; an exception in one row becomes that row's `fetch_failed`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable, Iterator
+
+from . import layout, statuses, storage, thumbs
+from .limits import HostSlots, RateLimiter
+from .retry import FailureWindow, backoff_delay
+
+# Reasons the driver looks for after each batch to stop the whole job (see extract.py).
+AUTH_REFUSED = "not attempted: storage refused our credentials"
+STORAGE_DOWN = "not attempted: storage looks down"
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """Everything a worker needs, picklable: sent to executors with the task."""
+
+    run_token: str
+    storage: dict
+    secrets: dict = field(repr=False)
+    wiki_id: str
+    zone: str
+    sharded: bool
+    slots: int          # requests in flight per host, across processes
+    threads: int        # fetching threads per task
+    slots_dir: str
+    requests_per_second: float | None
+    max_attempts: int
+    backoff_initial_s: float
+    backoff_max_s: float
+    max_object_bytes: int
+    spool_bytes: int
+    failure_window: int
+    failure_threshold: float
+    keep_content: bool
+    make_thumbnails: bool
+    thumbnail: dict
+
+    @classmethod
+    def from_settings(cls, settings, run_token: str, slots: int, threads: int, slots_dir: str) -> "FetchPlan":
+        content = settings["output.content"]
+        return cls(
+            run_token=run_token, storage=settings.section("storage"),
+            secrets={k: settings[k] for k in ("storage.access_key", "storage.secret_key")},
+            wiki_id=settings["wiki.id"], zone=settings["storage.zone"], sharded=settings["storage.sharded"],
+            slots=slots, threads=threads, slots_dir=slots_dir, requests_per_second=settings["fetch.requests_per_second"],
+            max_attempts=settings["fetch.max_attempts"], backoff_initial_s=settings["fetch.backoff_initial_s"],
+            backoff_max_s=settings["fetch.backoff_max_s"], max_object_bytes=settings["fetch.max_object_bytes"],
+            spool_bytes=settings["fetch.spool_bytes"], failure_window=settings["fetch.failure_window"],
+            failure_threshold=settings["fetch.failure_threshold"],
+            keep_content=content in ("originals", "both"), make_thumbnails=content in ("thumbnails", "both"),
+            thumbnail=settings.section("thumbnail"))
+
+
+class RunState:
+    """Per-process state of one run: the breaker and the credentials verdict, shared by threads."""
+
+    _by_run: dict[str, "RunState"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, plan: FetchPlan):
+        self.window = FailureWindow(plan.failure_window, plan.failure_threshold)
+        self.auth_refused = False
+
+    @classmethod
+    def of(cls, plan: FetchPlan) -> "RunState":
+        with cls._lock:
+            if plan.run_token not in cls._by_run:
+                cls._by_run.clear()  # worker processes are reused across runs: keep only this one
+                cls._by_run[plan.run_token] = cls(plan)
+            return cls._by_run[plan.run_token]
+
+
+@dataclass
+class Outcome:
+    """What fetching one row gave: the fetch columns of ITEMS_SCHEMA."""
+
+    status: str
+    reason: str | None = None
+    content: bytes | None = None
+    thumbnail: bytes | None = None
+    thumbnail_mime: str | None = None
+    thumbnail_width: int | None = None
+    thumbnail_height: int | None = None
+    attempts: int = 0
+
+
+class Worker:
+    """Fetches rows of one partition with the plan's limits."""
+
+    def __init__(self, plan: FetchPlan):
+        self.plan = plan
+        self.state = RunState.of(plan)
+        self.store = storage.store_for(plan.storage, plan.secrets, max_pool=plan.threads)
+        self.slots = HostSlots(plan.slots_dir, plan.slots)
+        self.rate = RateLimiter(plan.slots_dir, plan.requests_per_second)
+        self.thumbnail_settings = thumbs.ThumbnailSettings.from_mapping(plan.thumbnail)
+
+    def _location(self, storage_key: str):
+        if self.plan.storage.get("backend") == "disk":
+            return None
+        return layout.deleted_location(storage_key, self.plan.wiki_id, self.plan.sharded, self.plan.zone)
+
+    def fetch(self, row) -> Outcome:
+        """Return the outcome of one row; never raises."""
+        try:
+            return self._fetch(row)
+        except Exception as error:  # a bug or an unforeseen error: this row fails, not the job
+            return Outcome(statuses.FETCH_FAILED, f"unexpected error: {type(error).__name__}: {error}"[:500])
+
+    def _fetch(self, row) -> Outcome:
+        plan = self.plan
+        if row["size"] is not None and row["size"] > plan.max_object_bytes:
+            return Outcome(statuses.TOO_LARGE, f"{row['size']} bytes is over fetch.max_object_bytes "
+                                               f"({plan.max_object_bytes})")
+        try:
+            location = self._location(row["storage_key"])
+        except ValueError as error:
+            return Outcome(statuses.FETCH_FAILED, f"unusable storage key: {error}")
+        attempt = 0
+        while True:
+            if self.state.auth_refused:
+                return Outcome(statuses.FETCH_FAILED, AUTH_REFUSED, attempts=attempt)
+            if self.state.window.tripped:
+                return Outcome(statuses.FETCH_FAILED, STORAGE_DOWN, attempts=attempt)
+            attempt += 1
+            self.rate.wait()
+            try:
+                with self.slots.hold():
+                    fetched = self.store.fetch(row["storage_key"], location, plan.max_object_bytes, plan.spool_bytes)
+            except storage.StorageError as error:
+                if error.kind == "not_found":
+                    self.state.window.record(False)
+                    return Outcome(statuses.NOT_IN_STORAGE, "no object at its storage path", attempts=attempt)
+                if error.kind == "auth":
+                    self.state.auth_refused = True
+                    return Outcome(statuses.FETCH_FAILED, AUTH_REFUSED, attempts=attempt)
+                if error.kind == "retryable":
+                    self.state.window.record(True)
+                    if attempt >= plan.max_attempts:
+                        return Outcome(statuses.FETCH_FAILED, f"{error} (after {attempt} attempts)", attempts=attempt)
+                    time.sleep(backoff_delay(attempt, plan.backoff_initial_s, plan.backoff_max_s, error.retry_after_s))
+                    continue
+                self.state.window.record(False)
+                if str(error).startswith("too large"):
+                    return Outcome(statuses.TOO_LARGE, str(error), attempts=attempt)
+                return Outcome(statuses.FETCH_FAILED, str(error), attempts=attempt)
+            self.state.window.record(False)
+            with fetched.body:
+                return self._verified(row, fetched, attempt)
+
+    def _verified(self, row, fetched, attempts: int) -> Outcome:
+        if row["size"] is not None and fetched.size != row["size"]:
+            return Outcome(statuses.CHECKSUM_MISMATCH, f"got {fetched.size} bytes, fa_size says {row['size']}",
+                           attempts=attempts)
+        if fetched.sha1 != row["sha1"]:
+            return Outcome(statuses.CHECKSUM_MISMATCH, f"sha1 of the bytes is {fetched.sha1}, fa_sha1 says {row['sha1']}",
+                           attempts=attempts)
+        data = fetched.body.read()
+        outcome = Outcome(statuses.OK, attempts=attempts, content=data if self.plan.keep_content else None)
+        if self.plan.make_thumbnails:
+            made = thumbs.make_thumbnail(data, self.thumbnail_settings, mime=row["mime"])
+            if made.reason:
+                outcome.reason = f"thumbnail: {made.reason}"
+            else:
+                outcome.thumbnail, outcome.thumbnail_mime = made.data, made.mime
+                outcome.thumbnail_width, outcome.thumbnail_height = made.width, made.height
+        return outcome
+
+
+def item_tuple(row, outcome: Outcome, plan_columns: Iterable[str]) -> tuple:
+    """Return the ITEMS_SCHEMA tuple of a planned row and its outcome."""
+    values = {c: row[c] for c in plan_columns}
+    values.update(status=outcome.status, reason=outcome.reason, content=outcome.content,
+                  thumbnail=outcome.thumbnail, thumbnail_mime=outcome.thumbnail_mime,
+                  thumbnail_width=outcome.thumbnail_width, thumbnail_height=outcome.thumbnail_height,
+                  fetched_at=datetime.now(timezone.utc), attempts=outcome.attempts)
+    return values
+
+
+def fetch_partition(plan: FetchPlan, item_columns: tuple[str, ...], plan_columns: tuple[str, ...],
+                    rows: Iterator) -> Iterator[tuple]:
+    """Yield one ITEMS_SCHEMA tuple per input row, fetching with plan.threads threads.
+
+    At most 2 x threads rows are in progress at once, so a slow consumer never makes the worker
+    hold more than that many bodies in memory.
+    """
+    worker = Worker(plan)
+    with ThreadPoolExecutor(max_workers=plan.threads, thread_name_prefix="fetch") as pool:
+        running: dict = {}
+        for row in rows:
+            running[pool.submit(worker.fetch, row)] = row
+            if len(running) >= 2 * plan.threads:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    values = item_tuple(running.pop(future), future.result(), plan_columns)
+                    yield tuple(values[c] for c in item_columns)
+        for future in list(running):
+            values = item_tuple(running.pop(future), future.result(), plan_columns)
+            yield tuple(values[c] for c in item_columns)

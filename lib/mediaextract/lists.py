@@ -1,0 +1,178 @@
+"""List files -> one row per requested name, normalised or rejected with a reason.
+
+A list is a text file (one name per line), a CSV/TSV file with a named column, or a directory
+of them; local or any Hadoop path. The list name is the file stem unless given as NAME=PATH.
+Parsing is plain Python (`parse_list`); `read_lists` is the Spark edge: the files are read with
+Spark's binaryFile source (so HDFS paths work), parsed on the driver, and turned into a DataFrame.
+Lists are small (hundreds of thousands of names are a few MB), and parsing them in one place
+keeps "first occurrence in file order wins" trivially deterministic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+from . import statuses
+from .errors import BadInput
+from .names import normalize_title
+
+# One row per non-blank, non-comment line. `status` is null while the name is still in play.
+LIST_SCHEMA = StructType([
+    StructField("list", StringType(), False),
+    StructField("line", IntegerType(), False),
+    StructField("requested_name", StringType(), False),
+    StructField("name", StringType(), True),
+    StructField("status", StringType(), True),
+    StructField("reason", StringType(), True),
+])
+
+LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """One list argument: NAME=PATH or PATH (name from each file's stem)."""
+
+    path: str
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, argument: str) -> "ListSpec":
+        name, sep, path = argument.partition("=")
+        if sep and LIST_NAME.match(name) and "/" not in name:
+            return cls(path=path, name=name)
+        return cls(path=argument)
+
+
+def file_kind(path: str) -> str:
+    """Return "csv", "tsv" or "lines" from a file name."""
+    lower = path.lower()
+    if lower.endswith(".csv"):
+        return "csv"
+    if lower.endswith(".tsv"):
+        return "tsv"
+    return "lines"
+
+
+def stem(path: str) -> str:
+    """Return the file name without directories and without its last extension."""
+    base = path.rstrip("/").rsplit("/", 1)[-1]
+    return base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+
+
+def _raw_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        yield number, raw.rstrip(b"\r")
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, str, bool]]:
+    """Yield (line number, text, valid UTF-8) for every name line of a plain list."""
+    for number, raw in _raw_lines(data):
+        if not raw.strip() or raw.lstrip().startswith(b"#"):
+            continue
+        # Deletion requests are wiki pages: names often come as bullet items ("* [[File:X]]").
+        raw = raw.lstrip().lstrip(b"*").lstrip() or raw
+        try:
+            yield number, raw.decode("utf-8"), True
+        except UnicodeDecodeError:
+            yield number, raw.decode("utf-8", errors="replace"), False
+
+
+def _cells(data: bytes, delimiter: str, column: str, where: str) -> Iterator[tuple[int, str, bool]]:
+    """Yield (line number, cell, valid UTF-8) for the named column of a CSV/TSV list."""
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    # surrogateescape keeps invalid bytes visible per cell instead of failing the whole file.
+    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="surrogateescape"), newline=""),
+                        delimiter=delimiter)
+    header = next(reader, None)
+    if header is None or column not in [h.strip() for h in header]:
+        found = ", ".join(h.strip() for h in header or []) or "no header"
+        raise BadInput(f"list {where} has no column {column!r} (columns: {found}); set lists column with --column")
+    index = [h.strip() for h in header].index(column)
+    for row in reader:
+        if index >= len(row) or not row[index].strip():
+            continue
+        cell = row[index]
+        try:
+            cell.encode("utf-8")
+            yield reader.line_num, cell, True
+        except UnicodeEncodeError:
+            text = cell.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+            yield reader.line_num, text, False
+
+
+def parse_list(list_name: str, data: bytes, kind: str = "lines", column: str = "name",
+               capitalize_first: bool = True, where: str = "") -> list[tuple]:
+    """Return LIST_SCHEMA tuples for one list file's bytes, duplicates marked after the first."""
+    if kind == "lines":
+        entries = _lines(data)
+    else:
+        entries = _cells(data, "," if kind == "csv" else "\t", column, where or list_name)
+    rows = []
+    first_line: dict[str, int] = {}
+    for number, text, valid in entries:
+        if not valid:
+            rows.append((list_name, number, text, None, statuses.INVALID_NAME,
+                         "the line is not valid UTF-8"))
+            continue
+        result = normalize_title(text, capitalize_first=capitalize_first)
+        if result.key is None:
+            rows.append((list_name, number, text, None, statuses.INVALID_NAME, result.reason))
+        elif result.key in first_line:
+            rows.append((list_name, number, text, result.key, statuses.DUPLICATE,
+                         f"same file as line {first_line[result.key]}"))
+        else:
+            first_line[result.key] = number
+            rows.append((list_name, number, text, result.key, None, None))
+    return rows
+
+
+def _load_files(spark: SparkSession, path: str) -> list[tuple[str, bytes]]:
+    """Return (path, bytes) of every file at path (a file, directory or glob), sorted by path."""
+    try:
+        frame = spark.read.format("binaryFile").load(path)
+        files = frame.select("path", "content").collect()
+    except Exception as error:  # AnalysisException: the message names the path
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "PATH_NOT_FOUND" in message or "does not exist" in message:
+            raise BadInput(f"list path not found: {path}") from None
+        raise BadInput(f"cannot read list {path}: {message}") from None
+    if not files:
+        raise BadInput(f"no list files at {path}")
+    return sorted((row.path, bytes(row.content)) for row in files)
+
+
+def read_lists(spark: SparkSession, arguments: list[str], column: str = "name",
+               capitalize_first: bool = True) -> DataFrame:
+    """Return a LIST_SCHEMA DataFrame with one row per requested name of every list argument."""
+    if not arguments:
+        raise BadInput("no lists given: name at least one list file or directory")
+    rows: list[tuple] = []
+    sources: dict[str, str] = {}
+    for spec in map(ListSpec.parse, arguments):
+        files = _load_files(spark, spec.path)
+        if spec.name and len(files) > 1:
+            raise BadInput(f"{spec.name}={spec.path} names {len(files)} files: a named list is one file")
+        for file_path, data in files:
+            list_name = spec.name or stem(file_path)
+            if not LIST_NAME.match(list_name):
+                raise BadInput(f"list name {list_name!r} (from {file_path}) is not usable as a "
+                               "directory name: give one as NAME=PATH")
+            if list_name in sources:
+                raise BadInput(f"two lists are named {list_name!r} ({sources[list_name]} and "
+                               f"{file_path}): name one as NAME=PATH")
+            sources[list_name] = file_path
+            rows.extend(parse_list(list_name, data, file_kind(file_path), column, capitalize_first,
+                                   where=file_path))
+    return spark.createDataFrame(rows, LIST_SCHEMA)

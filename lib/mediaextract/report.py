@@ -1,0 +1,152 @@
+"""Counts per list that explain every requested name: a dict for report.json, a table for people.
+
+No Spark here: the jobs aggregate (list, status, media_type) -> (rows, bytes) with Spark and hand
+the few resulting tuples to `build_report`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+from . import statuses
+
+# Before fetching, these statuses are known; everything else is "found" (to fetch).
+PLAN_STATUSES = (statuses.INVALID_NAME, statuses.DUPLICATE, statuses.SAMPLED_OUT,
+                 statuses.NOT_IN_FILEARCHIVE, statuses.SUPPRESSED, statuses.NO_STORAGE_KEY)
+FOUND = "found"
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """Rows of one list with one status and media type, and the sum of their fa_size."""
+
+    list: str
+    status: str
+    media_type: str | None
+    rows: int
+    bytes: int
+
+
+def _empty_counts(kind: str) -> dict:
+    counts = {"requested": 0, **{s: 0 for s in PLAN_STATUSES}, FOUND: 0}
+    if kind == "extract":
+        counts.update({s: 0 for s in statuses.FETCH_STATUSES})
+    counts.update({"bytes_found": 0, "bytes_by_media_type": {}})
+    if kind == "extract":
+        counts["bytes_ok"] = 0
+    return counts
+
+
+def _add(counts: dict, row: CountRow, kind: str) -> None:
+    counts["requested"] += row.rows
+    if row.status in PLAN_STATUSES:
+        counts[row.status] += row.rows
+        return
+    counts[FOUND] += row.rows
+    counts["bytes_found"] += row.bytes
+    media = row.media_type or "unknown"
+    counts["bytes_by_media_type"][media] = counts["bytes_by_media_type"].get(media, 0) + row.bytes
+    if kind == "extract":
+        counts[row.status] += row.rows
+        if row.status == statuses.OK:
+            counts["bytes_ok"] += row.bytes
+
+
+def estimate_fetch_seconds(found: int, bytes_found: int, connections: int,
+                           request_s: float, bytes_per_s: float) -> float:
+    """Return the time to fetch `found` objects totalling bytes_found over `connections`."""
+    if found == 0:
+        return 0.0
+    return (found * request_s + bytes_found / bytes_per_s) / max(1, connections)
+
+
+def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] = (),
+                 connections: int = 1, request_s: float = 0.05, bytes_per_s: float = 2e7,
+                 extra: dict | None = None) -> dict:
+    """Return the report dict: counts per list and in total (every status present, zeros too)."""
+    per_list: dict[str, dict] = defaultdict(lambda: _empty_counts(kind))
+    for name in list_names:
+        per_list[name]
+    totals = _empty_counts(kind)
+    for row in rows:
+        _add(per_list[row.list], row, kind)
+        _add(totals, row, kind)
+    for counts in [*per_list.values(), totals]:
+        counts["bytes_by_media_type"] = dict(sorted(counts["bytes_by_media_type"].items()))
+        if kind == "plan":
+            counts["estimated_fetch_s"] = round(estimate_fetch_seconds(
+                counts[FOUND], counts["bytes_found"], connections, request_s, bytes_per_s), 1)
+    report = {"kind": kind, "connections": connections,
+              "lists": {name: per_list[name] for name in sorted(per_list)}, "totals": totals}
+    report.update(extra or {})
+    return report
+
+
+def check_sums(report: dict) -> list[str]:
+    """Return the lists whose counts do not add up to `requested` (empty when all do)."""
+    broken = []
+    for name, counts in [*report["lists"].items(), ("totals", report["totals"])]:
+        parts = sum(counts[s] for s in PLAN_STATUSES) + counts[FOUND]
+        fetched = sum(counts.get(s, 0) for s in statuses.FETCH_STATUSES)
+        if parts != counts["requested"] or (report["kind"] == "extract" and fetched != counts[FOUND]):
+            broken.append(name)
+    return broken
+
+
+def human_bytes(value: float) -> str:
+    """Return 1.2 GB-style text for a byte count."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value} B"
+
+
+def human_duration(seconds: float) -> str:
+    """Return 45 s / 12 min / 3.5 h-style text."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def sentence(name: str, counts: dict, kind: str, connections: int) -> str:
+    """Return one line in the words people used for a list's outcome."""
+    knew = counts[FOUND] + counts[statuses.SUPPRESSED] + counts[statuses.NO_STORAGE_KEY]
+    text = f"{name}: of {counts['requested']} requested, filearchive knew {knew}"
+    if kind == "plan":
+        return (f"{text}, {counts[FOUND]} can be fetched ({human_bytes(counts['bytes_found'])}, "
+                f"about {human_duration(counts['estimated_fetch_s'])} at {connections} connections).")
+    return f"{text}, {counts[statuses.OK]} downloaded ({human_bytes(counts['bytes_ok'])})."
+
+
+def format_table(report: dict) -> str:
+    """Return the report as a text table (statuses down, lists across) and one sentence a list."""
+    kind = report["kind"]
+    names = list(report["lists"])
+    columns = [*names, "total"]
+    data = [*report["lists"].values(), report["totals"]]
+    labels = ["requested", *PLAN_STATUSES, FOUND]
+    if kind == "extract":
+        labels += [s for s in statuses.FETCH_STATUSES]
+    rows = [[label, *[str(c[label]) for c in data]] for label in labels]
+    rows.append(["bytes found", *[human_bytes(c["bytes_found"]) for c in data]])
+    if kind == "extract":
+        rows.append(["bytes ok", *[human_bytes(c["bytes_ok"]) for c in data]])
+    else:
+        media = sorted({m for c in data for m in c["bytes_by_media_type"]})
+        rows += [[f"  {m}", *[human_bytes(c["bytes_by_media_type"].get(m, 0)) for c in data]] for m in media]
+        rows.append(["est. fetch time", *[human_duration(c["estimated_fetch_s"]) for c in data]])
+    header = ["", *columns]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(cells))
+
+    out = [line(header), line(["-" * w for w in widths]), *[line(r) for r in rows], ""]
+    out += [sentence(n, report["lists"][n], kind, report["connections"]) for n in names]
+    out.append(sentence("all lists", report["totals"], kind, report["connections"]))
+    return "\n".join(out) + "\n"

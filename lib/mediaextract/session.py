@@ -1,0 +1,43 @@
+"""The SparkSession every job uses, configured once (Spark edge)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+# Hadoop applies this umask to every file and directory Spark writes, on HDFS as on file://
+# (otherwise 644/755 whatever the process umask). Group-readable output is widened afterwards
+# by dataset.apply_permissions, so nothing is ever created wider than asked.
+PRIVATE_UMASK = "077"
+
+
+def session_conf(settings) -> dict[str, str]:
+    """Return the Spark settings mediaextract needs, whatever the master."""
+    conf = {
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        # ENUM columns arrive as CHAR-like strings padded with spaces otherwise.
+        "spark.sql.readSideCharPadding": "false",
+        "spark.hadoop.fs.permissions.umask-mode": PRIVATE_UMASK,
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    }
+    jar = settings["catalog.jar"]
+    if jar and os.path.exists(jar):
+        conf["spark.jars"] = jar
+    return conf
+
+
+def build_session(settings, app_name: str, master: str | None = None) -> SparkSession:
+    """Return the active SparkSession, creating it with mediaextract's settings if needed."""
+    # Executors must run the interpreter that has our dependencies (field notes).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    for key, value in session_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

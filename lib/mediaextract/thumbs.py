@@ -1,0 +1,585 @@
+"""Thumbnails of raster images, MediaWiki-style "500px" (no Spark, no I/O).
+
+`make_thumbnail(data, settings, mime)` gives a `ThumbnailResult`: either the encoded thumbnail or a
+one-line reason ("unsupported: ...", "corrupt: ...", "truncated: ...", "too_many_pixels: ...",
+"empty: ..."). It never raises for bad input and never decodes more than it needs:
+
+- the catalog MIME (or, without one, the first bytes) decides whether the file is an image at all;
+  audio, video, PDF and the like are refused before any decoder sees them;
+- only a fixed set of Pillow plugins may open the bytes (no EPS/Ghostscript, no guessing formats
+  from headerless data);
+- the pixel count from the header is checked against `max_pixels` before decoding;
+- JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still covers the target size,
+  then reduced by an integer box filter while that keeps at least `_REDUCING_GAP` times the
+  target, then resampled once with Lanczos to the exact size.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from PIL import (
+    BmpImagePlugin,  # noqa: F401  (importing a plugin registers it in Image.OPEN)
+    GifImagePlugin,  # noqa: F401
+    IcoImagePlugin,  # noqa: F401
+    Image,
+    ImageFile,
+    JpegImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    TiffImagePlugin,  # noqa: F401
+    UnidentifiedImageError,
+    WebPImagePlugin,  # noqa: F401
+)
+
+from mediaextract.errors import BadInput
+
+# Reason words: the part before ": " in ThumbnailResult.reason.
+UNSUPPORTED = "unsupported"
+CORRUPT = "corrupt"
+TRUNCATED = "truncated"
+TOO_MANY_PIXELS = "too_many_pixels"
+EMPTY = "empty"
+
+MIME_JPEG = "image/jpeg"
+MIME_PNG = "image/png"
+MIME_WEBP = "image/webp"
+MIME_SVG = "image/svg+xml"
+
+# Pillow plugins allowed to open our bytes, in the order they are tried. Commons takes JPEG, PNG,
+# GIF, WebP and TIFF; BMP and ICO exist among old uploads. Left out on purpose: EPS (runs
+# Ghostscript), DIB and TGA (no real magic number, so they "recognise" random bytes), and the long
+# tail of formats nobody uploads, each a parser we would expose for nothing.
+_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "ICO")
+
+# MIME values that do not say what the file is: sniff instead.
+_UNKNOWN_MIMES = frozenset({"", "unknown/unknown", "application/octet-stream"})
+
+# Reduce by an integer factor (fast box filter) only while the result keeps at least this many
+# times the target size; the final Lanczos pass then removes the box filter's aliasing. Pillow's
+# docs: >= 3 is "indistinguishable from fair resampling in most cases". Chosen in bench/thumbs.py.
+_REDUCING_GAP = 3.0
+# The JPEG DCT scale must leave at least this many times the target size (1 = smallest scale that
+# still covers the target). Chosen in bench/thumbs.py.
+_DRAFT_GAP = 1.0
+
+_MAX_DETAIL = 200
+
+# Signatures of image formats: bytes that start like one of these but that no allowed plugin
+# could open are "corrupt", not "unsupported".
+_IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+    (b"BM", "BMP"),
+    (b"\x00\x00\x01\x00", "ICO"),
+)
+# Signatures of common non-images, for a readable "unsupported" reason when sniffing.
+_OTHER_MAGIC = (
+    (b"%PDF-", "application/pdf"),
+    (b"OggS", "audio/ogg"),
+    (b"fLaC", "audio/flac"),
+    (b"ID3", "audio/mpeg"),
+    (b"MThd", "audio/midi"),
+    (b"\x1a\x45\xdf\xa3", "video/webm"),
+    (b"AT&TFORM", "image/vnd.djvu"),
+    (b"gimp xcf", "image/x-xcf"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
+    (b"solid ", "application/sla"),
+)
+
+# EXIF orientation -> the transpose that makes the image upright (EXIF 2.3, tag 0x0112).
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_AXES = frozenset({5, 6, 7, 8})
+
+
+@dataclass(frozen=True)
+class ThumbnailSettings:
+    """How thumbnails are made: the `thumbnail:` section of the settings."""
+
+    width: int = 500  # MediaWiki's "500px": the target width
+    box: int | None = None  # if set, bound the longer side to this instead of the width
+    quality: int = 85  # JPEG/WebP quality
+    alpha_format: str = "png"  # "png" or "webp" for images with transparency
+    max_pixels: int = 100_000_000  # source width*height above which the file is refused
+
+    def __post_init__(self) -> None:
+        for name in ("width", "max_pixels"):
+            _check_int(name, getattr(self, name), 1, None)
+        if self.box is not None:
+            _check_int("box", self.box, 1, None)
+        _check_int("quality", self.quality, 1, 100)
+        if self.alpha_format not in ("png", "webp"):
+            raise BadInput(
+                f"thumbnail.alpha_format must be 'png' or 'webp', got {self.alpha_format!r}"
+            )
+
+    @classmethod
+    def from_mapping(cls, m: Mapping | None) -> ThumbnailSettings:
+        """Gives the settings from the `thumbnail:` section (keys are field names; None = defaults)."""
+        if m is None:
+            return cls()
+        if not isinstance(m, Mapping):
+            raise BadInput(f"thumbnail settings must be a mapping, got {type(m).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(str(k) for k in m if k not in known)
+        if unknown:
+            raise BadInput(
+                f"unknown thumbnail setting(s): {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return cls(**dict(m))
+
+
+def _check_int(name: str, value: object, low: int, high: int | None) -> None:
+    # bool is an int subclass: `width: true` in YAML is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"thumbnail.{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadInput(f"thumbnail.{name} must be {bound}, got {value}")
+
+
+@dataclass(frozen=True)
+class ThumbnailResult:
+    """A thumbnail (data, mime, width, height) or the reason there is none."""
+
+    data: bytes | None
+    mime: str | None
+    width: int | None
+    height: int | None
+    reason: str | None  # None on success; otherwise "word: details"
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+class _Refused(Exception):
+    """Internal: stop with this reason."""
+
+    def __init__(self, word: str, detail: str) -> None:
+        super().__init__(f"{word}: {detail}")
+        self.reason = _reason(word, detail)
+
+
+def _reason(word: str, detail: str) -> str:
+    detail = " ".join(str(detail).split()) or "no details"
+    if len(detail) > _MAX_DETAIL:
+        detail = detail[: _MAX_DETAIL - 3] + "..."
+    return f"{word}: {detail}"
+
+
+def _refusal(word: str, detail: str) -> ThumbnailResult:
+    return ThumbnailResult(None, None, None, None, _reason(word, detail))
+
+
+def _round_half_up(numerator: int, denominator: int) -> int:
+    # PHP's round() (MediaWiki) rounds halves away from zero; Python's round() rounds them to even.
+    # Exact integer arithmetic: no float error on huge sides.
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def thumbnail_size(width: int, height: int, settings: ThumbnailSettings) -> tuple[int, int]:
+    """Gives the thumbnail size of an (upright) image of width x height: MediaWiki's rule.
+
+    Width mode: `settings.width` wide, height round(h * width / w), never upscaled.
+    Box mode: the longer side bounded to `settings.box`, the other rounded alike, never upscaled.
+    A side never drops below 1.
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"bad image size {width}x{height}")
+    if settings.box is None:
+        if width <= settings.width:
+            return width, height
+        return settings.width, max(1, _round_half_up(height * settings.width, width))
+    box = settings.box
+    if max(width, height) <= box:
+        return width, height
+    if width >= height:
+        return box, max(1, _round_half_up(height * box, width))
+    return max(1, _round_half_up(width * box, height)), box
+
+
+def make_thumbnail(
+    data: bytes,
+    settings: ThumbnailSettings = ThumbnailSettings(),
+    mime: str | None = None,
+) -> ThumbnailResult:
+    """Gives the thumbnail of `data` or the reason there is none; never raises for bad input.
+
+    `mime` is the catalog's MIME type: a non-image type is refused without decoding; None (or an
+    unknown type) means "look at the bytes".
+    """
+    try:
+        if not data:
+            raise _Refused(EMPTY, "the file has no bytes")
+        kind = _classify(bytes(data[:4096]), mime)
+        if kind == "svg":
+            return _svg_thumbnail(bytes(data), settings)
+        return _raster_thumbnail(bytes(data), settings, mime)
+    except _Refused as refused:
+        return ThumbnailResult(None, None, None, None, refused.reason)
+    except Image.DecompressionBombError as exc:
+        # Raised by Pillow's own process-wide limit inside a plugin (e.g. a GIF frame or ICO entry
+        # larger than its header said), where the image size is not known to us.
+        found = _PILLOW_BOMB.search(str(exc))
+        detail = (f"{found.group(1)} pixels over Pillow's limit of {found.group(2)}" if found
+                  else str(exc))
+        return _refusal(TOO_MANY_PIXELS, detail)
+    except MemoryError:
+        return _refusal(TOO_MANY_PIXELS, "out of memory while decoding")
+    except Exception as exc:  # a decoder's failure is a property of the file, not a bug here
+        return _refusal(CORRUPT, f"{type(exc).__name__}: {exc}")
+
+
+_PILLOW_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+)")
+
+
+def _classify(head: bytes, mime: str | None) -> str:
+    """Gives "svg" or "raster", or refuses what is not an image."""
+    m = (mime or "").split(";")[0].strip().lower()
+    if m not in _UNKNOWN_MIMES:
+        if m == MIME_SVG:
+            return "svg"
+        if not m.startswith("image/"):
+            raise _Refused(UNSUPPORTED, f"{m} is not an image")
+        # Trust "image/*" only as far as "try to decode": catalog MIMEs of old uploads are
+        # sometimes wrong, and the plugins below recognise the bytes themselves.
+        return "raster"
+    if _looks_like_svg(head):
+        return "svg"
+    for magic, other in _OTHER_MAGIC:
+        if head.startswith(magic):
+            raise _Refused(UNSUPPORTED, f"{other} is not a supported image")
+    if head[4:8] == b"ftyp":
+        raise _Refused(UNSUPPORTED, "ISO media (video/mp4, image/heic...) is not supported")
+    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"AVI "):
+        raise _Refused(UNSUPPORTED, f"RIFF {head[8:12].decode().strip()} is not an image")
+    return "raster"
+
+
+_SVG_ROOT = re.compile(rb"<svg[\s>]", re.IGNORECASE)
+
+
+def _looks_like_svg(head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text.startswith(b"<"):
+        return False
+    return bool(_SVG_ROOT.search(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Raster images
+
+
+def _open(data: bytes, mime: str | None) -> ImageFile.ImageFile:
+    """Gives the image opened by one of the allowed plugins (header only, nothing decoded).
+
+    Not `Image.open`: it applies Pillow's process-wide decompression-bomb limit before we can
+    see the size (so a bomb would be refused without its size in the reason, and `max_pixels`
+    above Pillow's limit could not be honoured); the plugins' own constructors only read headers.
+    """
+    fp = io.BytesIO(data)
+    prefix = data[:16]
+    errors: list[str] = []
+    unsupported: list[str] = []
+    for fmt in _FORMATS:
+        factory, accept = Image.OPEN[fmt]
+        if accept is not None and not accept(prefix):
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, "")
+        except (Image.DecompressionBombError, MemoryError):
+            raise
+        except Exception as exc:  # this plugin cannot parse the header: try the next one
+            errors.append(f"{fmt}: {type(exc).__name__}: {exc}")
+            if str(exc).lower().startswith("unsupported"):
+                # A valid file using a feature the decoder lacks (e.g. BMP with embedded JPEG).
+                unsupported.append(f"{fmt}: {exc}")
+    if unsupported and len(unsupported) == len(errors):
+        raise _Refused(UNSUPPORTED, "; ".join(unsupported))
+    for magic, fmt in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            raise _Refused(CORRUPT, f"bad {fmt} header: {'; '.join(errors) or 'not recognised'}")
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        raise _Refused(CORRUPT, f"bad WebP header: {'; '.join(errors) or 'not recognised'}")
+    what = (mime or "").split(";")[0].strip().lower()
+    if what and what not in _UNKNOWN_MIMES:
+        raise _Refused(UNSUPPORTED, f"{what} is not a format this thumbnailer decodes")
+    raise _Refused(UNSUPPORTED, "not a recognised image format")
+
+
+def _orientation(im: Image.Image) -> int:
+    # A broken EXIF block must not cost the thumbnail: treat it as "upright".
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:
+        return 1
+    return value if value in _TRANSPOSE else 1
+
+
+def _raster_thumbnail(data: bytes, settings: ThumbnailSettings, mime: str | None) -> ThumbnailResult:
+    with warnings.catch_warnings():
+        # Pillow's DecompressionBombWarning is process-wide and below our own limit (89M vs
+        # max_pixels): we check the header ourselves, so its warning only adds noise. Other
+        # warnings (bad EXIF, odd palettes) are about files we still render.
+        warnings.simplefilter("ignore")
+        im = _open(data, mime)
+        try:
+            return _thumbnail_of(im, settings)
+        finally:
+            im.close()
+
+
+def _thumbnail_of(im: ImageFile.ImageFile, settings: ThumbnailSettings) -> ThumbnailResult:
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise _Refused(CORRUPT, f"{im.format} header says the image is {w}x{h}")
+    if w * h > settings.max_pixels:
+        raise _Refused(TOO_MANY_PIXELS, f"{w}x{h} over the limit of {settings.max_pixels}")
+
+    is_jpeg = im.format in ("JPEG", "MPO")
+    # JPEG: orientation comes from the APP1 header, read before decoding so that draft() (which
+    # does nothing once the image is loaded) can still pick the DCT scale. Other formats may keep
+    # EXIF after the pixels (PNG eXIf), so they are decoded first.
+    orientation = _orientation(im) if is_jpeg else 1
+    if is_jpeg:
+        ow, oh = (h, w) if orientation in _SWAPS_AXES else (w, h)
+        tw, th = thumbnail_size(ow, oh, settings)
+        sw, sh = (th, tw) if orientation in _SWAPS_AXES else (tw, th)  # in stored orientation
+        box = (0.0, 0.0, float(w), float(h))
+        if (sw, sh) != (w, h):
+            drafted = im.draft(None, (max(1, int(sw * _DRAFT_GAP)), max(1, int(sh * _DRAFT_GAP))))
+            if drafted is not None:
+                box = tuple(float(v) for v in drafted[1])
+    _load(im)
+    if not is_jpeg:
+        orientation = _orientation(im)
+        w, h = im.size  # a few plugins settle the size only once decoded (ICO, GIF frames)
+        if w * h > settings.max_pixels:
+            raise _Refused(TOO_MANY_PIXELS, f"{w}x{h} over the limit of {settings.max_pixels}")
+        ow, oh = (h, w) if orientation in _SWAPS_AXES else (w, h)
+        tw, th = thumbnail_size(ow, oh, settings)
+        sw, sh = (th, tw) if orientation in _SWAPS_AXES else (tw, th)
+        box = (0.0, 0.0, float(w), float(h))
+
+    icc = im.info.get("icc_profile") or None
+    source_mode = im.mode
+    work = _working_mode(im)
+    if work.size != (sw, sh) or box != (0.0, 0.0, float(work.width), float(work.height)):
+        work = work.resize(
+            (sw, sh), Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP
+        )
+    work, icc = _output_mode(work, source_mode, icc)
+    if orientation in _TRANSPOSE:
+        work = work.transpose(_TRANSPOSE[orientation])
+    return _encode(work, settings, icc)
+
+
+def _load(im: ImageFile.ImageFile) -> None:
+    try:
+        im.load()
+    except OSError as exc:
+        message = str(exc)
+        if "truncated" in message.lower() or "premature end" in message.lower():
+            raise _Refused(TRUNCATED, message) from None
+        raise _Refused(CORRUPT, f"{type(exc).__name__}: {message}") from None
+
+
+def _working_mode(im: Image.Image) -> Image.Image:
+    """Gives the image in a mode that Lanczos resizes correctly (alpha kept, palettes expanded)."""
+    mode = im.mode
+    has_trns = "transparency" in im.info
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("P", "PA"):
+        return im.convert("RGBA" if (has_trns or mode == "PA") else "RGB")
+    if mode in ("L", "RGB") and has_trns:
+        return im.convert("LA" if mode == "L" else "RGBA")
+    if mode in ("La", "RGBa"):
+        return im.convert(mode[:-1] + "A")
+    if mode.startswith("I;16"):
+        return im.convert("I")
+    if mode in ("L", "LA", "RGB", "RGBA", "CMYK", "I", "F"):
+        return im
+    if mode == "RGBX":
+        return im.convert("RGB")
+    return im.convert("RGB")  # YCbCr, LAB, HSV and anything newer
+
+
+def _output_mode(
+    im: Image.Image, source_mode: str, icc: bytes | None
+) -> tuple[Image.Image, bytes | None]:
+    """Gives the resized image in L, LA, RGB or RGBA, and the ICC profile still valid for it."""
+    if im.mode == "CMYK":
+        return _cmyk_to_rgb(im, icc), None
+    if im.mode in ("I", "F"):
+        return _to_8bit(im, source_mode), None
+    if im.mode in ("LA", "RGBA"):
+        low, _ = im.getchannel("A").getextrema()
+        if low == 255:
+            # An alpha channel that hides nothing (common in screenshots) must not force PNG.
+            im = im.convert(im.mode[:-1])
+    return im, (icc if icc and _profile_matches(icc, im.mode) else None)
+
+
+def _profile_matches(icc: bytes, mode: str) -> bool:
+    # ICC header: the colour space signature is at bytes 16-20 ("RGB " or "GRAY").
+    space = icc[16:20]
+    return space == (b"GRAY" if mode in ("L", "LA") else b"RGB ")
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            return ImageCms.profileToProfile(
+                im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"),
+                outputMode="RGB",
+            )
+        except Exception:
+            pass  # a broken profile: fall back to the naive formula below
+    return im.convert("RGB")
+
+
+def _to_8bit(im: Image.Image, source_mode: str) -> Image.Image:
+    if source_mode.startswith("I;16"):
+        return im.point(lambda v: v * (1 / 256)).convert("L")
+    low, high = im.getextrema()
+    if source_mode == "F" and 0 <= low and high <= 1:
+        low, high = 0.0, 1.0
+    elif source_mode != "F" and 0 <= low and high <= 255:
+        return im.convert("L")
+    elif source_mode != "F" and 0 <= low and high <= 65535:
+        low, high = 0, 65535
+    if high <= low:
+        return Image.new("L", im.size, 0 if high <= 0 else 255)
+    scale = 255 / (high - low)
+    stretched = im.convert("F").point(lambda v: (v - low) * scale)
+    return stretched.convert("L")
+
+
+def _encode(im: Image.Image, settings: ThumbnailSettings, icc: bytes | None) -> ThumbnailResult:
+    out = io.BytesIO()
+    extra = {"icc_profile": icc} if icc else {}
+    if im.mode in ("LA", "RGBA"):
+        if settings.alpha_format == "webp":
+            im.convert("RGBA").save(out, "WEBP", quality=settings.quality, **extra)
+            mime = MIME_WEBP
+        else:
+            im.save(out, "PNG", **extra)
+            mime = MIME_PNG
+    else:
+        im.save(out, "JPEG", quality=settings.quality, **extra)
+        mime = MIME_JPEG
+    return ThumbnailResult(out.getvalue(), mime, im.width, im.height, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# SVG
+
+_SVG_TAG = re.compile(rb"<svg\b([^>]*)>", re.IGNORECASE | re.DOTALL)
+_ATTR = r"""\b{name}\s*=\s*["']([^"']*)["']"""
+_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(px|pt|pc|mm|cm|in)?\s*$")
+_UNIT_PX = {None: 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54,
+            "in": 96.0}
+# MediaWiki's size for an SVG that declares none.
+_SVG_DEFAULT_SIZE = (512, 512)
+
+
+def svg_size(data: bytes) -> tuple[float, float]:
+    """Gives the intrinsic size of an SVG from its root element (width/height, else viewBox)."""
+    match = _SVG_TAG.search(data[:65536])
+    if not match:
+        raise _Refused(CORRUPT, "no <svg> root element")
+    attrs = match.group(1).decode("utf-8", "replace")
+
+    def attr(name: str) -> str | None:
+        found = re.search(_ATTR.format(name=name), attrs)
+        return found.group(1) if found else None
+
+    def length(value: str | None) -> float | None:
+        found = _LENGTH.match(value or "")
+        if not found:
+            return None  # missing, percentage or em: no absolute size
+        return float(found.group(1)) * _UNIT_PX[found.group(2)]
+
+    width, height = length(attr("width")), length(attr("height"))
+    view = None
+    parts = re.split(r"[\s,]+", (attr("viewBox") or "").strip())
+    if len(parts) == 4:
+        try:
+            vw, vh = float(parts[2]), float(parts[3])
+            view = (vw, vh) if vw > 0 and vh > 0 else None
+        except ValueError:
+            view = None
+    if width and height and width > 0 and height > 0:
+        return width, height
+    if view:
+        if width and width > 0:
+            return width, width * view[1] / view[0]
+        if height and height > 0:
+            return height * view[0] / view[1], height
+        return view
+    return _SVG_DEFAULT_SIZE
+
+
+def _svg_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
+    try:
+        import cairosvg  # optional: not a dependency of the job
+    except Exception:
+        raise _Refused(UNSUPPORTED, "no SVG renderer installed") from None
+    sw, sh = svg_size(data)
+    # Vector images are rendered at the target size even when their nominal size is smaller
+    # (as MediaWiki does): the "never upscale" rule is about pixels that do not exist.
+    scale_base = settings.box if settings.box is not None else settings.width
+    if settings.box is None or sw >= sh:
+        tw, th = scale_base, max(1, int(sh * scale_base / sw + 0.5))
+    else:
+        tw, th = max(1, int(sw * scale_base / sh + 0.5)), scale_base
+    if tw * th > settings.max_pixels:
+        raise _Refused(TOO_MANY_PIXELS, f"{tw}x{th} over the limit of {settings.max_pixels}")
+
+    def refuse_fetch(url, *args, **kwargs):  # external references: never fetched
+        raise ValueError(f"external resource not fetched: {url}")
+
+    try:
+        png = cairosvg.svg2png(
+            bytestring=data, output_width=tw, output_height=th, unsafe=False,
+            url_fetcher=refuse_fetch,
+        )
+    except Exception as exc:
+        raise _Refused(CORRUPT, f"SVG render failed: {type(exc).__name__}: {exc}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        im = _open(png, MIME_PNG)
+        try:
+            _load(im)
+            work = _working_mode(im)
+            if work.size != (tw, th):
+                work = work.resize((tw, th), Image.Resampling.LANCZOS)
+            work, icc = _output_mode(work, im.mode, None)
+            return _encode(work, settings, icc)
+        finally:
+            im.close()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install what mediaextract needs, only what is missing (a second run installs nothing).
+# Debian packages: a JRE when java is absent, mariadb-server, libmariadb-java (the JDBC jar),
+# memcached (Swift's token cache). Python: a .venv with the pinned requirements and the package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+[ -f /usr/share/java/mariadb-java-client.jar ] || missing+=(libmariadb-java)
+command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || missing+=(memcached)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts nothing here (no systemd); the sandbox runs private instances anyway.
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.installed-$(cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: installing Python requirements into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+# The package and the jobs are importable from the venv (driver and local executors) without
+# an install step to forget after editing: a .pth file points at the work tree.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n%s\n' "$PWD/lib" "$PWD" > "$site/mediaextract-worktree.pth"

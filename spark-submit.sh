@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Run a mediaextract job with spark-submit.
+#   ./spark-submit.sh [SPARK-SUBMIT OPTIONS] JOB [JOB ARGS]
+# Options before JOB go to spark-submit (--master, --deploy-mode, --conf k=v, ...); the default
+# master is local[*]. Everything after JOB goes to the job. On YARN (--master yarn) the package is
+# shipped as a zip, the Python environment as a packed venv (--archives), the JDBC jar with --jars
+# and the settings file with --files; see README "Running on YARN".
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+JOBS="plan extract snapshot purge expire reconcile export report check-access scheduled"
+
+spark_opts=()
+job=""
+while [ $# -gt 0 ]; do
+  case " $JOBS " in *" $1 "*) job="$1"; shift; break ;; esac
+  spark_opts+=("$1"); shift
+done
+if [ -z "$job" ]; then
+  echo "usage: ./spark-submit.sh [SPARK-SUBMIT OPTIONS] JOB [ARGS]  (JOB: $JOBS)" >&2
+  exit 2
+fi
+job_args=("$@")
+script="$here/jobs/${job//-/_}.py"
+[ -f "$script" ] || { echo "mediaextract: error: job $job is not built yet" >&2; exit 2; }
+
+venv="${MEDIAEXTRACT_VENV:-$here/.venv}"
+[ -x "$venv/bin/python" ] || { echo "mediaextract: error: no $venv: run make install" >&2; exit 2; }
+SPARK_SUBMIT="${SPARK_SUBMIT:-$venv/bin/spark-submit}"
+jar="${MEDIAEXTRACT_JDBC_JAR:-/usr/share/java/mariadb-java-client.jar}"
+
+master="local[*]"
+deploy_mode="client"
+for ((i = 0; i < ${#spark_opts[@]}; i++)); do
+  case "${spark_opts[$i]}" in
+    --master) master="${spark_opts[$((i + 1))]}" ;;
+    --master=*) master="${spark_opts[$i]#--master=}" ;;
+    --deploy-mode) deploy_mode="${spark_opts[$((i + 1))]}" ;;
+    --deploy-mode=*) deploy_mode="${spark_opts[$i]#--deploy-mode=}" ;;
+  esac
+done
+has_master=0
+for o in "${spark_opts[@]+"${spark_opts[@]}"}"; do case "$o" in --master|--master=*) has_master=1 ;; esac; done
+[ $has_master -eq 1 ] || spark_opts=(--master "$master" "${spark_opts[@]+"${spark_opts[@]}"}")
+
+extra=(--conf spark.ui.showConsoleProgress=false)
+[ -f "$jar" ] && extra+=(--jars "$jar")
+
+case "$master" in
+  local*)
+    export PYSPARK_PYTHON="$venv/bin/python" PYSPARK_DRIVER_PYTHON="$venv/bin/python"
+    export PYTHONPATH="$here/lib:$here${PYTHONPATH:+:$PYTHONPATH}"
+    ;;
+  *)
+    # Cluster: ship the package, the environment and the settings file (built by make dist).
+    dist="$here/dist"
+    "$here/scripts/dist.sh" >&2
+    extra+=(--py-files "$dist/mediaextract.zip"
+            --archives "$dist/environment.tar.gz#environment"
+            --conf spark.pyspark.python=./environment/bin/python)
+    if [ "$deploy_mode" = "client" ]; then
+      export PYSPARK_DRIVER_PYTHON="$venv/bin/python"
+      export PYTHONPATH="$here/lib:$here${PYTHONPATH:+:$PYTHONPATH}"
+    else
+      extra+=(--conf spark.yarn.appMasterEnv.PYSPARK_PYTHON=./environment/bin/python)
+    fi
+    # A --conf FILE given to the job is shipped beside it; the job then finds it by base name.
+    for ((i = 0; i < ${#job_args[@]}; i++)); do
+      if [ "${job_args[$i]}" = "--conf" ] && [ $((i + 1)) -lt ${#job_args[@]} ]; then
+        extra+=(--files "${job_args[$((i + 1))]}")
+        [ "$deploy_mode" = "cluster" ] && job_args[$((i + 1))]="$(basename "${job_args[$((i + 1))]}")"
+      fi
+    done
+    ;;
+esac
+
+exec "$SPARK_SUBMIT" "${spark_opts[@]}" "${extra[@]}" "$script" "${job_args[@]+"${job_args[@]}"}"

@@ -1,0 +1,80 @@
+"""Shared fixtures: one Spark session and one seeded sandbox (real MariaDB + Swift) per run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "lib"), str(REPO)]
+
+from mediaextract.config import load_settings  # noqa: E402
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_ports(count: int = 1, start: int = 20000) -> int:
+    """Return the first of `count` consecutive free loopback ports (from an OS-chosen base)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count < 65535 and all(_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from mediaextract.session import build_session
+
+    session = build_session(load_settings(environ={}), "mediaextract-tests", master="local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    from mediaextract.sandbox import Sandbox
+
+    root = tmp_path_factory.mktemp("sandbox")
+    box = Sandbox(root, mariadb_port=free_ports(1), swift_port=free_ports(4), memcached_port=free_ports(1))
+    box.up()
+    box.seed()
+    yield box
+    box.down()
+
+
+@pytest.fixture(scope="session")
+def truth(sandbox) -> dict:
+    return json.loads(Path(sandbox.ground_truth_path).read_text())
+
+
+def sandbox_settings(sandbox, **overrides):
+    """Return settings for the sandbox (no environment secrets), with dotted overrides."""
+    values = {**sandbox.settings(), "catalog.partitions": 2, "fetch.backoff_initial_s": 0.05,
+              "fetch.backoff_max_s": 0.5}
+    values.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return load_settings(None, overrides=values, environ={})
+
+
+@pytest.fixture
+def settings(sandbox):
+    return sandbox_settings(sandbox)
+
+
+@pytest.fixture(scope="session")
+def list_paths(sandbox) -> list[str]:
+    return sorted(str(p) for p in Path(sandbox.lists_dir).glob("*.txt"))

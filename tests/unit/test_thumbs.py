@@ -1,0 +1,523 @@
+"""make_thumbnail on synthetic images made in memory: size rule, orientation, modes, refusals."""
+
+from __future__ import annotations
+
+import io
+import struct
+import sys
+import types
+import zlib
+
+import pytest
+from PIL import Image, ImageCms, ImageFile
+
+from mediaextract.errors import BadInput
+from mediaextract.thumbs import (
+    ThumbnailResult,
+    ThumbnailSettings,
+    make_thumbnail,
+    svg_size,
+    thumbnail_size,
+)
+
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+GREEN = (0, 160, 0)
+WHITE = (255, 255, 255)
+
+
+def encode(im: Image.Image, fmt: str, **params) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def decode(result: ThumbnailResult) -> Image.Image:
+    assert result.reason is None, result.reason
+    im = Image.open(io.BytesIO(result.data))
+    im.load()
+    assert im.size == (result.width, result.height)
+    assert {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}[im.format] == result.mime
+    return im
+
+
+def close(colour, expected, tolerance=40) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected))
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+def raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
+    """A PNG built by hand: for headers Pillow cannot write (16-bit RGB, bombs)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+            + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
+def exif_with_orientation(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif.tobytes()
+
+
+def marked(size, mark=RED, ground=WHITE, corner=40) -> Image.Image:
+    """An image with a coloured square in its stored top-left corner."""
+    im = Image.new("RGB", size, ground)
+    im.paste(mark, (0, 0, corner, corner))
+    return im
+
+
+# --- the size rule ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size, expected", [
+    ((4000, 3000), (500, 375)),
+    ((300, 200), (300, 200)),  # narrower than 500: kept, never upscaled
+    ((500, 123), (500, 123)),
+    ((501, 1001), (500, 999)),  # 999.003...
+    ((10000, 3), (500, 1)),  # 0.15 rounds to 0: at least 1
+    ((3, 10000), (3, 10000)),
+    ((1000, 3), (500, 2)),  # 1.5: halves round up, as PHP's round() does in MediaWiki
+    ((1000, 5), (500, 3)),  # 2.5 -> 3 (Python's round() would give 2)
+    ((2000, 1), (500, 1)),
+])
+def test_size_rule_bounds_the_width(size, expected):
+    assert thumbnail_size(*size, ThumbnailSettings()) == expected
+
+
+@pytest.mark.parametrize("size, expected", [
+    ((4000, 3000), (500, 375)),
+    ((3000, 4000), (375, 500)),
+    ((10000, 3), (500, 1)),
+    ((3, 10000), (1, 500)),
+    ((400, 300), (400, 300)),
+    ((500, 500), (500, 500)),
+    ((1000, 1000), (500, 500)),
+])
+def test_size_rule_in_box_mode_bounds_the_longer_side(size, expected):
+    assert thumbnail_size(*size, ThumbnailSettings(box=500)) == expected
+
+
+def test_size_rule_follows_the_configured_width():
+    assert thumbnail_size(4000, 3000, ThumbnailSettings(width=250)) == (250, 188)  # 187.5
+
+
+@pytest.mark.parametrize("size, expected", [
+    ((4000, 3000), (500, 375)),
+    ((4003, 3001), (500, 375)),  # not a multiple of the 8x8 DCT block
+    ((300, 200), (300, 200)),
+    ((500, 400), (500, 400)),
+    ((10000, 3), (500, 1)),
+    ((3, 10000), (3, 10000)),
+    ((1600, 8), (500, 3)),  # 2.5 -> 3
+])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_thumbnail_has_the_size_of_the_rule(fmt, size, expected):
+    result = make_thumbnail(encode(Image.new("RGB", size, GREEN), fmt))
+    im = decode(result)
+    assert im.size == expected
+    assert close(im.getpixel((im.width // 2, im.height // 2)), GREEN)
+
+
+@pytest.mark.parametrize("size, expected", [
+    ((4000, 3000), (500, 375)),
+    ((3000, 4000), (375, 500)),
+    ((3, 10000), (1, 500)),
+    ((200, 100), (200, 100)),
+])
+def test_box_mode_thumbnail(size, expected):
+    result = make_thumbnail(encode(Image.new("RGB", size, GREEN), "JPEG"), ThumbnailSettings(box=500))
+    assert decode(result).size == expected
+
+
+def test_a_500px_wide_source_keeps_its_size_and_content():
+    source = Image.linear_gradient("L").resize((500, 300)).convert("RGB")
+    im = decode(make_thumbnail(encode(source, "PNG")))
+    assert im.size == (500, 300)
+    assert close(im.getpixel((250, 10)), source.getpixel((250, 10)), 8)
+    assert close(im.getpixel((250, 290)), source.getpixel((250, 290)), 8)
+
+
+def test_geometry_survives_dct_scaling_and_reduction():
+    # Left half black, right half white, odd size: a wrong crop box would shift the edge.
+    source = Image.new("RGB", (4003, 3001), WHITE)
+    source.paste((0, 0, 0), (0, 0, 2001, 3001))
+    source.paste(RED, (3995, 0, 4003, 3001))  # a thin red band on the right edge
+    im = decode(make_thumbnail(encode(source, "JPEG", quality=95)))
+    assert im.size == (500, 375)
+    assert im.getpixel((240, 180))[0] < 40
+    assert im.getpixel((260, 180))[0] > 215
+    right = im.getpixel((499, 180))
+    assert right[0] > right[1] + 60  # the band is still there, not cut off nor shifted in
+
+
+# --- EXIF orientation ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("orientation, marker_at", [
+    (6, "top_right"),  # "rotate 90 clockwise to display": stored top-left shows top-right
+    (8, "bottom_left"),  # "rotate 90 counter-clockwise": stored top-left shows bottom-left
+    (3, "bottom_right"),
+    (1, "top_left"),
+])
+@pytest.mark.parametrize("stored_size", [(1200, 600), (4000, 2000), (400, 200)])
+def test_exif_orientation_is_applied_to_jpeg(orientation, marker_at, stored_size):
+    corner = stored_size[0] // 10
+    source = marked(stored_size, corner=corner)
+    data = encode(source, "JPEG", quality=95, exif=exif_with_orientation(orientation))
+    im = decode(make_thumbnail(data))
+
+    w, h = stored_size
+    upright = (h, w) if orientation in (6, 8) else (w, h)
+    assert im.size == thumbnail_size(*upright, ThumbnailSettings())
+    probes = {
+        "top_left": (3, 3),
+        "top_right": (im.width - 4, 3),
+        "bottom_left": (3, im.height - 4),
+        "bottom_right": (im.width - 4, im.height - 4),
+    }
+    for name, xy in probes.items():
+        expected = RED if name == marker_at else WHITE
+        assert close(im.getpixel(xy), expected), (name, im.getpixel(xy))
+
+
+def test_exif_orientation_is_applied_to_png():
+    data = encode(marked((1200, 600), corner=120), "PNG", exif=exif_with_orientation(6))
+    im = decode(make_thumbnail(data))
+    assert im.size == (500, 1000)
+    assert close(im.getpixel((im.width - 4, 3)), RED)
+    assert close(im.getpixel((3, 3)), WHITE)
+
+
+def test_broken_exif_does_not_cost_the_thumbnail():
+    data = encode(Image.new("RGB", (800, 600), GREEN), "JPEG", exif=b"Exif\x00\x00garbage-here")
+    assert decode(make_thumbnail(data)).size == (500, 375)
+
+
+# --- modes and formats -----------------------------------------------------------------------
+
+def test_alpha_gives_png_with_alpha():
+    source = Image.new("RGBA", (1000, 800), (0, 0, 255, 0))
+    source.paste((255, 0, 0, 255), (0, 0, 500, 800))
+    im = decode(make_thumbnail(encode(source, "PNG")))
+    assert (im.format, im.mode, im.size) == ("PNG", "RGBA", (500, 400))
+    assert im.getpixel((100, 200)) == (255, 0, 0, 255)
+    assert im.getpixel((400, 200))[3] == 0
+
+
+def test_alpha_gives_webp_when_configured():
+    source = Image.new("RGBA", (1000, 800), (0, 0, 255, 0))
+    source.paste((255, 0, 0, 255), (0, 0, 500, 800))
+    result = make_thumbnail(encode(source, "PNG"), ThumbnailSettings(alpha_format="webp"))
+    im = decode(result)
+    assert (result.mime, im.size) == ("image/webp", (500, 400))
+    assert im.convert("RGBA").getpixel((400, 200))[3] < 10
+
+
+def test_alpha_that_hides_nothing_gives_jpeg():
+    im = decode(make_thumbnail(encode(Image.new("RGBA", (800, 600), (0, 160, 0, 255)), "PNG")))
+    assert (im.format, im.mode) == ("JPEG", "RGB")
+
+
+def test_la_gives_png_with_alpha():
+    source = Image.new("LA", (900, 300), (200, 0))
+    source.paste((50, 255), (0, 0, 450, 300))
+    im = decode(make_thumbnail(encode(source, "PNG")))
+    assert (im.format, im.mode, im.size) == ("PNG", "LA", (500, 167))
+    assert im.getpixel((100, 80)) == (50, 255)
+    assert im.getpixel((400, 80))[1] == 0
+
+
+def test_opaque_image_gives_jpeg_at_the_configured_quality():
+    source = Image.effect_noise((1000, 1000), 60).convert("RGB")
+    low = make_thumbnail(encode(source, "PNG"), ThumbnailSettings(quality=30))
+    high = make_thumbnail(encode(source, "PNG"), ThumbnailSettings(quality=95))
+    assert decode(low).format == decode(high).format == "JPEG"
+    assert len(high.data) > len(low.data) * 1.5
+
+
+def test_cmyk_jpeg_gives_rgb_jpeg():
+    source = Image.new("CMYK", (1000, 500), (0, 255, 255, 0))  # red
+    source.paste((255, 255, 0, 0), (500, 0, 1000, 500))  # blue
+    im = decode(make_thumbnail(encode(source, "JPEG", quality=95)))
+    assert (im.format, im.mode, im.size) == ("JPEG", "RGB", (500, 250))
+    assert close(im.getpixel((100, 100)), RED)
+    assert close(im.getpixel((400, 100)), BLUE)
+
+
+def test_grey_jpeg_stays_grey():
+    im = decode(make_thumbnail(encode(Image.new("L", (1000, 500), 90), "JPEG")))
+    assert (im.mode, im.size) == ("L", (500, 250))
+    assert abs(im.getpixel((250, 125)) - 90) <= 3
+
+
+def test_16bit_grey_png_is_scaled_not_clipped():
+    # Built from raw samples: paste() of an int into I;16 does not store what it is given.
+    row = struct.pack("<500H", *[16000] * 500) + struct.pack("<500H", *[60000] * 500)
+    source = Image.frombytes("I;16", (1000, 400), row * 400)
+    im = decode(make_thumbnail(encode(source, "PNG")))
+    assert (im.mode, im.size) == ("L", (500, 200))
+    assert abs(im.getpixel((100, 100)) - 16000 // 256) <= 3
+    assert abs(im.getpixel((400, 100)) - 60000 // 256) <= 3
+
+
+def test_16bit_rgb_png():
+    width, height = 800, 100
+    row = b"\x00" + struct.pack(">HHH", 65535, 32768, 0) * width
+    data = raw_png(width, height, 16, 2, row * height)
+    im = decode(make_thumbnail(data))
+    assert (im.mode, im.size) == ("RGB", (500, 63))  # 62.5 rounds up
+    assert close(im.getpixel((250, 30)), (255, 128, 0), 6)  # high bytes kept
+
+
+def test_16bit_rgba_png_keeps_alpha():
+    width, height = 600, 60
+    row = b"\x00" + (struct.pack(">HHHH", 0, 0, 65535, 65535) * (width // 2)
+                     + struct.pack(">HHHH", 0, 0, 0, 0) * (width // 2))
+    im = decode(make_thumbnail(raw_png(width, height, 16, 6, row * height)))
+    assert (im.format, im.mode, im.size) == ("PNG", "RGBA", (500, 50))
+    assert im.getpixel((50, 25)) == (0, 0, 255, 255)
+    assert im.getpixel((450, 25))[3] == 0
+
+
+def test_palette_with_transparency_gives_png_with_alpha():
+    source = Image.new("P", (1000, 400), 0)
+    source.putpalette([0, 0, 0, 255, 0, 0] + [0] * (256 * 3 - 6))
+    source.paste(1, (0, 0, 500, 400))
+    im = decode(make_thumbnail(encode(source, "PNG", transparency=0)))
+    assert (im.format, im.mode, im.size) == ("PNG", "RGBA", (500, 200))
+    assert im.getpixel((100, 100)) == (255, 0, 0, 255)
+    assert im.getpixel((400, 100))[3] == 0
+
+
+def test_palette_without_transparency_gives_jpeg():
+    source = Image.new("RGB", (900, 300), BLUE).convert("P")
+    im = decode(make_thumbnail(encode(source, "GIF")))
+    assert (im.format, im.size) == ("JPEG", (500, 167))
+    assert close(im.getpixel((250, 80)), BLUE)
+
+
+def test_animated_gif_gives_its_first_frame():
+    frames = [Image.new("RGB", (800, 400), colour) for colour in (RED, BLUE, GREEN)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    im = decode(make_thumbnail(data, mime="image/gif"))
+    assert im.size == (500, 250)
+    assert close(im.getpixel((250, 125)), RED)
+
+
+def test_animated_webp_gives_its_first_frame():
+    frames = [Image.new("RGB", (800, 400), colour) for colour in (RED, BLUE)]
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    im = decode(make_thumbnail(data, mime="image/webp"))
+    assert im.size == (500, 250)
+    assert close(im.getpixel((250, 125)), RED)
+
+
+def test_multipage_tiff_gives_its_first_page():
+    pages = [Image.new("RGB", (1000, 600), RED), Image.new("RGB", (3000, 3000), BLUE)]
+    data = encode(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+    im = decode(make_thumbnail(data, mime="image/tiff"))
+    assert im.size == (500, 300)
+    assert close(im.getpixel((250, 150)), RED)
+
+
+@pytest.mark.parametrize("fmt, mode", [
+    ("BMP", "RGB"), ("WEBP", "RGB"), ("TIFF", "CMYK"), ("TIFF", "1"), ("PNG", "1"),
+    ("TIFF", "F"), ("TIFF", "I;16"), ("BMP", "P"), ("TIFF", "LAB"),
+])
+def test_other_formats_and_modes(fmt, mode):
+    source = Image.new("RGB", (1000, 600), GREEN).convert(mode)
+    im = decode(make_thumbnail(encode(source, fmt)))
+    assert im.size == (500, 300)
+    assert im.mode in ("L", "RGB")
+
+
+def test_ico_gives_its_largest_entry():
+    source = Image.new("RGB", (256, 256), RED)
+    im = decode(make_thumbnail(encode(source, "ICO", sizes=[(16, 16), (256, 256)])))
+    assert im.size == (256, 256)
+    assert close(im.getpixel((128, 128)), RED)
+
+
+def test_rgb_icc_profile_is_kept():
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    source = Image.new("RGB", (1000, 600), GREEN)
+    im = decode(make_thumbnail(encode(source, "JPEG", icc_profile=icc)))
+    assert im.info.get("icc_profile") == icc
+
+
+def test_grey_profile_is_not_put_on_a_colour_thumbnail():
+    # A made-up GRAY profile header is enough: only the colour space signature is read.
+    fake_gray = bytes(16) + b"GRAY" + bytes(108)
+    source = Image.new("RGB", (1000, 600), GREEN)
+    im = decode(make_thumbnail(encode(source, "JPEG", icc_profile=fake_gray)))
+    assert "icc_profile" not in im.info
+
+
+# --- refusals --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mime", [
+    "audio/ogg", "video/webm", "application/pdf", "text/plain", "application/msword",
+    "application/ogg", "AUDIO/X-WAV; codecs=1",
+])
+def test_non_image_mime_is_refused_without_decoding(mime):
+    # Even a perfectly good JPEG: the catalog says it is not an image, so it is not decoded.
+    data = encode(Image.new("RGB", (800, 600), GREEN), "JPEG")
+    result = make_thumbnail(data, mime=mime)
+    assert result == ThumbnailResult(None, None, None, None, result.reason)
+    assert result.reason.startswith("unsupported: ")
+    assert mime.split(";")[0].lower() in result.reason
+
+
+@pytest.mark.parametrize("data, word", [
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "unsupported"),
+    (b"OggS\x00\x02" + bytes(100), "unsupported"),
+    (b"just some text, not an image at all", "unsupported"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "corrupt"),
+    (b"\xff\xd8\xff\xe0" + b"\x13" * 200, "corrupt"),
+    (b"GIF89a\xff", "corrupt"),
+])
+def test_sniffed_bytes_give_a_reason(data, word):
+    result = make_thumbnail(data)
+    assert result.data is None
+    assert result.reason.startswith(word + ": ")
+
+
+def test_empty_bytes_give_a_reason():
+    assert make_thumbnail(b"").reason.startswith("empty: ")
+    assert make_thumbnail(b"", mime="image/jpeg").reason.startswith("empty: ")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP"])
+def test_truncated_file_gives_a_reason_not_a_grey_thumbnail(fmt):
+    source = Image.effect_noise((1200, 900), 50).convert("RGB" if fmt != "GIF" else "L")
+    data = encode(source, fmt)
+    result = make_thumbnail(data[: len(data) * 2 // 3])
+    assert result.data is None
+    assert result.reason.split(": ")[0] in ("truncated", "corrupt"), result.reason
+    if fmt in ("JPEG", "PNG"):
+        assert result.reason.startswith("truncated: ")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_corrupt_jpeg_data_gives_a_reason():
+    data = bytearray(encode(Image.effect_noise((800, 600), 50).convert("RGB"), "JPEG"))
+    sos = data.index(b"\xff\xda")
+    data[sos + 20:sos + 4000] = b"\xff\xd9" * 1990  # EOI markers inside the scan
+    result = make_thumbnail(bytes(data))
+    assert result.data is None or decode(result).size == (500, 375)
+    assert result.reason is None or result.reason.split(": ")[0] in ("truncated", "corrupt")
+
+
+@pytest.mark.timeout(10)
+def test_bomb_is_refused_from_its_header():
+    # 50000 x 50000 claimed, a few bytes of data: refused before any decoding.
+    data = raw_png(50000, 50000, 8, 2, b"\x00" * 10)
+    before = Image.MAX_IMAGE_PIXELS
+    result = make_thumbnail(data)
+    assert result.data is None
+    assert result.reason == "too_many_pixels: 50000x50000 over the limit of 100000000"
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+@pytest.mark.timeout(10)
+def test_bomb_limit_is_a_setting():
+    data = encode(Image.new("RGB", (1000, 1000), GREEN), "JPEG")
+    refused = make_thumbnail(data, ThumbnailSettings(max_pixels=999_999))
+    assert refused.reason == "too_many_pixels: 1000x1000 over the limit of 999999"
+    assert make_thumbnail(data, ThumbnailSettings(max_pixels=1_000_000)).reason is None
+
+
+@pytest.mark.timeout(10)
+def test_bomb_jpeg_is_refused_from_its_header():
+    data = bytearray(encode(Image.new("RGB", (64, 64), GREEN), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", 60000, 60000)  # height, width
+    assert make_thumbnail(bytes(data)).reason == (
+        "too_many_pixels: 60000x60000 over the limit of 100000000")
+
+
+def test_reasons_are_one_short_line():
+    garbage = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    reason = make_thumbnail(garbage).reason
+    assert "\n" not in reason and len(reason) < 260
+
+
+# --- SVG ---------------------------------------------------------------------------------------
+
+SVG = b"""<?xml version="1.0"?>
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 100"><rect width="200" height="100"/></svg>
+"""
+
+
+def test_svg_without_renderer_is_unsupported(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cairosvg", None)  # import fails even where installed
+    for mime in ("image/svg+xml", None):
+        assert make_thumbnail(SVG, mime=mime).reason == "unsupported: no SVG renderer installed"
+
+
+def test_svg_goes_through_the_renderer_at_the_target_size(monkeypatch):
+    calls = []
+
+    def svg2png(**kwargs):
+        calls.append(kwargs)
+        im = Image.new("RGBA", (kwargs["output_width"], kwargs["output_height"]), (0, 0, 255, 0))
+        im.paste((255, 0, 0, 255), (0, 0, 10, 10))
+        return encode(im, "PNG")
+
+    monkeypatch.setitem(sys.modules, "cairosvg", types.SimpleNamespace(svg2png=svg2png))
+    result = make_thumbnail(SVG, mime="image/svg+xml")
+    im = decode(result)
+    assert (result.mime, im.size) == ("image/png", (500, 250))  # vector: rendered at 500 wide
+    (call,) = calls
+    assert (call["output_width"], call["output_height"], call["unsafe"]) == (500, 250, False)
+    with pytest.raises(ValueError):
+        call["url_fetcher"]("http://example.org/x.png")
+
+    boxed = decode(make_thumbnail(SVG.replace(b"200 100", b"100 300"), ThumbnailSettings(box=300)))
+    assert boxed.size == (100, 300)
+
+
+@pytest.mark.parametrize("root, expected", [
+    (b'<svg width="300" height="150">', (300, 150)),
+    (b'<svg width="2in" height="1in" viewBox="0 0 10 10">', (192, 96)),
+    (b"<svg viewBox='0 0 40 20'>", (40, 20)),
+    (b'<svg width="100%" height="100%" viewBox="0,0,30,60">', (30, 60)),
+    (b'<svg width="100" viewBox="0 0 30 60">', (100, 200)),
+    (b"<svg>", (512, 512)),
+])
+def test_svg_size(root, expected):
+    assert svg_size(b'<?xml version="1.0"?>\n' + root + b"</svg>") == pytest.approx(expected)
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+def test_settings_from_mapping():
+    assert ThumbnailSettings.from_mapping({}) == ThumbnailSettings()
+    assert ThumbnailSettings.from_mapping(None) == ThumbnailSettings()
+    assert ThumbnailSettings.from_mapping(
+        {"width": 320, "box": 640, "quality": 90, "alpha_format": "webp", "max_pixels": 50}
+    ) == ThumbnailSettings(320, 640, 90, "webp", 50)
+
+
+@pytest.mark.parametrize("mapping", [
+    {"widht": 500},
+    {"width": 0},
+    {"width": "500"},
+    {"width": True},
+    {"box": -1},
+    {"quality": 101},
+    {"alpha_format": "gif"},
+    {"max_pixels": 0},
+])
+def test_bad_settings_are_refused(mapping):
+    with pytest.raises(BadInput):
+        ThumbnailSettings.from_mapping(mapping)
+
+
+def test_globals_of_pillow_are_left_alone():
+    before = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+    make_thumbnail(raw_png(50000, 50000, 8, 2, b""))
+    make_thumbnail(encode(Image.new("RGB", (900, 900)), "JPEG")[:500])
+    assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == before
