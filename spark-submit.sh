@@ -48,6 +48,8 @@ extra=(--conf spark.ui.showConsoleProgress=false)
 case "$master" in
   local*)
     export PYSPARK_PYTHON="$venv/bin/python" PYSPARK_DRIVER_PYTHON="$venv/bin/python"
+    # A local run talks to nothing but this machine.
+    export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
     export PYTHONPATH="$here/lib:$here${PYTHONPATH:+:$PYTHONPATH}"
     ;;
   *)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -13,6 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "lib"), str(REPO)]
 
 from mediaextract.config import load_settings  # noqa: E402
+
+# Tests use loopback only: Spark would otherwise bind to the machine's outward address.
+os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 
 
 def _free(port: int) -> bool:
@@ -41,6 +45,7 @@ def spark():
 
     session = build_session(load_settings(environ={}), "mediaextract-tests", master="local[2]")
     session.conf.set("spark.sql.shuffle.partitions", "4")
+    session.conf.set("spark.ui.enabled", "false")
     yield session
     session.stop()
 

@@ -8,7 +8,8 @@ Layout of one extraction (see README "Output"):
     <output>/_work/                             batches of a run in progress (gone when done)
 
 Work is committed in batches: each batch is one Spark write into _work/<run>/batch-NNNNN, and a
-batch counts only once Spark's committer has written its _SUCCESS. A run killed at any moment
+batch counts only once its _COMMITTED marker exists, written after Spark's write has returned
+(so after Spark's own job commit, whatever committer is configured). A run killed at any moment
 leaves committed batches that the next run reuses. `items/` is replaced whole at the end
 (new directory, swap, delete old), so a reader sees the old or the new data set, never half.
 """
@@ -104,7 +105,7 @@ def committed_batches(fs: HadoopFS, paths: Paths) -> list[str]:
         if run.is_dir and run.path.rsplit("/", 1)[-1].startswith("run-"):
             for entry in sorted(fs.list(run.path), key=lambda f: f.path):
                 name = entry.path.rsplit("/", 1)[-1]
-                if entry.is_dir and name.startswith("batch-") and fs.exists(f"{entry.path}/_SUCCESS"):
+                if entry.is_dir and name.startswith("batch-") and fs.exists(f"{entry.path}/{COMMITTED}"):
                     batches.append(entry.path)
     return batches
 
@@ -135,9 +136,13 @@ def previous_results(spark: SparkSession, fs: HadoopFS, paths: Paths) -> DataFra
             .where(F.col("_rank") == 1).drop("_rank", "_order"))
 
 
-def write_batch(frame: DataFrame, path: str) -> None:
-    """Write one batch of items; Spark's committer writes _SUCCESS only when all of it is there."""
+COMMITTED = "_COMMITTED"
+
+
+def write_batch(fs: HadoopFS, frame: DataFrame, path: str) -> None:
+    """Write one batch of items, then mark it committed (a batch without the mark never counts)."""
     frame.select(*ITEM_COLUMNS).write.mode("overwrite").partitionBy("list").parquet(path)
+    fs.write_bytes(f"{path}/{COMMITTED}", b"")
 
 
 def read_items(spark: SparkSession, path: str) -> DataFrame:

@@ -147,7 +147,7 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
     slots, threads, max_tasks = fetch_shape(settings, spark.sparkContext.defaultParallelism)
     run_token = hashlib.sha1(f"{fs.qualify(paths.root)}|{run_id}".encode()).hexdigest()[:16]
     plan = FetchPlan.from_settings(settings, run_token, slots, threads, str(slots_directory(run_token)))
-    reused = planned_rows.where(F.col("_reuse")).count()
+    reused = planned_rows.where(F.col("_reuse") & (F.col("status") == statuses.PENDING)).count()
     out(f"extract {paths.root}: {planned_rows.count()} requested, {total} to fetch in {batches} batches"
         f" ({reused} done by earlier runs), at most {min(slots, settings['fetch.max_connections'])} "
         "connections per executor")
@@ -159,7 +159,7 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
         rows = planned_rows.where(F.col("_batch") == number).select(*PLAN_COLUMNS)
         partitions = max(1, min(sizes[number], max_tasks))
         fetched = spark.createDataFrame(rows.repartition(partitions).rdd.mapPartitions(worker), ITEMS_SCHEMA)
-        dataset.write_batch(fetched, paths.batch(run_id, number))
+        dataset.write_batch(fs, fetched, paths.batch(run_id, number))
         stats = _batch_stats(spark, paths.batch(run_id, number))
         done += stats["rows"]
         ok += stats["ok"]

@@ -80,8 +80,6 @@ def _lines(data: bytes) -> Iterator[tuple[int, str, bool]]:
     for number, raw in _raw_lines(data):
         if not raw.strip() or raw.lstrip().startswith(b"#"):
             continue
-        # Deletion requests are wiki pages: names often come as bullet items ("* [[File:X]]").
-        raw = raw.lstrip().lstrip(b"*").lstrip() or raw
         try:
             yield number, raw.decode("utf-8"), True
         except UnicodeDecodeError:
@@ -126,7 +124,9 @@ def parse_list(list_name: str, data: bytes, kind: str = "lines", column: str = "
             rows.append((list_name, number, text, None, statuses.INVALID_NAME,
                          "the line is not valid UTF-8"))
             continue
-        result = normalize_title(text, capitalize_first=capitalize_first)
+        # Deletion requests are wiki pages: names often come as bullet items ("* [[File:X]]").
+        unbulleted = text.lstrip().lstrip("*") if text.lstrip().startswith("*") else text
+        result = normalize_title(unbulleted, capitalize_first=capitalize_first)
         if result.key is None:
             rows.append((list_name, number, text, None, statuses.INVALID_NAME, result.reason))
         elif result.key in first_line:

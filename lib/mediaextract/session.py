@@ -21,7 +21,6 @@ def session_conf(settings) -> dict[str, str]:
         # ENUM columns arrive as CHAR-like strings padded with spaces otherwise.
         "spark.sql.readSideCharPadding": "false",
         "spark.hadoop.fs.permissions.umask-mode": PRIVATE_UMASK,
-        "spark.sql.sources.partitionOverwriteMode": "dynamic",
     }
     jar = settings["catalog.jar"]
     if jar and os.path.exists(jar):

@@ -549,6 +549,7 @@ def test_latency_applies_to_forwarded_requests_and_can_change_at_runtime(proxy, 
         finally:
             fast.close()
         # Only the fast request got through: the slow one is still waiting out its latency.
+        wait_for(lambda: len(proxy.log) == 1, "the fast request logged")
         assert len(upstream.received) == 1
         assert proxy.in_flight == 1
     finally:

@@ -193,14 +193,6 @@ def wait_until(condition, *, what: str, timeout_s: float = START_TIMEOUT_S, aliv
         time.sleep(0.05)
 
 
-def tail(path: Path, lines: int = 20) -> str:
-    """Return the last lines of a log file (for error messages in tests)."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 # --- the sandbox ---------------------------------------------------------------------------------
 
 from .mariadb import MariaDB  # noqa: E402  (needs the helpers above)
@@ -347,8 +339,9 @@ class Sandbox:
         if previous == self._ports():
             return
         if any(self.pids().values()):
-            raise SandboxError(
-                f"sandbox {self.root} is running with ports {previous}: run `down` before changing ports")
+            running = ", ".join(f"{name} {port}" for name, port in sorted(previous.items()))
+            raise SandboxError(f"sandbox {self.root} is running with other ports ({running}): "
+                               "run `down` before changing ports")
 
     def _write_state(self) -> None:
         self._state_path.write_text(json.dumps(self._ports()) + "\n")

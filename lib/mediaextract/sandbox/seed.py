@@ -13,12 +13,14 @@ letter capitalised, suppression = fa_deleted & 8 on the chosen row (fa_deleted &
 suppression by default), max object size 1 GB.
 
 Ground-truth row fields: `line` (1-based physical line), `requested_name` (the line without its
-newline/CR and without a leading BOM; invalid UTF-8 decoded with errors="replace"), `name`
-(expected DB key, null when invalid_name), `status`; and, for rows that reached the catalog (every
-status except invalid_name and duplicate), `versions` (filearchive rows with that fa_name, 0 when
-none) and the chosen row's `fa_id`, `sha1`, `storage_key`, `size`, `width`, `height`,
-`media_type`, `mime`, `uploaded_at`, `deleted_at` (null when there is no row). Rows that stop
-before the catalog (invalid_name, duplicate) carry nulls there.
+newline/CR and without a leading BOM, leading/trailing spaces kept; invalid UTF-8 decoded with
+errors="replace"), `name` (expected DB key, null when invalid_name), `status`; for rows that
+reached the catalog (every status except invalid_name and duplicate) `versions` (filearchive rows
+with that fa_name, 0 when none); and for rows with a chosen version that is not suppressed
+(no_storage_key, not_in_storage, checksum_mismatch, ok) the chosen row's `fa_id`, `sha1`,
+`storage_key`, `size`, `width`, `height`, `media_type`, `mime`, `uploaded_at`, `deleted_at`
+(`sha1` and `storage_key` are "" for no_storage_key, as MediaWiki writes them). Everything else
+is null: suppressed rows reveal nothing but their status and versions.
 """
 
 from __future__ import annotations
@@ -380,7 +382,7 @@ LISTS: dict[str, ListFile] = {
         Line("./Screenshot.png", None, "invalid_name"),
     ]),
     "out_of_domain": ListFile(lines=[
-        _c("# Not file names: all rejected, except the last three lines"),
+        _c("# Mostly not file names"),
         Line("Category:Foo", None, "invalid_name"),
         Line("Template:Delete", None, "invalid_name"),
         Line("User:Example/gallery", None, "invalid_name"),
@@ -389,13 +391,14 @@ LISTS: dict[str, ListFile] = {
         Line("File:", None, "invalid_name"),
         Line("Foo|bar.jpg", None, "invalid_name"),
         Line("<script>.jpg", None, "invalid_name"),
-        Line("[[File:Foo bar.jpg]]", None, "invalid_name"),
+        # A wikilink, as deletion requests write them: unwrapped (names.py documents this form).
+        Line("[[File:Foo bar.jpg]]", "Foo_bar.jpg", "ok"),
         Line("../etc/passwd", None, "invalid_name"),
         Line("Book%20scan.jpg", None, "invalid_name"),
         Line("%20", None, "invalid_name"),
         _c(""),
         Line("Random holiday photo.jpg", "Random_holiday_photo.jpg", "not_in_filearchive"),
-        Line("Foo bar.jpg", "Foo_bar.jpg", "ok"),
+        Line("Foo bar.jpg", "Foo_bar.jpg", "duplicate"),
         Line("Image:foo_bar.jpg", "Foo_bar.jpg", "duplicate"),
     ]),
 }
@@ -488,7 +491,8 @@ def build_truth(wiki_id: str, paths: dict[str, Path], contents: dict[str, Conten
             if line.status in CATALOG_STATUSES:
                 versions = by_name.get(line.name, [])
                 out["versions"] = len(versions)
-                if versions:
+                # Suppressed material shows nothing but its status (and how many versions exist).
+                if versions and line.status != "suppressed":
                     chosen = _choose(versions)
                     facts = _row_facts(chosen, contents)
                     content = facts["content"]
@@ -683,6 +687,12 @@ def self_check(sandbox, truth: dict) -> None:
                     if not db_rows:
                         continue
                     best = max(db_rows, key=lambda r: (bytes(r[5]), bytes(r[6]), r[0]))
+                    if best[0] != _choose(by_name[name]).fa_id:
+                        _fail(f"{where}: the DB's latest version is not the seed table's")
+                    if bool(best[4] & 8) != (status == "suppressed"):
+                        _fail(f"{where}: fa_deleted of the latest version disagrees with {status}")
+                    if status == "suppressed":
+                        continue
                     db_fact = (best[0], best[1].decode(), best[2].decode(), best[3])
                     if db_fact != (out["fa_id"], out["sha1"], out["storage_key"], out["size"]):
                         _fail(f"{where}: ground truth row differs from the DB's latest version")
