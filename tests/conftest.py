@@ -43,9 +43,8 @@ def free_ports(count: int = 1, start: int = 20000) -> int:
 def spark():
     from mediaextract.session import build_session
 
-    session = build_session(load_settings(environ={}), "mediaextract-tests", master="local[2]")
-    session.conf.set("spark.sql.shuffle.partitions", "4")
-    session.conf.set("spark.ui.enabled", "false")
+    session = build_session(load_settings(environ={}), "mediaextract-tests", master="local[2]",
+                            extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()
 

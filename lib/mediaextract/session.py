@@ -28,14 +28,15 @@ def session_conf(settings) -> dict[str, str]:
     return conf
 
 
-def build_session(settings, app_name: str, master: str | None = None) -> SparkSession:
+def build_session(settings, app_name: str, master: str | None = None,
+                  extra: dict[str, str] | None = None) -> SparkSession:
     """Return the active SparkSession, creating it with mediaextract's settings if needed."""
     # Executors must run the interpreter that has our dependencies (field notes).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    for key, value in session_conf(settings).items():
+    for key, value in {**session_conf(settings), **(extra or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

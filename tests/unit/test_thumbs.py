@@ -39,7 +39,8 @@ def decode(result: ThumbnailResult) -> Image.Image:
     im = Image.open(io.BytesIO(result.data))
     im.load()
     assert im.size == (result.width, result.height)
-    assert {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}[im.format] == result.mime
+    mimes = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+    assert mimes[im.format] == result.mime
     return im
 
 
@@ -137,7 +138,8 @@ def test_thumbnail_has_the_size_of_the_rule(fmt, size, expected):
     ((200, 100), (200, 100)),
 ])
 def test_box_mode_thumbnail(size, expected):
-    result = make_thumbnail(encode(Image.new("RGB", size, GREEN), "JPEG"), ThumbnailSettings(box=500))
+    data = encode(Image.new("RGB", size, GREEN), "JPEG")
+    result = make_thumbnail(data, ThumbnailSettings(box=500))
     assert decode(result).size == expected
 
 
@@ -432,6 +434,21 @@ def test_sniffed_bytes_give_a_reason(data, word):
     result = make_thumbnail(data)
     assert result.data is None
     assert result.reason.startswith(word + ": ")
+
+
+@pytest.mark.parametrize("data, mime", [
+    (b"AT&TFORM\x00\x00\x10\x00DJVMDIRM" + bytes(64), "image/vnd.djvu"),
+    (b"gimp xcf v011\x00" + bytes(64), "image/x-xcf"),
+])
+def test_image_mime_that_no_allowed_decoder_reads_is_unsupported(data, mime):
+    assert make_thumbnail(data, mime=mime).reason == (
+        f"unsupported: not an image format this thumbnailer decodes ({mime})")
+
+
+def test_eps_is_never_handed_to_ghostscript():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n"
+    for mime in ("application/postscript", "image/x-eps", None):
+        assert make_thumbnail(eps, mime=mime).reason.startswith("unsupported: ")
 
 
 def test_empty_bytes_give_a_reason():

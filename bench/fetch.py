@@ -1,0 +1,751 @@
+"""Fetch throughput against the two limits that bound any fetcher, plus worker memory with big objects.
+
+Starts a private sandbox (MariaDB + Swift on free loopback ports, in a temp dir), adds N small
+synthetic objects and their `filearchive` rows, then measures in the same run:
+
+- s0: service time of a lone GET straight to Swift (sequential, one keep-alive client, no added
+  latency);
+- the latency bound C/(L + s0): what C connections can do when every request takes L + s0;
+- the server's capacity: items/s of a plain 32-thread boto3 pool straight to Swift, no added latency;
+- mediaextract: `run_extract` (Spark local[2], output.content=originals, one batch) with the
+  storage endpoint behind a FaultProxy adding L per request, connection cap C. The fetch phase is
+  timed from the proxy's log (first GET start to last GET end); the whole run_extract is timed too;
+- a sequential baseline (one SELECT and one GET per name, as the hand-made process did) on a
+  subset, extrapolated to N;
+- memory: a mix with 200 MB objects fetched by run_extract with output.content=originals, then
+  thumbnails; peak RSS (VmHWM) of the Spark Python workers, sampled from /proc.
+
+Prints its figures and writes them to <out>/fetch.txt and fetch.json. Never asserts: the targets
+(>= 0.8 of the smaller limit; worker peak RSS < 300 MB) are reported as met or missed.
+
+Run: .venv/bin/python bench/fetch.py [--objects 5000] [--latency 0.2] [--connections 8]
+     [--skip-memory] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "lib")]
+# Loopback only: Spark would otherwise bind to the machine's outward address.
+os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+
+from mediaextract.config import load_settings  # noqa: E402
+from mediaextract.digest import hex_to_base36, sha1_base36, storage_key_for  # noqa: E402
+from mediaextract.sandbox import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, Sandbox  # noqa: E402
+from mediaextract.sandbox.proxy import FaultProxy  # noqa: E402
+
+TARGET_RATIO = 0.8
+TARGET_RSS_MB = 300
+S0_REQUESTS = 200
+S0_WARMUP = 10
+CAPACITY_THREADS = 32
+UPLOAD_THREADS = 8  # the all-in-one saturates 2 cores at about this many requests in flight
+MB = 1024 * 1024
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_ports(count: int = 1) -> int:
+    """Gives the first of `count` consecutive free loopback ports (from an OS-chosen base)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count < 65535 and all(_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+def make_client(endpoint: str, pool: int):
+    """Gives a boto3 S3 client configured like mediaextract's S3Store (no retries, no checksums)."""
+    import boto3.session
+    from botocore.config import Config
+
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                    connect_timeout=5, read_timeout=60, max_pool_connections=pool,
+                    retries={"total_max_attempts": 1},
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required")
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, region_name=S3_REGION, aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY, config=config)
+
+
+def location(sandbox: Sandbox, key: str) -> tuple[str, str]:
+    return sandbox.bucket_for(key), sandbox.object_path(key)
+
+
+def get_bytes(client, sandbox: Sandbox, key: str) -> bytes:
+    bucket, path = location(sandbox, key)
+    return client.get_object(Bucket=bucket, Key=path)["Body"].read()
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+class Obj:
+    __slots__ = ("name", "key", "sha1", "size", "media_type", "major", "minor", "width", "height")
+
+    def __init__(self, name, key, sha1, size, media_type="BITMAP", major="image", minor="jpeg",
+                 width=640, height=480):
+        self.name, self.key, self.sha1, self.size = name, key, sha1, size
+        self.media_type, self.major, self.minor = media_type, major, minor
+        self.width, self.height = width, height
+
+
+def insert_rows(sandbox: Sandbox, objects: list[Obj]) -> None:
+    """Writes one filearchive row per object (latest and only version, not suppressed)."""
+    rows = [(o.name.encode(), None, b"deleted", o.key.encode(), 101, b"20240102030405", 1001,
+             o.size, o.width, o.height, b"", 8, o.media_type, o.major, o.minor.encode(), 2001, 301,
+             b"20200102030405", 0, o.sha1.encode()) for o in objects]
+    conn = sandbox.connect_db()
+    try:
+        with conn.cursor() as cur:
+            for start in range(0, len(rows), 1000):
+                cur.executemany(
+                    "INSERT INTO filearchive (fa_name, fa_archive_name, fa_storage_group, "
+                    "fa_storage_key, fa_deleted_user, fa_deleted_timestamp, fa_deleted_reason_id, "
+                    "fa_size, fa_width, fa_height, fa_metadata, fa_bits, fa_media_type, "
+                    "fa_major_mime, fa_minor_mime, fa_description_id, fa_actor, fa_timestamp, "
+                    "fa_deleted, fa_sha1) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, %s, %s, %s, %s, %s, %s)", rows[start:start + 1000])
+    finally:
+        conn.close()
+
+
+def create_buckets(sandbox: Sandbox, client, keys, pool: ThreadPoolExecutor) -> None:
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    wanted = sorted({sandbox.bucket_for(k) for k in keys} - existing)
+    list(pool.map(lambda b: client.create_bucket(Bucket=b), wanted))
+
+
+def add_small_objects(sandbox: Sandbox, count: int, rng: random.Random) -> list[Obj]:
+    """Uploads `count` random 2-20 KB objects and their rows; gives them."""
+    client = sandbox.s3_client()
+    objects, payloads = [], []
+    for i in range(count):
+        data = os.urandom(rng.randint(2 * 1024, 20 * 1024))
+        name = f"Bench_small_{i:06d}.jpg"
+        key = storage_key_for(data, name)
+        objects.append(Obj(name, key, sha1_base36(data), len(data)))
+        payloads.append(data)
+    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+        create_buckets(sandbox, client, [o.key for o in objects], pool)
+
+        def put(i):
+            bucket, path = location(sandbox, objects[i].key)
+            client.put_object(Bucket=bucket, Key=path, Body=payloads[i], ContentType="image/jpeg")
+
+        list(pool.map(put, range(count)))
+    insert_rows(sandbox, objects)
+    return objects
+
+
+def add_memory_mix(sandbox: Sandbox, work: Path, big_count: int, big_mb: int,
+                   small_count: int, rng: random.Random) -> list[Obj]:
+    """Uploads `big_count` random big_mb MB videos and `small_count` real JPEG photos; gives them."""
+    from PIL import Image
+
+    client = sandbox.s3_client()
+    objects: list[Obj] = []
+    sources: list[tuple[Obj, object]] = []
+    for i in range(big_count):
+        path = work / f"big-{i}.bin"
+        hasher = hashlib.sha1()
+        with open(path, "wb") as out:
+            for _ in range(big_mb):
+                chunk = os.urandom(MB)
+                hasher.update(chunk)
+                out.write(chunk)
+        sha1 = hex_to_base36(hasher.hexdigest())
+        name = f"Bench_big_{i:02d}.webm"
+        obj = Obj(name, f"{sha1}.webm", sha1, big_mb * MB, "VIDEO", "video", "webm", 1920, 1080)
+        objects.append(obj)
+        sources.append((obj, path))
+    for i in range(small_count):
+        # A noisy photo-sized JPEG (1600 x 1200), so the thumbnails run decodes and resizes for real.
+        base = Image.effect_noise((1600, 1200), 30 + i % 40).convert("RGB")
+        tint = Image.new("RGB", base.size, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+        image = Image.blend(base, tint, 0.5)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=85)
+        data = buffer.getvalue()
+        name = f"Bench_photo_{i:03d}.jpg"
+        obj = Obj(name, storage_key_for(data, name), sha1_base36(data), len(data),
+                  width=image.width, height=image.height)
+        objects.append(obj)
+        sources.append((obj, data))
+    with ThreadPoolExecutor(4) as pool:
+        create_buckets(sandbox, client, [o.key for o in objects], pool)
+
+        def put(item):
+            obj, source = item
+            bucket, path = location(sandbox, obj.key)
+            mime = f"{obj.major}/{obj.minor}"
+            if isinstance(source, bytes):
+                client.put_object(Bucket=bucket, Key=path, Body=source, ContentType=mime)
+            else:
+                with open(source, "rb") as body:
+                    client.put_object(Bucket=bucket, Key=path, Body=body, ContentType=mime)
+                os.unlink(source)
+
+        list(pool.map(put, sources))
+    insert_rows(sandbox, objects)
+    return objects
+
+
+def write_list(path: Path, objects: list[Obj]) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{o.name}\n" for o in objects), encoding="utf-8")
+    return str(path)
+
+
+# --- memory sampling -----------------------------------------------------------------------------
+
+def _status_kb(pid: int) -> dict[str, int]:
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    name, value = line.split(":", 1)
+                    out[name] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+class PeakRss(threading.Thread):
+    """Samples VmHWM/VmRSS of the Spark JVM and of its Python workers (its descendants only).
+
+    VmHWM is the kernel's high-water mark of a process's RSS, so a sample only has to land before
+    the process exits; `reset()` clears the marks (/proc/PID/clear_refs 5) between scenarios.
+    """
+
+    def __init__(self, jvm_pid: int, interval_s: float = 0.05):
+        super().__init__(daemon=True, name="peak-rss")
+        self.jvm_pid = jvm_pid
+        self.interval_s = interval_s
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self.peaks: dict[int, dict] = {}
+
+    def _descendants(self) -> dict[int, int]:
+        parents = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                ppid = _ppid(int(entry))
+                if ppid is not None:
+                    parents[int(entry)] = ppid
+        found, frontier = {}, [self.jvm_pid]
+        while frontier:
+            parent = frontier.pop()
+            for pid, ppid in parents.items():
+                if ppid == parent and pid not in found:
+                    found[pid] = ppid
+                    frontier.append(pid)
+        return found
+
+    def _python_workers(self) -> dict[int, str]:
+        roles = {}
+        for pid, ppid in self._descendants().items():
+            cmd = _cmdline(pid)
+            if "pyspark" in cmd and ("daemon" in cmd or "worker" in cmd):
+                roles[pid] = "daemon" if ppid == self.jvm_pid else "worker"
+        return roles
+
+    def sample(self) -> None:
+        targets = {self.jvm_pid: "jvm", **self._python_workers()}
+        for pid, role in targets.items():
+            kb = _status_kb(pid)
+            if not kb:
+                continue
+            with self._lock:
+                peak = self.peaks.setdefault(pid, {"role": role, "hwm_kb": 0, "rss_kb": 0})
+                peak["hwm_kb"] = max(peak["hwm_kb"], kb.get("VmHWM", 0))
+                peak["rss_kb"] = max(peak["rss_kb"], kb.get("VmRSS", 0))
+
+    def reset(self) -> None:
+        for pid in [self.jvm_pid, *self._python_workers()]:
+            try:
+                with open(f"/proc/{pid}/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                pass
+        with self._lock:
+            self.peaks = {}
+
+    def summary(self) -> dict:
+        self.sample()
+        with self._lock:
+            peaks = {pid: dict(p) for pid, p in self.peaks.items()}
+        workers = {pid: p for pid, p in peaks.items() if p["role"] == "worker"}
+        daemon = [p["hwm_kb"] for p in peaks.values() if p["role"] == "daemon"]
+        jvm = peaks.get(self.jvm_pid, {}).get("hwm_kb", 0)
+        return {
+            "worker_peak_rss_mb": round(max((p["hwm_kb"] for p in workers.values()), default=0) / 1024, 1),
+            "workers": {str(pid): round(p["hwm_kb"] / 1024, 1) for pid, p in sorted(workers.items())},
+            "daemon_peak_rss_mb": round(max(daemon, default=0) / 1024, 1),
+            "jvm_peak_rss_mb": round(jvm / 1024, 1),
+        }
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval_s):
+            try:
+                self.sample()
+            except Exception:  # noqa: BLE001 - a vanished process mid-read; next sample
+                pass
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+# --- measurements --------------------------------------------------------------------------------
+
+def measure_s0(sandbox: Sandbox, objects: list[Obj], rng: random.Random) -> dict:
+    """Gives the time of a lone GET straight to Swift: sequential, one keep-alive connection."""
+    client = make_client(f"http://127.0.0.1:{sandbox.swift_port}", 1)
+    picks = rng.sample(objects, min(len(objects), S0_REQUESTS + S0_WARMUP))
+    times = []
+    for i, obj in enumerate(picks):
+        started = time.perf_counter()
+        get_bytes(client, sandbox, obj.key)
+        if i >= S0_WARMUP:
+            times.append(time.perf_counter() - started)
+    return {"requests": len(times), "mean_s": statistics.fmean(times),
+            "median_s": statistics.median(times), "p90_s": sorted(times)[int(0.9 * (len(times) - 1))]}
+
+
+def measure_capacity(sandbox: Sandbox, objects: list[Obj], rng: random.Random) -> dict:
+    """Gives items/s of a plain thread pool GETting every object straight from Swift."""
+    client = make_client(f"http://127.0.0.1:{sandbox.swift_port}", CAPACITY_THREADS)
+    order = objects[:]
+    rng.shuffle(order)
+    errors = []
+
+    def get(obj):
+        try:
+            return len(get_bytes(client, sandbox, obj.key))
+        except Exception as error:  # noqa: BLE001 - counted, not fatal
+            errors.append(repr(error))
+            return 0
+
+    # Warm the pool's connections so connection setup is not in the figure.
+    with ThreadPoolExecutor(CAPACITY_THREADS) as pool:
+        list(pool.map(get, order[:CAPACITY_THREADS]))
+        started = time.perf_counter()
+        total = sum(pool.map(get, order))
+        elapsed = time.perf_counter() - started
+    return {"threads": CAPACITY_THREADS, "items": len(order), "seconds": elapsed,
+            "items_per_s": len(order) / elapsed, "mb_per_s": total / elapsed / 1e6,
+            "errors": len(errors), "first_error": errors[0] if errors else None}
+
+
+def measure_sequential(sandbox: Sandbox, proxy: FaultProxy, objects: list[Obj], count: int,
+                       rng: random.Random) -> dict:
+    """Gives the hand-made process's rate: per name one SELECT (TCP, job's user) and one GET via the proxy."""
+    subset = rng.sample(objects, min(count, len(objects)))
+    client = make_client(proxy.endpoint, 1)
+    conn = sandbox.connect_jdbc_user()
+    bad = 0
+    try:
+        with conn.cursor() as cur:
+            started = time.perf_counter()
+            for obj in subset:
+                cur.execute("SELECT fa_storage_key, fa_sha1, fa_size FROM filearchive WHERE fa_name = %s "
+                            "ORDER BY fa_deleted_timestamp DESC LIMIT 1", (obj.name.encode(),))
+                key, sha1, _ = cur.fetchone()
+                data = get_bytes(client, sandbox, key.decode())
+                bad += sha1_base36(data) != sha1.decode()
+            elapsed = time.perf_counter() - started
+    finally:
+        conn.close()
+    rate = len(subset) / elapsed
+    return {"names": len(subset), "seconds": elapsed, "items_per_s": rate,
+            "extrapolated_s_for_all": len(objects) / rate, "sha1_mismatches": bad}
+
+
+def extract_settings(sandbox: Sandbox, endpoint: str, content: str, connections: int,
+                     batch_rows: int, output_root: Path):
+    overrides = {**sandbox.settings(), "storage.endpoint": endpoint, "catalog.partitions": 2,
+                 "output.content": content, "output.root": str(output_root),
+                 "fetch.connections_per_executor": connections, "fetch.max_connections": connections,
+                 "fetch.batch_rows": batch_rows}
+    return load_settings(None, overrides=overrides, environ={})
+
+
+def run_job(spark, settings, list_path: str, output: Path) -> tuple[dict, float, list[str]]:
+    """Runs run_extract; gives (report, wall seconds, its progress lines)."""
+    from mediaextract.extract import run_extract
+
+    lines = []
+
+    def say(line: str) -> None:
+        if line.startswith(("extract ", "batch ")):
+            lines.append(line)
+            print(f"    | {line}", flush=True)
+
+    started = time.perf_counter()
+    built = run_extract(spark, settings, [list_path], str(output), out=say)
+    return built, time.perf_counter() - started, lines
+
+
+def statuses_of(built: dict) -> dict:
+    totals = built.get("totals", {})
+    return {k: v for k, v in totals.items()
+            if isinstance(v, int) and v and k not in ("requested", "found", "bytes_found", "bytes_ok")}
+
+
+def measure_extract(spark, sandbox: Sandbox, proxy: FaultProxy, list_path: str, args,
+                    work: Path, sampler: PeakRss | None) -> dict:
+    settings = extract_settings(sandbox, proxy.endpoint, "originals", args.connections,
+                                max(args.objects, 1), work / "out")
+    if sampler:
+        sampler.reset()
+    proxy.reset_stats()
+    run_started = time.monotonic()
+    built, wall, lines = run_job(spark, settings, list_path, work / "out" / "main")
+    run_ended = time.monotonic()
+    gets = [r for r in proxy.log if r.method == "GET"]
+    ok_gets = [r for r in gets if r.status == 200]
+    first_start = min(r.start for r in gets)
+    last_end = max(r.end for r in gets)
+    window = last_end - first_start
+    busy = sum(r.end - r.start for r in gets)
+    ends = sorted(r.end for r in gets)
+    lo, hi = ends[int(0.05 * (len(ends) - 1))], ends[int(0.95 * (len(ends) - 1))]
+    steady = (int(0.95 * (len(ends) - 1)) - int(0.05 * (len(ends) - 1))) / (hi - lo) if hi > lo else 0.0
+    return {
+        "settings": {"output.content": "originals", "fetch.connections_per_executor": args.connections,
+                     "fetch.max_connections": args.connections, "fetch.batch_rows": max(args.objects, 1),
+                     "master": "local[2]"},
+        "progress": lines,
+        "statuses": statuses_of(built),
+        "gets": len(gets), "gets_ok": len(ok_gets),
+        "fetch_window_s": window, "fetch_items_per_s": len(ok_gets) / window,
+        "steady_items_per_s": steady,
+        "wall_s": wall, "wall_items_per_s": len(ok_gets) / wall,
+        "before_first_get_s": first_start - run_started, "after_last_get_s": run_ended - last_end,
+        "mean_get_s_at_proxy": busy / len(gets), "mean_in_flight": busy / window,
+        "peak_in_flight": proxy.peak_in_flight, "proxy_requests": proxy.total_requests,
+        "proxy_statuses": {str(k): v for k, v in sorted(proxy.status_counts.items())},
+        "proxy_errors": list(proxy.errors),
+        "memory": sampler.summary() if sampler else None,
+    }
+
+
+def measure_memory(spark, sandbox: Sandbox, list_path: str, args, work: Path,
+                   sampler: PeakRss, content: str, mix_bytes: int) -> dict:
+    settings = extract_settings(sandbox, f"http://127.0.0.1:{sandbox.swift_port}", content,
+                                args.connections, 100_000, work / "out")
+    sampler.reset()
+    result = {"content": content}
+    try:
+        built, wall, lines = run_job(spark, settings, list_path, work / "out" / f"memory-{content}")
+        result.update(statuses=statuses_of(built), wall_s=wall, mb_per_s=mix_bytes / wall / 1e6,
+                      progress=lines)
+    except Exception as error:  # noqa: BLE001 - an OOM is a figure too
+        result.update(error=f"{type(error).__name__}: {str(error).splitlines()[0][:300]}")
+    result.update(sampler.summary())
+    return result
+
+
+# --- report --------------------------------------------------------------------------------------
+
+def fmt_rate(x: float) -> str:
+    return f"{x:.1f} items/s"
+
+
+def build_text(r: dict) -> list[str]:
+    cfg = r["config"]
+    L, C = cfg["latency_s"], cfg["connections"]
+    s0, cap, lim = r["s0"], r["capacity"], r["limits"]
+    out = []
+    add = out.append
+    add(f"mediaextract fetch benchmark - {r['started']}")
+    add(f"machine: {r['machine']['cpus']} CPUs, {r['machine']['platform']}; load average before: "
+        f"{r['machine']['loadavg_before']}, after: {r['machine'].get('loadavg_after', '?')}")
+    add(f"workload: N={cfg['objects']} small objects (2-20 KB random bytes, {r['data']['small_mb']:.1f} MB), "
+        f"latency L={L * 1000:.0f} ms added per request by the proxy, connection cap C={C}")
+    add(f"setup: sandbox up {r['timings']['sandbox_up_s']:.1f} s, seed {r['timings']['seed_s']:.1f} s, "
+        f"upload {cfg['objects']} objects + rows {r['timings']['upload_s']:.1f} s, "
+        f"Spark session {r['timings']['spark_start_s']:.1f} s")
+    add("")
+    add("limits (measured in this run, straight to Swift, no added latency)")
+    add(f"  s0: lone GET, {s0['requests']} sequential, one keep-alive client   mean {s0['mean_s'] * 1000:.1f} ms, "
+        f"median {s0['median_s'] * 1000:.1f} ms, p90 {s0['p90_s'] * 1000:.1f} ms")
+    add(f"  latency bound C/(L+s0) = {C}/({L:.3f}+{s0['mean_s']:.4f})            {fmt_rate(lim['latency_bound'])}")
+    add(f"  server capacity: {cap['threads']}-thread boto3 pool, all {cap['items']} objects   "
+        f"{fmt_rate(cap['items_per_s'])} ({cap['seconds']:.1f} s, {cap['errors']} errors)")
+    add(f"  smaller limit                                               {fmt_rate(lim['smaller'])} ({lim['which']})")
+    add("")
+    m = r.get("mediaextract")
+    if m:
+        add(f"mediaextract run_extract (local[2], output.content=originals, batch_rows={m['settings']['fetch.batch_rows']}, "
+            f"proxy L={L * 1000:.0f} ms)")
+        add(f"  fetch phase (first GET start -> last GET end, proxy log)     {m['gets_ok']} GETs ok in "
+            f"{m['fetch_window_s']:.1f} s = {fmt_rate(m['fetch_items_per_s'])}")
+        add(f"  ratio to the smaller limit                                  {m['ratio']:.2f}  "
+            f"(target >= {TARGET_RATIO}: {'met' if m['ratio'] >= TARGET_RATIO else 'MISSED'})")
+        add(f"  steady state (5%..95% of completions)                       {fmt_rate(m['steady_items_per_s'])} "
+            f"(ratio {m['steady_items_per_s'] / lim['smaller']:.2f})")
+        add(f"  whole run_extract wall time                                 {m['wall_s']:.1f} s = "
+            f"{fmt_rate(m['wall_items_per_s'])} (ratio {m['wall_ratio']:.2f})")
+        add(f"    of which before the first GET / after the last GET        {m['before_first_get_s']:.1f} s / "
+            f"{m['after_last_get_s']:.1f} s")
+        add(f"  peak requests in flight at the proxy                        {m['peak_in_flight']} "
+            f"(cap {C}: {'held' if m['peak_in_flight'] <= C else 'EXCEEDED'})")
+        add(f"  mean GET time at the proxy (incl. L) / mean in flight       {m['mean_get_s_at_proxy'] * 1000:.1f} ms / "
+            f"{m['mean_in_flight']:.2f} of {C}")
+        add(f"  statuses                                                    "
+            + ", ".join(f"{k} {v}" for k, v in m["statuses"].items()))
+        if m.get("memory"):
+            add(f"  peak RSS: Python worker {m['memory']['worker_peak_rss_mb']:.0f} MB, "
+                f"Spark JVM {m['memory']['jvm_peak_rss_mb']:.0f} MB")
+        add("")
+    seq = r.get("sequential")
+    if seq:
+        add(f"sequential baseline (per name: one SELECT over TCP, one GET via the proxy; {seq['names']} of "
+            f"{cfg['objects']} names, extrapolated)")
+        add(f"  {fmt_rate(seq['items_per_s'])} ({seq['seconds']:.1f} s for {seq['names']}) -> "
+            f"{seq['extrapolated_s_for_all']:.0f} s for all {cfg['objects']} (extrapolated)")
+        if m:
+            add(f"  mediaextract vs sequential: {m['fetch_items_per_s'] / seq['items_per_s']:.1f}x "
+                f"(fetch phase), {m['wall_items_per_s'] / seq['items_per_s']:.1f}x (whole run)")
+        add("  (the SELECT gets no added latency: the catalog is local; a remote one flatters mediaextract more)")
+        add("")
+    mem = r.get("memory")
+    if mem:
+        mix = mem["mix"]
+        add(f"memory: {mix['big_count']} x {mix['big_mb']} MB random video/webm + {mix['small_count']} JPEG photos "
+            f"1600x1200 ({mix['total_mb']:.0f} MB), straight to Swift, C={C}")
+        for run in mem["runs"]:
+            verdict = "met" if run["worker_peak_rss_mb"] < TARGET_RSS_MB else "MISSED"
+            line = (f"  output.content={run['content']:<10}  peak RSS of a Python worker "
+                    f"{run['worker_peak_rss_mb']:.0f} MB (target < {TARGET_RSS_MB} MB: {verdict}); "
+                    f"JVM {run['jvm_peak_rss_mb']:.0f} MB")
+            add(line)
+            if run.get("error"):
+                add(f"      run failed: {run['error']}")
+            else:
+                add(f"      {run['wall_s']:.1f} s; " + ", ".join(f"{k} {v}" for k, v in run["statuses"].items()))
+            add(f"      per worker: " + ", ".join(f"{v:.0f} MB" for v in run["workers"].values()))
+        for note in mem.get("notes", []):
+            add(f"  note: {note}")
+        add("")
+    return out
+
+
+def memory_notes(runs: list[dict], big_mb: int) -> list[str]:
+    notes = []
+    for run in runs:
+        if run["worker_peak_rss_mb"] < TARGET_RSS_MB:
+            continue
+        if run["content"] == "originals":
+            notes.append(
+                f"originals: a row's content is one bytes object ({big_mb} MB read whole from the spool by "
+                "fetch.Worker._verified), then PySpark pickles the row to send it to the JVM: at least two "
+                f"copies of each {big_mb} MB object in a worker, and up to 2 x threads rows in progress per "
+                "task. Inline content of big objects cannot meet the target in this design.")
+        else:
+            notes.append(
+                "thumbnails: fetch.Worker._verified calls fetched.body.read() (the whole object, in memory) "
+                "even when output.content=thumbnails drops it and when the MIME type is not an image "
+                "(make_thumbnail then refuses it without decoding); several threads of a task can hold "
+                f"a {big_mb} MB body at once.")
+    return notes
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=5000, help="small objects (N)")
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds added per request (L)")
+    parser.add_argument("--connections", type=int, default=8, help="connection cap (C)")
+    parser.add_argument("--sequential-names", type=int, default=200,
+                        help="names for the sequential baseline (extrapolated to N)")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the 200 MB memory scenario")
+    parser.add_argument("--big-count", type=int, default=3)
+    parser.add_argument("--big-mb", type=int, default=200)
+    parser.add_argument("--small-count", type=int, default=50, help="photos in the memory mix")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where fetch.txt/json go")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    rng = random.Random(args.seed)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def on_term(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    # Short root: MariaDB's socket lives inside it (108-byte limit on socket paths).
+    root = Path(tempfile.mkdtemp(prefix="mxfetch-"))
+    # Everything else temporary (spool files, the run's slot locks, Spark's local dirs) goes
+    # under root too, so one rmtree removes all of it.
+    tmp = root / "tmp"
+    tmp.mkdir()
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = str(tmp)
+    os.environ["PYSPARK_SUBMIT_ARGS"] = (f"--conf spark.local.dir={tmp} --conf spark.ui.enabled=false "
+                                         "pyspark-shell")
+    results: dict = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": {"objects": args.objects, "latency_s": args.latency, "connections": args.connections,
+                   "sequential_names": args.sequential_names, "seed": args.seed},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "loadavg_before": " ".join(f"{x:.2f}" for x in os.getloadavg())},
+        "timings": {},
+    }
+    sandbox = spark = proxy = sampler = None
+    code = 0
+    try:
+        sandbox = Sandbox(root / "sb", mariadb_port=free_ports(1), swift_port=free_ports(4),
+                          memcached_port=free_ports(1))
+        t = time.perf_counter()
+        sandbox.up()
+        results["timings"]["sandbox_up_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        sandbox.seed()
+        results["timings"]["seed_s"] = time.perf_counter() - t
+        print(f"sandbox up ({results['timings']['sandbox_up_s']:.1f} s) and seeded "
+              f"({results['timings']['seed_s']:.1f} s) in {root}", flush=True)
+
+        t = time.perf_counter()
+        objects = add_small_objects(sandbox, args.objects, rng)
+        results["timings"]["upload_s"] = time.perf_counter() - t
+        results["data"] = {"small_mb": sum(o.size for o in objects) / 1e6}
+        list_path = write_list(root / "lists" / "bench.txt", objects)
+        print(f"uploaded {len(objects)} objects and rows ({results['timings']['upload_s']:.1f} s)", flush=True)
+
+        cap = measure_capacity(sandbox, objects, rng)
+        results["capacity"] = cap
+        print(f"capacity: {fmt_rate(cap['items_per_s'])}", flush=True)
+        s0 = measure_s0(sandbox, objects, rng)
+        results["s0"] = s0
+        latency_bound = args.connections / (args.latency + s0["mean_s"])
+        smaller = min(latency_bound, cap["items_per_s"])
+        results["limits"] = {"latency_bound": latency_bound, "capacity": cap["items_per_s"],
+                             "smaller": smaller,
+                             "which": "latency bound" if latency_bound <= cap["items_per_s"] else "server capacity"}
+        print(f"s0: {s0['mean_s'] * 1000:.1f} ms mean -> latency bound {fmt_rate(latency_bound)}", flush=True)
+
+        from mediaextract.session import build_session
+
+        t = time.perf_counter()
+        spark = build_session(extract_settings(sandbox, "http://127.0.0.1:1", "originals", 1, 1, root),
+                              "mediaextract-bench-fetch", master="local[2]")
+        results["timings"]["spark_start_s"] = time.perf_counter() - t
+        jvm_pid = spark.sparkContext._gateway.proc.pid
+        sampler = PeakRss(jvm_pid)
+        sampler.start()
+
+        proxy = FaultProxy("127.0.0.1", sandbox.swift_port, latency_s=args.latency).start()
+        print(f"mediaextract: run_extract through the proxy (L={args.latency} s, C={args.connections})", flush=True)
+        m = measure_extract(spark, sandbox, proxy, list_path, args, root, sampler)
+        m["ratio"] = m["fetch_items_per_s"] / smaller
+        m["wall_ratio"] = m["wall_items_per_s"] / smaller
+        results["mediaextract"] = m
+
+        print(f"sequential baseline: {min(args.sequential_names, len(objects))} names", flush=True)
+        proxy.reset_stats()
+        results["sequential"] = measure_sequential(sandbox, proxy, objects, args.sequential_names, rng)
+
+        if not args.skip_memory:
+            work = root / "big"
+            work.mkdir()
+            t = time.perf_counter()
+            mix = add_memory_mix(sandbox, work, args.big_count, args.big_mb, args.small_count, rng)
+            mix_bytes = sum(o.size for o in mix)
+            mem_list = write_list(root / "lists" / "memory.txt", mix)
+            print(f"memory mix uploaded ({time.perf_counter() - t:.1f} s)", flush=True)
+            runs = []
+            for content in ("originals", "thumbnails"):
+                print(f"memory: run_extract output.content={content}", flush=True)
+                runs.append(measure_memory(spark, sandbox, mem_list, args, root, sampler, content, mix_bytes))
+                print(f"    peak worker RSS {runs[-1]['worker_peak_rss_mb']:.0f} MB", flush=True)
+            results["memory"] = {"mix": {"big_count": args.big_count, "big_mb": args.big_mb,
+                                         "small_count": args.small_count, "total_mb": mix_bytes / 1e6},
+                                 "runs": runs, "notes": memory_notes(runs, args.big_mb)}
+    except BaseException as error:
+        code = 1 if not isinstance(error, SystemExit) else (error.code or 1)
+        results["error"] = f"{type(error).__name__}: {error}"
+        traceback.print_exc()
+    finally:
+        results["machine"]["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        for step in (lambda: sampler and sampler.stop(), lambda: proxy and proxy.close(),
+                     lambda: spark and spark.stop(), lambda: sandbox and sandbox.down()):
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - clean up the rest anyway
+                traceback.print_exc()
+        shutil.rmtree(root, ignore_errors=True)
+
+    try:
+        text = build_text(results)
+    except Exception:  # noqa: BLE001 - a partial run still writes its JSON
+        traceback.print_exc()
+        text = ["(run incomplete: see fetch.json)"]
+    if results.get("error"):
+        text.append(f"RUN FAILED: {results['error']}")
+    print()
+    print("\n".join(text))
+    (out_dir / "fetch.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+    (out_dir / "fetch.json").write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n",
+                                        encoding="utf-8")
+    print(f"\nwritten: {out_dir / 'fetch.txt'}, {out_dir / 'fetch.json'}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
