@@ -42,7 +42,8 @@ has_master=0
 for o in "${spark_opts[@]+"${spark_opts[@]}"}"; do case "$o" in --master|--master=*) has_master=1 ;; esac; done
 [ $has_master -eq 1 ] || spark_opts=(--master "$master" "${spark_opts[@]+"${spark_opts[@]}"}")
 
-extra=(--conf spark.ui.showConsoleProgress=false)
+extra=(--conf spark.ui.showConsoleProgress=false
+       --driver-java-options "-Dlog4j2.configurationFile=file:$here/conf/log4j2.properties")
 [ -f "$jar" ] && extra+=(--jars "$jar")
 
 case "$master" in

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from functools import partial
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from . import dataset, pipeline, report, statuses, storage
@@ -54,13 +54,11 @@ def _mark_reuse_and_batches(planned: DataFrame, previous: DataFrame | None, sett
     else:
         planned = planned.withColumn("_reuse", F.lit(None).cast("boolean"))
     pending = (F.col("status") == statuses.PENDING) & F.col("_reuse").isNull()
-    order = Window.partitionBy(F.lit(0)).orderBy("list", "line", "fa_id")
-    number = F.row_number().over(order) - 1
-    with_batch = planned.withColumn("_fetch", pending)
-    fetching = with_batch.where("_fetch").withColumn(
-        "_batch", F.floor(number / F.lit(settings["fetch.batch_rows"])).cast("int"))
-    rest = with_batch.where(~F.col("_fetch")).withColumn("_batch", F.lit(None).cast("int"))
-    return fetching.unionByName(rest).drop("_fetch")
+    # Batches by a hash of the row, not a global ranking: no single-partition sort at scale.
+    to_fetch = planned.where(pending).count()
+    batches = max(1, math.ceil(to_fetch / settings["fetch.batch_rows"]))
+    batch = F.when(pending, F.pmod(F.xxhash64("list", "line", "fa_id"), F.lit(batches)).cast("int"))
+    return planned.withColumn("_batch", batch)
 
 
 def _batch_stats(spark: SparkSession, path: str) -> dict:
@@ -143,7 +141,8 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
     counts = planned_rows.groupBy("_batch").count().collect()
     sizes = {r["_batch"]: r["count"] for r in counts if r["_batch"] is not None}
     total = sum(sizes.values())
-    batches = len(sizes)
+    order = sorted(sizes)
+    batches = len(order)
     slots, threads, max_tasks = fetch_shape(settings, spark.sparkContext.defaultParallelism)
     run_token = hashlib.sha1(f"{fs.qualify(paths.root)}|{run_id}".encode()).hexdigest()[:16]
     plan = FetchPlan.from_settings(settings, run_token, slots, threads, str(slots_directory(run_token)))
@@ -155,7 +154,7 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
     started = time.monotonic()
     done = ok = failed = fetched_bytes = 0
     worker = partial(fetch_partition, plan, ITEM_COLUMNS, PLAN_COLUMNS)
-    for number in range(batches):
+    for position, number in enumerate(order):
         rows = planned_rows.where(F.col("_batch") == number).select(*PLAN_COLUMNS)
         partitions = max(1, min(sizes[number], max_tasks))
         fetched = spark.createDataFrame(rows.repartition(partitions).rdd.mapPartitions(worker), ITEMS_SCHEMA)
@@ -165,7 +164,7 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
         ok += stats["ok"]
         failed += stats["failed"]
         fetched_bytes += stats["bytes"]
-        out(_progress(number + 1, batches, done, total, ok, failed, fetched_bytes, started))
+        out(_progress(position + 1, batches, done, total, ok, failed, fetched_bytes, started))
         resume = f"committed {done} of {total} rows; run the same command again to resume"
         if stats["auth"]:
             raise StorageAuthError(f"storage refused our credentials mid-run: {resume}")

@@ -101,6 +101,10 @@ class Outcome:
 class Worker:
     """Fetches rows of one partition with the plan's limits."""
 
+    # make_thumbnail silences Pillow's warnings process-wide while it runs, which is not
+    # thread-safe; fetching overlaps, thumbnailing takes turns (other tasks use other cores).
+    _thumbnail_lock = threading.Lock()
+
     def __init__(self, plan: FetchPlan):
         self.plan = plan
         self.state = RunState.of(plan)
@@ -172,7 +176,8 @@ class Worker:
         data = fetched.body.read()
         outcome = Outcome(statuses.OK, attempts=attempts, content=data if self.plan.keep_content else None)
         if self.plan.make_thumbnails:
-            made = thumbs.make_thumbnail(data, self.thumbnail_settings, mime=row["mime"])
+            with self._thumbnail_lock:
+                made = thumbs.make_thumbnail(data, self.thumbnail_settings, mime=row["mime"])
             if made.reason:
                 outcome.reason = f"thumbnail: {made.reason}"
             else:
