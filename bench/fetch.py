@@ -35,6 +35,7 @@ import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -61,6 +62,7 @@ S0_WARMUP = 10
 CAPACITY_THREADS = 32
 UPLOAD_THREADS = 8  # the all-in-one saturates 2 cores at about this many requests in flight
 MB = 1024 * 1024
+CHILDREN: list = []  # memory children still running (killed on the way out)
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -260,15 +262,16 @@ def _cmdline(pid: int) -> str:
 
 
 class PeakRss(threading.Thread):
-    """Samples VmHWM/VmRSS of the Spark JVM and of its Python workers (its descendants only).
+    """Samples VmHWM/VmRSS of the Spark JVM and of its Python workers under one process tree.
 
+    Only descendants of `root_pid` are looked at (other Spark jobs on the host are not ours).
     VmHWM is the kernel's high-water mark of a process's RSS, so a sample only has to land before
     the process exits; `reset()` clears the marks (/proc/PID/clear_refs 5) between scenarios.
     """
 
-    def __init__(self, jvm_pid: int, interval_s: float = 0.05):
+    def __init__(self, root_pid: int, interval_s: float = 0.05):
         super().__init__(daemon=True, name="peak-rss")
-        self.jvm_pid = jvm_pid
+        self.root_pid = root_pid
         self.interval_s = interval_s
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
@@ -281,26 +284,33 @@ class PeakRss(threading.Thread):
                 ppid = _ppid(int(entry))
                 if ppid is not None:
                     parents[int(entry)] = ppid
-        found, frontier = {}, [self.jvm_pid]
+        children: dict[int, list[int]] = {}
+        for pid, ppid in parents.items():
+            children.setdefault(ppid, []).append(pid)
+        found, frontier = {}, [self.root_pid]
         while frontier:
             parent = frontier.pop()
-            for pid, ppid in parents.items():
-                if ppid == parent and pid not in found:
-                    found[pid] = ppid
+            for pid in children.get(parent, ()):
+                if pid not in found:
+                    found[pid] = parent
                     frontier.append(pid)
         return found
 
-    def _python_workers(self) -> dict[int, str]:
+    def _targets(self) -> dict[int, str]:
+        tree = self._descendants()
+        commands = {pid: _cmdline(pid) for pid in tree}
         roles = {}
-        for pid, ppid in self._descendants().items():
-            cmd = _cmdline(pid)
-            if "pyspark" in cmd and ("daemon" in cmd or "worker" in cmd):
-                roles[pid] = "daemon" if ppid == self.jvm_pid else "worker"
+        for pid, ppid in tree.items():
+            cmd = commands[pid]
+            if "org.apache.spark.deploy.SparkSubmit" in cmd:
+                roles[pid] = "jvm"
+            elif "pyspark" in cmd and ("daemon" in cmd or "worker" in cmd):
+                parent = commands.get(ppid, "")
+                roles[pid] = "worker" if "pyspark" in parent and "daemon" in parent else "daemon"
         return roles
 
     def sample(self) -> None:
-        targets = {self.jvm_pid: "jvm", **self._python_workers()}
-        for pid, role in targets.items():
+        for pid, role in self._targets().items():
             kb = _status_kb(pid)
             if not kb:
                 continue
@@ -310,7 +320,7 @@ class PeakRss(threading.Thread):
                 peak["rss_kb"] = max(peak["rss_kb"], kb.get("VmRSS", 0))
 
     def reset(self) -> None:
-        for pid in [self.jvm_pid, *self._python_workers()]:
+        for pid in self._targets():
             try:
                 with open(f"/proc/{pid}/clear_refs", "w") as f:
                     f.write("5")
@@ -320,17 +330,22 @@ class PeakRss(threading.Thread):
             self.peaks = {}
 
     def summary(self) -> dict:
-        self.sample()
+        try:
+            self.sample()
+        except Exception:  # noqa: BLE001 - the tree may be gone already
+            pass
         with self._lock:
             peaks = {pid: dict(p) for pid, p in self.peaks.items()}
-        workers = {pid: p for pid, p in peaks.items() if p["role"] == "worker"}
-        daemon = [p["hwm_kb"] for p in peaks.values() if p["role"] == "daemon"]
-        jvm = peaks.get(self.jvm_pid, {}).get("hwm_kb", 0)
+
+        def top(role):
+            return round(max((p["hwm_kb"] for p in peaks.values() if p["role"] == role), default=0) / 1024, 1)
+
         return {
-            "worker_peak_rss_mb": round(max((p["hwm_kb"] for p in workers.values()), default=0) / 1024, 1),
-            "workers": {str(pid): round(p["hwm_kb"] / 1024, 1) for pid, p in sorted(workers.items())},
-            "daemon_peak_rss_mb": round(max(daemon, default=0) / 1024, 1),
-            "jvm_peak_rss_mb": round(jvm / 1024, 1),
+            "worker_peak_rss_mb": top("worker"),
+            "workers": {str(pid): round(p["hwm_kb"] / 1024, 1)
+                        for pid, p in sorted(peaks.items()) if p["role"] == "worker"},
+            "daemon_peak_rss_mb": top("daemon"),
+            "jvm_peak_rss_mb": top("jvm"),
         }
 
     def run(self) -> None:
@@ -346,9 +361,9 @@ class PeakRss(threading.Thread):
 
 # --- measurements --------------------------------------------------------------------------------
 
-def measure_s0(sandbox: Sandbox, objects: list[Obj], rng: random.Random) -> dict:
-    """Gives the time of a lone GET straight to Swift: sequential, one keep-alive connection."""
-    client = make_client(f"http://127.0.0.1:{sandbox.swift_port}", 1)
+def measure_s0(sandbox: Sandbox, objects: list[Obj], rng: random.Random, endpoint: str) -> dict:
+    """Gives the time of a lone GET to `endpoint`: sequential, one keep-alive connection."""
+    client = make_client(endpoint, 1)
     picks = rng.sample(objects, min(len(objects), S0_REQUESTS + S0_WARMUP))
     times = []
     for i, obj in enumerate(picks):
@@ -418,15 +433,15 @@ def extract_settings(sandbox: Sandbox, endpoint: str, content: str, connections:
     return load_settings(None, overrides=overrides, environ={})
 
 
-def run_job(spark, settings, list_path: str, output: Path) -> tuple[dict, float, list[str]]:
-    """Runs run_extract; gives (report, wall seconds, its progress lines)."""
+def run_job(spark, settings, list_path: str, output: Path) -> tuple[dict, float, list[tuple[float, str]]]:
+    """Runs run_extract; gives (report, wall seconds, its progress lines with time.monotonic())."""
     from mediaextract.extract import run_extract
 
     lines = []
 
     def say(line: str) -> None:
         if line.startswith(("extract ", "batch ")):
-            lines.append(line)
+            lines.append((time.monotonic(), line))
             print(f"    | {line}", flush=True)
 
     started = time.perf_counter()
@@ -459,11 +474,21 @@ def measure_extract(spark, sandbox: Sandbox, proxy: FaultProxy, list_path: str, 
     ends = sorted(r.end for r in gets)
     lo, hi = ends[int(0.05 * (len(ends) - 1))], ends[int(0.95 * (len(ends) - 1))]
     steady = (int(0.95 * (len(ends) - 1)) - int(0.05 * (len(ends) - 1))) / (hi - lo) if hi > lo else 0.0
+    planned_at = next((t for t, line in lines if line.startswith("extract ")), first_start)
+    batch_done_at = max((t for t, line in lines if line.startswith("batch ")), default=last_end)
+    phases = {
+        "plan: lists, catalog over JDBC, preflight, write planned, counts": planned_at - run_started,
+        "batch start: read planned, repartition, start Python workers": first_start - planned_at,
+        "fetch window: first GET start to last GET end": window,
+        "batch end: write Parquet, commit, batch stats": batch_done_at - last_end,
+        "finalize: previous results, final items, report, permissions": run_ended - batch_done_at,
+    }
     return {
+        "phases_s": phases,
         "settings": {"output.content": "originals", "fetch.connections_per_executor": args.connections,
                      "fetch.max_connections": args.connections, "fetch.batch_rows": max(args.objects, 1),
                      "master": "local[2]"},
-        "progress": lines,
+        "progress": [line for _, line in lines],
         "statuses": statuses_of(built),
         "gets": len(gets), "gets_ok": len(ok_gets),
         "fetch_window_s": window, "fetch_items_per_s": len(ok_gets) / window,
@@ -478,20 +503,69 @@ def measure_extract(spark, sandbox: Sandbox, proxy: FaultProxy, list_path: str, 
     }
 
 
-def measure_memory(spark, sandbox: Sandbox, list_path: str, args, work: Path,
-                   sampler: PeakRss, content: str, mix_bytes: int) -> dict:
-    settings = extract_settings(sandbox, f"http://127.0.0.1:{sandbox.swift_port}", content,
-                                args.connections, 100_000, work / "out")
-    sampler.reset()
-    result = {"content": content}
+def measure_memory(sandbox: Sandbox, list_path: str, args, work: Path, content: str,
+                   mix_bytes: int) -> dict:
+    """Runs run_extract on the mix in a child process (its own Spark); gives its figures and peak RSS.
+
+    A child, because a JVM that dies of OutOfMemoryError takes the Spark session with it.
+    """
+    spec = {"settings": {**sandbox.settings(), "catalog.partitions": 2, "output.content": content,
+                         "output.root": str(work / "out"),
+                         "fetch.connections_per_executor": args.connections,
+                         "fetch.max_connections": args.connections, "fetch.batch_rows": 100_000},
+            "list": list_path, "output": str(work / "out" / f"memory-{content}")}
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--memory-child", json.dumps(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    CHILDREN.append(proc)
+    sampler = PeakRss(proc.pid)
+    sampler.start()
+    result: dict = {"content": content}
+    jvm_errors = []
     try:
-        built, wall, lines = run_job(spark, settings, list_path, work / "out" / f"memory-{content}")
-        result.update(statuses=statuses_of(built), wall_s=wall, mb_per_s=mix_bytes / wall / 1e6,
-                      progress=lines)
-    except Exception as error:  # noqa: BLE001 - an OOM is a figure too
-        result.update(error=f"{type(error).__name__}: {str(error).splitlines()[0][:300]}")
+        for line in proc.stdout:
+            if line.startswith("RESULT "):
+                result.update(json.loads(line[len("RESULT "):]))
+            elif line.startswith("    | "):
+                print(line, end="", flush=True)
+            elif "OutOfMemoryError" in line and len(jvm_errors) < 3:
+                jvm_errors.append(line.strip()[:200])
+        proc.wait(timeout=60)
+    finally:
+        sampler.stop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        CHILDREN.remove(proc)
     result.update(sampler.summary())
+    if "wall_s" in result:
+        result["mb_per_s"] = mix_bytes / result["wall_s"] / 1e6
+    if jvm_errors:
+        result["jvm_errors"] = jvm_errors
+    if "wall_s" not in result and "error" not in result:
+        result["error"] = f"child exited with {proc.returncode} without a result"
     return result
+
+
+def memory_child(spec_json: str) -> int:
+    """The child of measure_memory: one run_extract in a Spark session of its own; prints RESULT json."""
+    from mediaextract.session import build_session
+
+    spec = json.loads(spec_json)
+    settings = load_settings(None, overrides=spec["settings"], environ={})
+    spark = build_session(settings, "mediaextract-bench-memory", master="local[2]")
+    try:
+        built, wall, lines = run_job(spark, settings, spec["list"], Path(spec["output"]))
+        result = {"statuses": statuses_of(built), "wall_s": wall, "progress": [line for _, line in lines]}
+    except Exception as error:  # noqa: BLE001 - an OOM is a figure too
+        result = {"error": f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"}
+    print("RESULT " + json.dumps(result), flush=True)
+    try:
+        spark.stop()
+    except Exception:  # noqa: BLE001 - the JVM may be dead already
+        pass
+    sys.stdout.flush()
+    os._exit(0)
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -522,6 +596,10 @@ def build_text(r: dict) -> list[str]:
     add(f"  server capacity: {cap['threads']}-thread boto3 pool, all {cap['items']} objects   "
         f"{fmt_rate(cap['items_per_s'])} ({cap['seconds']:.1f} s, {cap['errors']} errors)")
     add(f"  smaller limit                                               {fmt_rate(lim['smaller'])} ({lim['which']})")
+    if r.get("s0_via_proxy"):
+        sp = r["s0_via_proxy"]
+        add(f"  (diagnostic) lone GET through the proxy, L=0               mean {sp['mean_s'] * 1000:.1f} ms, "
+            f"median {sp['median_s'] * 1000:.1f} ms: the proxy's own cost, not in the bound")
     add("")
     m = r.get("mediaextract")
     if m:
@@ -535,8 +613,8 @@ def build_text(r: dict) -> list[str]:
             f"(ratio {m['steady_items_per_s'] / lim['smaller']:.2f})")
         add(f"  whole run_extract wall time                                 {m['wall_s']:.1f} s = "
             f"{fmt_rate(m['wall_items_per_s'])} (ratio {m['wall_ratio']:.2f})")
-        add(f"    of which before the first GET / after the last GET        {m['before_first_get_s']:.1f} s / "
-            f"{m['after_last_get_s']:.1f} s")
+        for phase, seconds in m["phases_s"].items():
+            add(f"    {phase:<66} {seconds:6.1f} s")
         add(f"  peak requests in flight at the proxy                        {m['peak_in_flight']} "
             f"(cap {C}: {'held' if m['peak_in_flight'] <= C else 'EXCEEDED'})")
         add(f"  mean GET time at the proxy (incl. L) / mean in flight       {m['mean_get_s_at_proxy'] * 1000:.1f} ms / "
@@ -564,16 +642,23 @@ def build_text(r: dict) -> list[str]:
         add(f"memory: {mix['big_count']} x {mix['big_mb']} MB random video/webm + {mix['small_count']} JPEG photos "
             f"1600x1200 ({mix['total_mb']:.0f} MB), straight to Swift, C={C}")
         for run in mem["runs"]:
-            verdict = "met" if run["worker_peak_rss_mb"] < TARGET_RSS_MB else "MISSED"
-            line = (f"  output.content={run['content']:<10}  peak RSS of a Python worker "
-                    f"{run['worker_peak_rss_mb']:.0f} MB (target < {TARGET_RSS_MB} MB: {verdict}); "
-                    f"JVM {run['jvm_peak_rss_mb']:.0f} MB")
-            add(line)
-            if run.get("error"):
-                add(f"      run failed: {run['error']}")
+            peak = run["worker_peak_rss_mb"]
+            if not peak:
+                verdict = "not measured"
+            elif peak >= TARGET_RSS_MB:
+                verdict = "MISSED"
             else:
-                add(f"      {run['wall_s']:.1f} s; " + ", ".join(f"{k} {v}" for k, v in run["statuses"].items()))
-            add(f"      per worker: " + ", ".join(f"{v:.0f} MB" for v in run["workers"].values()))
+                verdict = "met" if not run.get("error") else "met until the run failed"
+            add(f"  output.content={run['content']:<10}  peak RSS of a Python worker {peak:.0f} MB "
+                f"(target < {TARGET_RSS_MB} MB: {verdict}); Spark JVM {run['jvm_peak_rss_mb']:.0f} MB")
+            if run.get("error"):
+                add(f"      run FAILED: {run['error']}")
+                for line in run.get("jvm_errors", [])[:1]:
+                    add(f"      JVM: {line}")
+            else:
+                add(f"      {run['wall_s']:.1f} s ({run['mb_per_s']:.1f} MB/s); "
+                    + ", ".join(f"{k} {v}" for k, v in run["statuses"].items()))
+            add("      per worker process: " + (", ".join(f"{v:.0f} MB" for v in run["workers"].values()) or "none seen"))
         for note in mem.get("notes", []):
             add(f"  note: {note}")
         add("")
@@ -583,6 +668,11 @@ def build_text(r: dict) -> list[str]:
 def memory_notes(runs: list[dict], big_mb: int) -> list[str]:
     notes = []
     for run in runs:
+        if run.get("jvm_errors"):
+            notes.append(
+                f"{run['content']}: the Spark JVM (local[2], default 1 GB heap) ran out of heap: rows with "
+                f"{big_mb} MB binary values are copied into UnsafeRows (sort before the partitioned Parquet "
+                "write), two tasks at once; the worker figure is the peak until the JVM died.")
         if run["worker_peak_rss_mb"] < TARGET_RSS_MB:
             continue
         if run["content"] == "originals":
@@ -615,11 +705,14 @@ def parse_args(argv=None):
     parser.add_argument("--small-count", type=int, default=50, help="photos in the memory mix")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where fetch.txt/json go")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)  # internal: see measure_memory
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.memory_child:
+        return memory_child(args.memory_child)
     rng = random.Random(args.seed)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -646,7 +739,12 @@ def main(argv=None) -> int:
                     "python": platform.python_version(),
                     "loadavg_before": " ".join(f"{x:.2f}" for x in os.getloadavg())},
         "timings": {},
+        "load_1min": {},
     }
+
+    def note_load(phase: str) -> None:
+        results["load_1min"][phase] = round(os.getloadavg()[0], 2)
+
     sandbox = spark = proxy = sampler = None
     code = 0
     try:
@@ -668,10 +766,11 @@ def main(argv=None) -> int:
         list_path = write_list(root / "lists" / "bench.txt", objects)
         print(f"uploaded {len(objects)} objects and rows ({results['timings']['upload_s']:.1f} s)", flush=True)
 
+        note_load("before capacity")
         cap = measure_capacity(sandbox, objects, rng)
         results["capacity"] = cap
         print(f"capacity: {fmt_rate(cap['items_per_s'])}", flush=True)
-        s0 = measure_s0(sandbox, objects, rng)
+        s0 = measure_s0(sandbox, objects, rng, f"http://127.0.0.1:{sandbox.swift_port}")
         results["s0"] = s0
         latency_bound = args.connections / (args.latency + s0["mean_s"])
         smaller = min(latency_bound, cap["items_per_s"])
@@ -686,11 +785,14 @@ def main(argv=None) -> int:
         spark = build_session(extract_settings(sandbox, "http://127.0.0.1:1", "originals", 1, 1, root),
                               "mediaextract-bench-fetch", master="local[2]")
         results["timings"]["spark_start_s"] = time.perf_counter() - t
-        jvm_pid = spark.sparkContext._gateway.proc.pid
-        sampler = PeakRss(jvm_pid)
+        sampler = PeakRss(os.getpid())
         sampler.start()
 
-        proxy = FaultProxy("127.0.0.1", sandbox.swift_port, latency_s=args.latency).start()
+        proxy = FaultProxy("127.0.0.1", sandbox.swift_port, latency_s=0.0).start()
+        # Diagnostic: what the proxy itself adds to a lone request (not part of the bound).
+        results["s0_via_proxy"] = measure_s0(sandbox, objects, rng, proxy.endpoint)
+        proxy.latency_s = args.latency
+        note_load("before mediaextract")
         print(f"mediaextract: run_extract through the proxy (L={args.latency} s, C={args.connections})", flush=True)
         m = measure_extract(spark, sandbox, proxy, list_path, args, root, sampler)
         m["ratio"] = m["fetch_items_per_s"] / smaller
@@ -699,7 +801,12 @@ def main(argv=None) -> int:
 
         print(f"sequential baseline: {min(args.sequential_names, len(objects))} names", flush=True)
         proxy.reset_stats()
+        note_load("before sequential")
         results["sequential"] = measure_sequential(sandbox, proxy, objects, args.sequential_names, rng)
+        # The memory runs start Spark sessions of their own: free this one's cores and memory.
+        sampler.stop()
+        spark.stop()
+        spark = None
 
         if not args.skip_memory:
             work = root / "big"
@@ -711,8 +818,9 @@ def main(argv=None) -> int:
             print(f"memory mix uploaded ({time.perf_counter() - t:.1f} s)", flush=True)
             runs = []
             for content in ("originals", "thumbnails"):
-                print(f"memory: run_extract output.content={content}", flush=True)
-                runs.append(measure_memory(spark, sandbox, mem_list, args, root, sampler, content, mix_bytes))
+                note_load(f"before memory {content}")
+                print(f"memory: run_extract output.content={content} (own Spark session)", flush=True)
+                runs.append(measure_memory(sandbox, mem_list, args, root, content, mix_bytes))
                 print(f"    peak worker RSS {runs[-1]['worker_peak_rss_mb']:.0f} MB", flush=True)
             results["memory"] = {"mix": {"big_count": args.big_count, "big_mb": args.big_mb,
                                          "small_count": args.small_count, "total_mb": mix_bytes / 1e6},
@@ -723,6 +831,12 @@ def main(argv=None) -> int:
         traceback.print_exc()
     finally:
         results["machine"]["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        for child in list(CHILDREN):
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait(timeout=30)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
         for step in (lambda: sampler and sampler.stop(), lambda: proxy and proxy.close(),
                      lambda: spark and spark.stop(), lambda: sandbox and sandbox.down()):
             try:

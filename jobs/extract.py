@@ -14,12 +14,11 @@ def main(argv) -> int:
     args = parser.parse_args(argv)
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
-    if not args.lists:
-        parser.error("no lists given")
+    selection = cli.selection_from_args(args)
     spark = build_session(settings, "mediaextract extract", args.master)
     output = args.output or f"{settings['output.root']}/{cli.extraction_name(args)}"
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
-    run_extract(spark, settings, args.lists, output, args.column, out=say)
+    run_extract(spark, settings, args.lists, output, args.column, out=say, selection=selection)
     return 0
 
 

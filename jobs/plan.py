@@ -15,10 +15,9 @@ def main(argv) -> int:
     args = parser.parse_args(argv)
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
-    if not args.lists:
-        parser.error("no lists given")
+    selection = cli.selection_from_args(args)
     spark = build_session(settings, "mediaextract plan", args.master)
-    frame = pipeline.planned(spark, settings, args.lists, args.column)
+    frame = pipeline.planned(spark, settings, args.lists, args.column, selection)
     connections = pipeline.effective_connections(spark, settings)
     built = report.build_report(
         pipeline.count_rows(frame), "plan", connections=connections,

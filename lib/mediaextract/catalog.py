@@ -8,6 +8,7 @@ after the join, where every matched name is known to be valid UTF-8.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -236,6 +237,44 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
         "list", "line", "requested_name", "name", "status", "reason",
         *[F.lit(None).cast(resolved.schema[c].dataType).alias(c) for c in RESOLVED_COLUMNS])
     return resolved.unionByName(passthrough)
+
+
+@dataclass(frozen=True)
+class DeletionWindow:
+    """Rows deleted in [since, until) (UTC), optionally of some media types or MIME types only."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    media_types: tuple[str, ...] = ()
+    mimes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        def day(t):
+            return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else "…"
+        return f"deleted {day(self.since)} to {day(self.until)}"
+
+
+def names_deleted_in(filearchive: DataFrame, window: DeletionWindow) -> list[str]:
+    """Return the distinct names with a filearchive row deleted in the window (sorted)."""
+    stamp = _text("deleted_ts", filearchive)
+    condition = F.lit(True)
+    if window.since:
+        condition &= stamp >= window.since.strftime("%Y%m%d%H%M%S")
+    if window.until:
+        condition &= stamp < window.until.strftime("%Y%m%d%H%M%S")
+    if window.media_types:
+        condition &= F.upper(_text("media_type", filearchive)).isin([m.upper() for m in window.media_types])
+    if window.mimes:
+        mime = F.concat_ws("/", _text("major_mime", filearchive), _text("minor_mime", filearchive))
+        condition &= F.lower(mime).isin([m.lower() for m in window.mimes])
+    raw = filearchive.where(condition).select("name_bytes").distinct().collect()
+    names = set()
+    for row in raw:
+        try:
+            names.add(bytes(row["name_bytes"]).decode("utf-8"))
+        except UnicodeDecodeError:  # such a name cannot be requested by anyone either
+            continue
+    return sorted(names)
 
 
 def write_snapshot(spark: SparkSession, settings, path: str) -> dict:

@@ -38,7 +38,48 @@ def job_parser(job: str, description: str, lists: bool = True) -> OneLineParser:
         parser.add_argument("--column", default="name", help="the name column of CSV/TSV lists")
         parser.add_argument("--name", help="extraction name (default: from the list names)")
         parser.add_argument("--output", help="output directory (default: <output.root>/<name>)")
+        parser.add_argument("--sample", action="append", default=[], metavar="LIST=N|LIST=FRACTION",
+                            help="keep N names or a share of a list (N or FRACTION alone: every list)")
+        parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+        parser.add_argument("--deleted-since", metavar="UTC", help="select rows deleted at or after this time")
+        parser.add_argument("--deleted-until", metavar="UTC", help="select rows deleted before this time")
+        parser.add_argument("--media-type", action="append", default=[],
+                            help="with a deletion window: only this media type (BITMAP, DRAWING, ...)")
+        parser.add_argument("--mime", action="append", default=[],
+                            help="with a deletion window: only this MIME type (image/jpeg, ...)")
     return parser
+
+
+def parse_utc(text: str, option: str):
+    """Return an aware UTC datetime from 2026-10-01, 2026-10-01T00:00Z or 2026-10-01T00:00:00+00:00."""
+    from datetime import datetime, timezone
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{option} wants a UTC time like 2026-10-01T00:00Z, not {text!r}") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def selection_from_args(args):
+    """Return the pipeline Selection (deletion window, samples) named by the arguments."""
+    from .catalog import DeletionWindow
+    from .pipeline import Selection
+    from .sampling import SampleSpec
+
+    window = None
+    if args.deleted_since or args.deleted_until:
+        window = DeletionWindow(
+            since=parse_utc(args.deleted_since, "--deleted-since") if args.deleted_since else None,
+            until=parse_utc(args.deleted_until, "--deleted-until") if args.deleted_until else None,
+            media_types=tuple(m for v in args.media_type for m in v.split(",") if m),
+            mimes=tuple(m for v in args.mime for m in v.split(",") if m))
+        if window.since and window.until and window.since >= window.until:
+            raise BadInput("--deleted-since must be before --deleted-until")
+    elif args.media_type or args.mime:
+        raise BadInput("--media-type and --mime select within a deletion window: add --deleted-since/--deleted-until")
+    return Selection(window=window, window_list=args.name or "deleted",
+                     samples=tuple(SampleSpec.parse(s) for s in args.sample), seed=args.seed)
 
 
 def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
@@ -62,7 +103,7 @@ def extraction_name(args) -> str:
         return args.name
     stems = sorted({a.partition("=")[0] if "=" in a else a.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
                     for a in args.lists})
-    joined = "+".join(stems) or "lists"
+    joined = "+".join(stems) or "deleted"
     if len(joined) > 60:
         joined = stems[0][:40] + "+" + hashlib.sha1(joined.encode()).hexdigest()[:10]
     return joined

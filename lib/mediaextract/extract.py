@@ -118,14 +118,14 @@ def fetch_shape(settings, parallelism: int) -> tuple[int, int, int]:
 
 
 def run_extract(spark: SparkSession, settings, list_args: list[str], output: str,
-                column: str = "name", out=print) -> dict:
+                column: str = "name", out=print, selection: pipeline.Selection = pipeline.Selection()) -> dict:
     """Extract the lists into output; return the report. Raises StorageAuthError/StorageDown."""
     fs = HadoopFS(spark)
     paths = Paths(output)
     file_mode, dir_mode = dataset.modes(settings)
     if settings["storage.backend"] == "s3" and not settings["storage.endpoint"]:
         raise BadInput("storage.endpoint is not set")
-    planned = pipeline.planned(spark, settings, list_args, column)
+    planned = pipeline.planned(spark, settings, list_args, column, selection)
     preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
 
     fs.mkdirs(paths.root, dir_mode)

@@ -156,6 +156,12 @@ def _load_files(spark: SparkSession, path: str) -> list[tuple[str, bytes]]:
 def read_lists(spark: SparkSession, arguments: list[str], column: str = "name",
                capitalize_first: bool = True) -> DataFrame:
     """Return a LIST_SCHEMA DataFrame with one row per requested name of every list argument."""
+    return spark.createDataFrame(read_list_rows(spark, arguments, column, capitalize_first), LIST_SCHEMA)
+
+
+def read_list_rows(spark: SparkSession, arguments: list[str], column: str = "name",
+                   capitalize_first: bool = True) -> list[tuple]:
+    """Return LIST_SCHEMA tuples, one per requested name of every list argument."""
     if not arguments:
         raise BadInput("no lists given: name at least one list file or directory")
     rows: list[tuple] = []
@@ -175,4 +181,4 @@ def read_lists(spark: SparkSession, arguments: list[str], column: str = "name",
             sources[list_name] = file_path
             rows.extend(parse_list(list_name, data, file_kind(file_path), column, capitalize_first,
                                    where=file_path))
-    return spark.createDataFrame(rows, LIST_SCHEMA)
+    return rows

@@ -8,17 +8,53 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import catalog, lists, report
+from dataclasses import dataclass
+
+from . import catalog, lists, report, sampling, statuses
+from .errors import BadInput
 from .hadoopfs import HadoopFS
 
 log = logging.getLogger("mediaextract")
 
 
-def planned(spark: SparkSession, settings, list_args: list[str], column: str = "name") -> DataFrame:
+@dataclass(frozen=True)
+class Selection:
+    """What to take besides the lists: a deletion window and samples."""
+
+    window: catalog.DeletionWindow | None = None
+    window_list: str = "deleted"
+    samples: tuple[sampling.SampleSpec, ...] = ()
+    seed: int = 0
+
+
+def window_rows(names: list[str], list_name: str) -> list[tuple]:
+    """Return LIST_SCHEMA tuples for the names a deletion window selected (a list of its own)."""
+    return [(list_name, number, name, name, None, None) for number, name in enumerate(names, start=1)]
+
+
+def outside_window(rows: list[tuple], names: set[str], window: catalog.DeletionWindow) -> list[tuple]:
+    """Return rows with names that have no deletion in the window marked not_in_filearchive."""
+    reason = f"no deletion in the selected window ({window.describe()})"
+    return [(l, n, r, k, statuses.NOT_IN_FILEARCHIVE, reason) if s is None and k not in names else (l, n, r, k, s, why)
+            for l, n, r, k, s, why in rows]
+
+
+def planned(spark: SparkSession, settings, list_args: list[str], column: str = "name",
+            selection: Selection = Selection()) -> DataFrame:
     """Return one row per requested name with its catalog columns and status (PENDING = to fetch)."""
-    names = lists.read_lists(spark, list_args, column=column,
-                             capitalize_first=settings["wiki.capitalize_first"])
+    rows = []
+    if list_args:  # lists first: a wrong path is reported before the catalog is touched
+        rows = lists.read_list_rows(spark, list_args, column=column,
+                                    capitalize_first=settings["wiki.capitalize_first"])
+    elif selection.window is None:
+        raise BadInput("no lists given: name list files, or select by --deleted-since/--deleted-until")
     filearchive, image = catalog.load_catalog(spark, settings)
+    if selection.window is not None:
+        selected = catalog.names_deleted_in(filearchive, selection.window)
+        rows = outside_window(rows, set(selected), selection.window) if list_args else \
+            window_rows(selected, selection.window_list)
+    rows = sampling.apply_sample(rows, selection.samples, selection.seed)
+    names = spark.createDataFrame(rows, lists.LIST_SCHEMA)
     return catalog.resolve(names, filearchive, settings, image=image)
 
 
