@@ -47,14 +47,19 @@ extra=(--conf spark.ui.showConsoleProgress=false
 [ -f "$jar" ] && extra+=(--jars "$jar")
 
 case "$master" in
-  local*)
+  local-cluster*) cluster=1 ;;
+  local*) cluster=0 ;;
+  *) cluster=1 ;;
+esac
+case "$cluster" in
+  0)
     export PYSPARK_PYTHON="$venv/bin/python" PYSPARK_DRIVER_PYTHON="$venv/bin/python"
     # A local run talks to nothing but this machine.
     export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
     export PYTHONPATH="$here/lib:$here${PYTHONPATH:+:$PYTHONPATH}"
     ;;
-  *)
-    # Cluster: ship the package, the environment and the settings file (built by make dist).
+  1)
+    # Cluster (YARN, or local-cluster[...] which runs executors the same way): ship the package, the environment and the settings file (built by make dist).
     dist="$here/dist"
     "$here/scripts/dist.sh" >&2
     extra+=(--py-files "$dist/mediaextract.zip"
@@ -62,7 +67,9 @@ case "$master" in
             --conf spark.pyspark.python=./environment/bin/python)
     if [ "$deploy_mode" = "client" ]; then
       export PYSPARK_DRIVER_PYTHON="$venv/bin/python"
+      extra+=(--conf "spark.pyspark.driver.python=$venv/bin/python")
       export PYTHONPATH="$here/lib:$here${PYTHONPATH:+:$PYTHONPATH}"
+      case "$master" in local-cluster*) export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}" ;; esac
     else
       extra+=(--conf spark.yarn.appMasterEnv.PYSPARK_PYTHON=./environment/bin/python)
     fi

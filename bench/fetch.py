@@ -503,65 +503,86 @@ def measure_extract(spark, sandbox: Sandbox, proxy: FaultProxy, list_path: str, 
     }
 
 
-def measure_memory(sandbox: Sandbox, list_path: str, args, work: Path, content: str,
-                   mix_bytes: int) -> dict:
-    """Runs run_extract on the mix in a child process (its own Spark); gives its figures and peak RSS.
+def measure_memory(sandbox: Sandbox, list_path: str, args, work: Path, contents: list[str],
+                   mix_bytes: int) -> list[dict]:
+    """Runs run_extract on the mix once per output.content, in a child process; gives one dict per run.
 
-    A child, because a JVM that dies of OutOfMemoryError takes the Spark session with it.
+    A child, because a JVM that dies of OutOfMemoryError takes its Spark session with it. The
+    child samples its own process tree (JVM, PySpark daemon, workers) and resets the marks
+    between runs, so each figure belongs to one run even though workers are reused.
     """
-    spec = {"settings": {**sandbox.settings(), "catalog.partitions": 2, "output.content": content,
-                         "output.root": str(work / "out"),
+    spec = {"settings": {**sandbox.settings(), "catalog.partitions": 2, "output.root": str(work / "out"),
                          "fetch.connections_per_executor": args.connections,
                          "fetch.max_connections": args.connections, "fetch.batch_rows": 100_000},
-            "list": list_path, "output": str(work / "out" / f"memory-{content}")}
+            "contents": contents, "list": list_path, "output": str(work / "out" / "memory")}
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--memory-child", json.dumps(spec)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     CHILDREN.append(proc)
-    sampler = PeakRss(proc.pid)
-    sampler.start()
-    result: dict = {"content": content}
-    jvm_errors = []
+    runs: list[dict] = []
+    jvm_errors: list[str] = []
     try:
         for line in proc.stdout:
             if line.startswith("RESULT "):
-                result.update(json.loads(line[len("RESULT "):]))
-            elif line.startswith("    | "):
+                run = json.loads(line[len("RESULT "):])
+                if jvm_errors:
+                    run["jvm_errors"] = jvm_errors
+                    jvm_errors = []
+                if "wall_s" in run:
+                    run["mb_per_s"] = mix_bytes / run["wall_s"] / 1e6
+                runs.append(run)
+                print(f"    peak worker RSS {run['worker_peak_rss_mb']:.0f} MB", flush=True)
+            elif line.startswith(("    | ", "memory: ")):
                 print(line, end="", flush=True)
             elif "OutOfMemoryError" in line and len(jvm_errors) < 3:
                 jvm_errors.append(line.strip()[:200])
         proc.wait(timeout=60)
     finally:
-        sampler.stop()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         CHILDREN.remove(proc)
-    result.update(sampler.summary())
-    if "wall_s" in result:
-        result["mb_per_s"] = mix_bytes / result["wall_s"] / 1e6
-    if jvm_errors:
-        result["jvm_errors"] = jvm_errors
-    if "wall_s" not in result and "error" not in result:
-        result["error"] = f"child exited with {proc.returncode} without a result"
-    return result
+    done = {run["content"] for run in runs}
+    for content in contents:
+        if content not in done:
+            runs.append({"content": content, "error": f"not run: the child exited ({proc.returncode}) before it",
+                         "worker_peak_rss_mb": 0, "workers": {}, "jvm_peak_rss_mb": 0})
+    return runs
 
 
 def memory_child(spec_json: str) -> int:
-    """The child of measure_memory: one run_extract in a Spark session of its own; prints RESULT json."""
+    """The child of measure_memory: run_extract per content in one Spark session; prints RESULT json lines."""
     from mediaextract.session import build_session
 
     spec = json.loads(spec_json)
-    settings = load_settings(None, overrides=spec["settings"], environ={})
-    spark = build_session(settings, "mediaextract-bench-memory", master="local[2]")
+    sampler = PeakRss(os.getpid())
+    sampler.start()
+    spark = None
+    for content in spec["contents"]:
+        print(f"memory: run_extract output.content={content}", flush=True)
+        settings = load_settings(None, overrides={**spec["settings"], "output.content": content}, environ={})
+        result: dict = {"content": content}
+        try:
+            if spark is None:
+                spark = build_session(settings, "mediaextract-bench-memory", master="local[2]")
+            sampler.reset()
+            started = time.monotonic()
+            built, wall, lines = run_job(spark, settings, spec["list"], Path(f"{spec['output']}-{content}"))
+            marks = [started] + [t for t, _ in lines] + [started + wall]
+            names = ["plan", "fetch batch", "finalize"]
+            result.update(statuses=statuses_of(built), wall_s=wall, progress=[line for _, line in lines],
+                          phases_s={names[i] if i < len(names) else f"phase {i}": marks[i + 1] - marks[i]
+                                    for i in range(len(marks) - 1)})
+        except Exception as error:  # noqa: BLE001 - an OOM is a figure too
+            result["error"] = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
+        result.update(sampler.summary())
+        print("RESULT " + json.dumps(result), flush=True)
+        if "error" in result:
+            break  # the JVM may be gone
+    sampler.stop()
     try:
-        built, wall, lines = run_job(spark, settings, spec["list"], Path(spec["output"]))
-        result = {"statuses": statuses_of(built), "wall_s": wall, "progress": [line for _, line in lines]}
-    except Exception as error:  # noqa: BLE001 - an OOM is a figure too
-        result = {"error": f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"}
-    print("RESULT " + json.dumps(result), flush=True)
-    try:
-        spark.stop()
+        if spark is not None:
+            spark.stop()
     except Exception:  # noqa: BLE001 - the JVM may be dead already
         pass
     sys.stdout.flush()
@@ -656,7 +677,8 @@ def build_text(r: dict) -> list[str]:
                 for line in run.get("jvm_errors", [])[:1]:
                     add(f"      JVM: {line}")
             else:
-                add(f"      {run['wall_s']:.1f} s ({run['mb_per_s']:.1f} MB/s); "
+                add(f"      {run['wall_s']:.1f} s ({run['mb_per_s']:.1f} MB/s; "
+                    + ", ".join(f"{k} {v:.1f} s" for k, v in run.get("phases_s", {}).items()) + "); "
                     + ", ".join(f"{k} {v}" for k, v in run["statuses"].items()))
             add("      per worker process: " + (", ".join(f"{v:.0f} MB" for v in run["workers"].values()) or "none seen"))
         for note in mem.get("notes", []):
@@ -816,12 +838,9 @@ def main(argv=None) -> int:
             mix_bytes = sum(o.size for o in mix)
             mem_list = write_list(root / "lists" / "memory.txt", mix)
             print(f"memory mix uploaded ({time.perf_counter() - t:.1f} s)", flush=True)
-            runs = []
-            for content in ("originals", "thumbnails"):
-                note_load(f"before memory {content}")
-                print(f"memory: run_extract output.content={content} (own Spark session)", flush=True)
-                runs.append(measure_memory(sandbox, mem_list, args, root, content, mix_bytes))
-                print(f"    peak worker RSS {runs[-1]['worker_peak_rss_mb']:.0f} MB", flush=True)
+            note_load("before memory")
+            # thumbnails first: an originals run may kill its JVM (heap), ending the child.
+            runs = measure_memory(sandbox, mem_list, args, root, ["thumbnails", "originals"], mix_bytes)
             results["memory"] = {"mix": {"big_count": args.big_count, "big_mb": args.big_mb,
                                          "small_count": args.small_count, "total_mb": mix_bytes / 1e6},
                                  "runs": runs, "notes": memory_notes(runs, args.big_mb)}

@@ -109,9 +109,32 @@ def extraction_name(args) -> str:
     return joined
 
 
+def _stop_spark() -> None:
+    """Stop the session a script started: executors then end cleanly instead of being lost."""
+    if "pyspark" in sys.modules:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            session.stop()
+
+
 def run(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
-    """Run a job's main, turning errors into one line on stderr and a documented exit code."""
+    """Run a job's main, turning errors into one line on stderr and a documented exit code.
+
+    Run as a script (argv None) it also stops Spark at the end; called from tests with argv,
+    it leaves the shared session alone.
+    """
+    as_script = argv is None
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(main, argv)
+    finally:
+        if as_script:
+            _stop_spark()
+
+
+def _main(main: Callable[[Sequence[str]], int], argv: Sequence[str]) -> int:
     try:
         return main(argv)
     except MediaextractError as error:

@@ -17,6 +17,7 @@ leaves committed batches that the next run reuses. `items/` is replaced whole at
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -148,6 +149,25 @@ def write_batch(fs: HadoopFS, frame: DataFrame, path: str) -> None:
 def read_items(spark: SparkSession, path: str) -> DataFrame:
     """Return the items under path (a data set's items/ or a batch) with the contract's columns."""
     return spark.read.schema(ITEMS_SCHEMA).option("basePath", path).parquet(path).select(*ITEM_COLUMNS)
+
+
+_VANISHED = ("FileNotFoundException", "FILE_NOT_EXIST", "PATH_NOT_FOUND", "does not exist")
+
+
+def with_items(spark: SparkSession, path: str, action, attempts: int = 5):
+    """Return action(items at path), reading again when a swap moved the files under the read.
+
+    items/ is replaced by renaming directories (extract's finish, purge): a read that listed
+    the old files and opens them after the swap fails on a vanished file, it never mixes old
+    and new rows; reading again sees the new items.
+    """
+    for attempt in range(attempts):
+        try:
+            return action(read_items(spark, path))
+        except Exception as error:  # py4j/AnalysisException: the message names the cause
+            if attempt + 1 == attempts or not any(mark in str(error) for mark in _VANISHED):
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def replace_items(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFrame, run_id: str) -> None:

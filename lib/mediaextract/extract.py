@@ -185,6 +185,7 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
     if broken:
         raise AssertionError(f"counts do not add up for {broken}: a bug, please report it")
     table = pipeline.write_report(fs, paths.root, built, file_mode)
+    pipeline.write_report_html(spark, fs, paths.root, built, items, file_mode)
     metadata = dataset.build_metadata(settings, dataset.read_metadata(fs, paths), catalog_source(settings))
     fs.write_text(paths.metadata, json.dumps(metadata, indent=2, sort_keys=True) + "\n", file_mode)
     fs.delete(paths.work)

@@ -7,6 +7,7 @@ and writers resolve them, so a path means the same thing to both.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 
@@ -17,6 +18,7 @@ class FileInfo:
     size: int
     modified_ms: int
     mode: int
+    acl: bool = False  # extended ACL entries beyond the mode bits (HDFS)
 
 
 class HadoopFS:
@@ -111,7 +113,7 @@ class HadoopFS:
     def _info(status) -> FileInfo:
         return FileInfo(path=str(status.getPath().toString()), is_dir=bool(status.isDirectory()),
                         size=int(status.getLen()), modified_ms=int(status.getModificationTime()),
-                        mode=int(status.getPermission().toShort()) & 0o7777)
+                        mode=int(status.getPermission().toShort()) & 0o7777, acl=bool(status.hasAcl()))
 
     def list(self, path: str) -> list[FileInfo]:
         """Return the entries directly under path ([] when it does not exist)."""
@@ -125,3 +127,110 @@ class HadoopFS:
             yield entry
             if entry.is_dir:
                 yield from self.walk(entry.path)
+
+
+    def open_write(self, path: str, mode: int = 0o600, buffer_bytes: int = 1 << 20) -> io.BufferedWriter:
+        """Return a binary stream that writes path (replacing it), created with mode: bulk
+        output (archives, exports) streams through the driver without being held whole."""
+        fs = self._fs(path)
+        jpath = self._path(path)
+        stream = fs.create(jpath, self._permission(mode), True, 65536, fs.getDefaultReplication(jpath),
+                           fs.getDefaultBlockSize(jpath), None)
+        return io.BufferedWriter(_JavaOutput(stream, lambda: fs.setPermission(jpath, self._permission(mode))),
+                                 buffer_bytes)
+
+    def open_read(self, path: str, buffer_bytes: int = 1 << 20) -> io.BufferedReader:
+        """Return a binary stream that reads path in chunks."""
+        return io.BufferedReader(_JavaInput(self._fs(path).open(self._path(path))), buffer_bytes)
+
+
+class _JavaOutput(io.RawIOBase):
+    """A Python raw stream over a Java OutputStream (each write is one py4j call)."""
+
+    def __init__(self, stream, on_close):
+        self._stream = stream
+        self._on_close = on_close
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._stream.write(bytearray(data))
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+                self._on_close()  # the umask may have narrowed the mode asked for
+            finally:
+                super().close()
+
+
+class _JavaInput(io.RawIOBase):
+    """A Python raw stream over a Java InputStream (each read is one py4j call)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.readNBytes(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+            finally:
+                super().close()
+
+    def append_bytes(self, path: str, data: bytes, mode: int = 0o600) -> None:
+        """Append data to path, creating it with mode when missing (never wider than mode)."""
+        qualified = self.qualify(path)
+        parts = urlsplit(qualified)
+        if parts.scheme == "file":
+            # Hadoop's local file system keeps a checksum beside each file and cannot append;
+            # O_APPEND on the file itself is atomic per write, and no checksum file is made.
+            local = unquote(parts.path)
+            fd = os.open(local, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+            try:
+                os.fchmod(fd, mode)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            return
+        fs = self._fs(path)
+        target = self._path(path)
+        if not fs.exists(target):
+            self.create_exclusive(path, b"", mode)
+        stream = fs.append(target)
+        try:
+            stream.write(bytearray(data))
+            stream.hflush()
+        finally:
+            stream.close()
+
+    def user(self) -> str:
+        """Return the Hadoop user this process acts as (short name)."""
+        return str(self._jvm.org.apache.hadoop.security.UserGroupInformation.getCurrentUser().getShortUserName())
+
+    def walk_all(self, path: str):
+        """Yield every entry below path, including the checksum files a local file system hides."""
+        fs = self._fs(path)
+        try:
+            fs = fs.getRawFileSystem()  # LocalFileSystem lists through a filter hiding .crc files
+        except Exception:  # py4j: not a checksummed file system (HDFS); list it as it is
+            pass
+        pending = [self._path(path)]
+        while pending:
+            for status in fs.listStatus(pending.pop()):
+                entry = self._info(status)
+                yield entry
+                if entry.is_dir:
+                    pending.append(status.getPath())

@@ -86,3 +86,40 @@ def write_report(fs: HadoopFS, directory: str, built: dict, mode: int = 0o600) -
     fs.write_text(f"{directory}/report.json", json.dumps(built, indent=2, sort_keys=True, default=str) + "\n", mode)
     fs.write_text(f"{directory}/report.txt", table, mode)
     return table
+
+
+def write_report_html(spark: SparkSession, fs: HadoopFS, directory: str, built: dict, items: DataFrame,
+                      mode: int = 0o600) -> str:
+    """Write report.html beside report.json (counts, charts, contact sheets); return its path.
+
+    Spark reduces the data set to histogram bins and a seeded sample of thumbnails (chosen
+    without reading any bytes, then fetched by key), so the driver gets a few hundred values.
+    """
+    from pyspark.sql import Window
+
+    from . import report_html as page
+
+    ok = items.where(F.col("status") == statuses.OK)
+    size_bin = F.floor(F.log10(F.greatest(F.col("size"), F.lit(1))) * page.SIZE_BINS_PER_DECADE)
+    bins = (ok.select(F.explode(F.array(
+                F.struct(F.lit("size").alias("kind"), size_bin.alias("bin")),
+                F.struct(F.lit("width").alias("kind"), F.floor(F.col("thumbnail_width") / page.DIMENSION_BIN_PX).alias("bin")),
+                F.struct(F.lit("height").alias("kind"), F.floor(F.col("thumbnail_height") / page.DIMENSION_BIN_PX).alias("bin")),
+            )).alias("b")).select("b.*").where(F.col("bin").isNotNull())
+            .groupBy("kind", "bin").count().collect())
+    histograms: dict[str, dict[int, int]] = {"size": {}, "width": {}, "height": {}}
+    for r in bins:
+        histograms[r["kind"]][int(r["bin"])] = int(r["count"])
+    order = F.sha1(F.concat_ws("|", F.lit(page.SAMPLE_SEED), F.col("list"), F.col("line").cast("string"), F.col("name")))
+    ranked = Window.partitionBy("list").orderBy(order, F.col("fa_id"))
+    chosen = (ok.where(F.col("thumbnail_width").isNotNull()).select("list", "line", "fa_id", "name")
+              .withColumn("_rank", F.row_number().over(ranked)).where(F.col("_rank") <= page.SAMPLE_PER_LIST)
+              .select("list", "line", "fa_id"))
+    picked = (ok.where(F.col("thumbnail").isNotNull()).join(F.broadcast(chosen), on=["list", "line", "fa_id"])
+              .select("list", "line", "name", "thumbnail_mime", "thumbnail").orderBy("list", "line").collect())
+    samples = page.group_samples(page.Sample(r["list"], int(r["line"]), r["name"], r["thumbnail_mime"],
+                                             bytes(r["thumbnail"])) for r in picked)
+    html = page.render(built, histograms["size"], histograms["width"], histograms["height"], samples)
+    path = f"{directory}/report.html"
+    fs.write_text(path, html, mode)
+    return path

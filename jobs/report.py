@@ -1,0 +1,36 @@
+"""report: write a data set's report.html again from its report.json and items (see README)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from mediaextract import cli, dataset, pipeline
+from mediaextract.errors import BadInput
+from mediaextract.hadoopfs import HadoopFS
+from mediaextract.session import build_session
+
+
+def main(argv) -> int:
+    parser = cli.job_parser("report", "Write report.html (tables, charts, contact sheets) for a data set.",
+                            lists=False)
+    parser.add_argument("dataset", metavar="DATASET", help="the extraction's output directory")
+    args = parser.parse_args(argv)
+    cli.configure_logging(args.quiet, args.verbose)
+    settings = cli.settings_from_args(args)
+    spark = build_session(settings, "mediaextract report", args.master)
+    fs = HadoopFS(spark)
+    paths = dataset.Paths(args.dataset)
+    report_json = f"{paths.root}/report.json"
+    if not fs.exists(paths.success) or not fs.exists(report_json):
+        raise BadInput(f"{paths.root} is not a complete data set (no _SUCCESS or report.json): run extract first")
+    built = json.loads(fs.read_text(report_json))
+    items = dataset.read_items(spark, paths.items)
+    # The page gets the same permissions as the report it stands beside.
+    path = pipeline.write_report_html(spark, fs, paths.root, built, items, fs.info(report_json).mode)
+    print(fs.qualify(path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

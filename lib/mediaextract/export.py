@@ -1,0 +1,574 @@
+"""export: a data set's files as people and training code use them: tarballs, directories, shards.
+
+One container per list: `tar` writes `<list>.tar[.gz|.bz2]` (members `<list>/<name>`, so unpacking
+every archive gives the `files` layout), `files` writes `<list>/<name>`, `webdataset` writes
+shards `<list>-000000.tar`, ... of `--shard-size` samples, each sample `<key>.<ext>` and
+`<key>.json` (the row without its bytes). Names are made safe by `safe_names` in line order, and
+`manifest.csv` maps every file back to its row (file, list, line, name, sha1, storage_key); `file`
+is relative to the export, its first component the list's directory, archive stem or shard.
+
+Memory stays bounded whatever the data set's size: rows arrive on the driver one partition at a
+time (`toLocalIterator(prefetchPartitions=False)` over rows range-partitioned by list and line,
+partitions sized to about PARTITION_BYTES) and every file is streamed out. The export is written
+beside its destination and swapped in at the end, so a failed export leaves the old one (or
+nothing), and it is registered in the data set's `_metadata.json` "exports", where `purge` and
+`expire` find it; `purge_export` takes files out of an export again.
+
+The destination is the driver's own disk for a plain or `file:` path (written with Python), or any
+Hadoop file system for other schemes (streamed through HadoopFS).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import shutil
+import stat
+import tarfile
+import uuid
+from datetime import datetime, timezone
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from . import dataset, statuses
+from .dataset import ITEM_COLUMNS, Paths
+from .digest import sha1_base36
+from .errors import BadInput, MediaextractError
+from .hadoopfs import HadoopFS
+from .safe_names import UniqueNames, extension_of, sample_key, thumbnail_name
+
+FORMATS = ("tar", "files", "webdataset")
+WHAT = ("originals", "thumbnails")
+COMPRESSION = {"none": "", "gz": "gz", "bz2": "bz2"}
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ("file", "list", "line", "name", "sha1", "storage_key")
+DEFAULT_SHARD_SIZE = 1000
+# Bytes of content per partition the driver receives at a time (an estimate: see _plan).
+PARTITION_BYTES = 64 * 1024 * 1024
+# Thumbnails' sizes are estimated before reading them, at this many bytes per pixel (generous
+# for JPEG, so partitions come out smaller, never larger, than planned).
+THUMBNAIL_BYTES_PER_PIXEL = 1.0
+BLOB_COLUMNS = {"originals": "content", "thumbnails": "thumbnail"}
+META_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in ("content", "thumbnail"))
+ORDER = ("list", "line", "fa_id")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+class CorruptDataSet(MediaextractError):
+    """A stored original does not match its sha1 or size: the data set is damaged (exit 1)."""
+
+
+# --- destinations: the driver's disk or a Hadoop file system ------------------------------------
+
+
+class LocalTarget:
+    """Files on the driver's own disk, written with plain Python I/O."""
+
+    hadoop = False
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path) and not os.path.islink(path)
+
+    def names(self, path: str) -> list[str]:
+        return sorted(os.listdir(path)) if self.is_dir(path) else []
+
+    def mkdir(self, path: str, mode: int) -> None:
+        os.mkdir(path, mode)
+        os.chmod(path, mode)  # the process umask may have narrowed it
+
+    def makedirs(self, path: str, mode: int) -> None:
+        if not os.path.isdir(path):
+            os.makedirs(path, mode)
+
+    def open_write(self, path: str, mode: int) -> BinaryIO:
+        # O_EXCL and O_NOFOLLOW: never write through a link or over a file someone put there.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+        os.fchmod(fd, mode)
+        return os.fdopen(fd, "wb", buffering=1 << 20)
+
+    def open_read(self, path: str) -> BinaryIO:
+        return open(path, "rb", buffering=1 << 20)
+
+    def mode_of(self, path: str) -> int:
+        return stat.S_IMODE(os.lstat(path).st_mode)
+
+    def set_mtime(self, path: str, seconds: float) -> None:
+        os.utime(path, (seconds, seconds), follow_symlinks=False)
+
+    def replace(self, source: str, target: str) -> None:
+        os.replace(source, target)
+
+    def rename(self, source: str, target: str) -> None:
+        os.rename(source, target)
+
+    def delete(self, path: str) -> None:
+        if self.is_dir(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+
+    def qualify(self, path: str) -> str:
+        return "file:" + os.path.abspath(path)
+
+
+class HadoopTarget:
+    """Files on any Hadoop file system, streamed through the driver's HadoopFS."""
+
+    hadoop = True
+
+    def __init__(self, fs: HadoopFS):
+        self.fs = fs
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+    def is_dir(self, path: str) -> bool:
+        return self.fs.exists(path) and self.fs.info(path).is_dir
+
+    def names(self, path: str) -> list[str]:
+        return sorted(entry.path.rstrip("/").rsplit("/", 1)[-1] for entry in self.fs.list(path))
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self.fs.mkdirs(path, mode)
+
+    def makedirs(self, path: str, mode: int) -> None:
+        if not self.fs.exists(path):
+            self.fs.mkdirs(path, mode)
+
+    def open_write(self, path: str, mode: int) -> BinaryIO:
+        return self.fs.open_write(path, mode)
+
+    def open_read(self, path: str) -> BinaryIO:
+        return self.fs.open_read(path)
+
+    def mode_of(self, path: str) -> int:
+        return self.fs.info(path).mode
+
+    def set_mtime(self, path: str, seconds: float) -> None:
+        pass  # Hadoop keeps its own times; the manifest and the rows keep the upload time
+
+    def replace(self, source: str, target: str) -> None:
+        if self.fs.exists(target):
+            self.fs.delete(target, recursive=False)
+        self.rename(source, target)
+
+    def rename(self, source: str, target: str) -> None:
+        if not self.fs.rename(source, target):
+            raise OSError(f"could not move {source} to {target}")
+
+    def delete(self, path: str) -> None:
+        if self.fs.exists(path):
+            self.fs.delete(path)
+
+    def qualify(self, path: str) -> str:
+        return self.fs.qualify(path)
+
+
+def target_for(fs: HadoopFS, path: str, hadoop: bool | None = None) -> tuple[LocalTarget | HadoopTarget, str]:
+    """Return the target that writes path and path in its terms (an OS path for the local disk).
+
+    A plain path or a `file:` URI is the driver's disk; any other scheme is a Hadoop file system.
+    `hadoop=True` sends a `file:` path through HadoopFS as well (to test that path locally).
+    """
+    match = _SCHEME.match(path)
+    scheme = match.group(1).lower() if match else None
+    if hadoop or (hadoop is None and scheme not in (None, "file")):
+        return HadoopTarget(fs), path.rstrip("/")
+    if scheme == "file":
+        path = re.sub(r"^file:(//)?", "", path, flags=re.IGNORECASE)
+        path = "/" + path.lstrip("/")
+    return LocalTarget(), os.path.abspath(path)
+
+
+# --- writers: one container per list -----------------------------------------------------------
+
+
+def _tarinfo(name: str, size: int, mode: int, mtime: float) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = mode
+    info.mtime = int(mtime)
+    info.uname = info.gname = ""
+    return info
+
+
+def _open_tar(stream: BinaryIO, compression: str) -> tarfile.TarFile:
+    # PAX: UTF-8 names of any length (ustar stops at 100 bytes).
+    return tarfile.open(fileobj=stream, mode=f"w|{compression}", format=tarfile.PAX_FORMAT)
+
+
+class _Writer:
+    def __init__(self, target, root: str, file_mode: int, dir_mode: int, compression: str = "",
+                 shard_size: int = DEFAULT_SHARD_SIZE):
+        self.target, self.root = target, root
+        self.file_mode, self.dir_mode = file_mode, dir_mode
+        self.compression = compression
+        self.suffix = f".tar.{compression}" if compression else ".tar"
+        self.shard_size = shard_size
+        self.stem: str | None = None
+
+    def start(self, stem: str) -> None:
+        self.stem = stem
+
+    def add(self, name: str, data: bytes, row: dict, mtime: float, extension: str, number: int) -> str:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        self.stem = None
+
+
+class FilesWriter(_Writer):
+    """`<list>/<name>`: one directory per list."""
+
+    def start(self, stem: str) -> None:
+        super().start(stem)
+        self.target.mkdir(f"{self.root}/{stem}", self.dir_mode)
+
+    def add(self, name, data, row, mtime, extension, number) -> str:
+        relative = f"{self.stem}/{name}"
+        path = f"{self.root}/{relative}"
+        with self.target.open_write(path, self.file_mode) as out:
+            out.write(data)
+        self.target.set_mtime(path, mtime)
+        return relative
+
+
+class TarWriter(_Writer):
+    """`<list>.tar[.gz|.bz2]` holding `<list>/<name>`: one archive per list."""
+
+    def start(self, stem: str) -> None:
+        super().start(stem)
+        self.stream = self.target.open_write(f"{self.root}/{stem}{self.suffix}", self.file_mode)
+        self.tar = _open_tar(self.stream, self.compression)
+
+    def add(self, name, data, row, mtime, extension, number) -> str:
+        relative = f"{self.stem}/{name}"
+        self.tar.addfile(_tarinfo(relative, len(data), self.file_mode, mtime), io.BytesIO(data))
+        return relative
+
+    def finish(self) -> None:
+        self.tar.close()
+        self.stream.close()
+        super().finish()
+
+
+class WebDatasetWriter(_Writer):
+    """`<list>-NNNNNN.tar` shards of shard_size samples: `<key>.<ext>` and `<key>.json` each."""
+
+    def start(self, stem: str) -> None:
+        super().start(stem)
+        self.tar = self.stream = None
+        self.shard_name = None
+
+    def _next_shard(self, number: int) -> None:
+        self._close_shard()
+        self.shard_name = f"{self.stem}-{number // self.shard_size:06d}{self.suffix}"
+        self.stream = self.target.open_write(f"{self.root}/{self.shard_name}", self.file_mode)
+        self.tar = _open_tar(self.stream, self.compression)
+
+    def _close_shard(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.stream.close()
+        self.tar = self.stream = None
+
+    def add(self, name, data, row, mtime, extension, number) -> str:
+        if number % self.shard_size == 0:
+            self._next_shard(number)
+        key = sample_key(self.stem, number)
+        metadata = json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        self.tar.addfile(_tarinfo(f"{key}.{extension}", len(data), self.file_mode, mtime), io.BytesIO(data))
+        self.tar.addfile(_tarinfo(f"{key}.json", len(metadata), self.file_mode, mtime), io.BytesIO(metadata))
+        return f"{self.shard_name}/{key}.{extension}"
+
+    def finish(self) -> None:
+        self._close_shard()
+        super().finish()
+
+
+WRITERS = {"files": FilesWriter, "tar": TarWriter, "webdataset": WebDatasetWriter}
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def _utc(value):
+    """Return a collected timestamp as aware UTC (PySpark hands back naive local times)."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc)
+
+
+def row_metadata(row: dict) -> dict:
+    """Return a row's columns without bytes, timestamps as ISO UTC: the sample's .json."""
+    return {c: (_utc(row[c]).isoformat() if isinstance(row[c], datetime) else row[c])
+            for c in META_COLUMNS}
+
+
+def list_stems(list_names: Iterable[str]) -> dict[str, str]:
+    """Return each list's safe directory / archive stem, unique ignoring case, in sorted order."""
+    allocator = UniqueNames(reserved=[MANIFEST], keep_extension=False)
+    return {name: allocator.add(name) for name in sorted(list_names)}
+
+
+def _plan(items: DataFrame, what: str, partition_bytes: int) -> tuple[int, int]:
+    """Return (ok rows, partitions) for streaming ok rows, from columns that hold no bytes."""
+    if what == "originals":
+        weight = F.coalesce(F.col("size"), F.lit(0))
+    else:
+        weight = F.coalesce(F.col("thumbnail_width") * F.col("thumbnail_height") * THUMBNAIL_BYTES_PER_PIXEL,
+                            F.lit(0))
+    row = items.agg(F.count(F.lit(1)).alias("rows"), F.coalesce(F.sum(weight), F.lit(0)).alias("bytes")).first()
+    return int(row["rows"]), max(1, math.ceil(float(row["bytes"]) / partition_bytes))
+
+
+def stream_rows(items: DataFrame, what: str, partition_bytes: int = PARTITION_BYTES) -> tuple[int, Iterator]:
+    """Return (ok rows, iterator of ok rows ordered by list, line, fa_id), one partition at a time."""
+    ok = items.where(F.col("status") == statuses.OK)
+    total, partitions = _plan(ok, what, partition_bytes)
+    ordered = (ok.select(*META_COLUMNS, F.col(BLOB_COLUMNS[what]).alias("_blob"))
+               .repartitionByRange(partitions, *ORDER).sortWithinPartitions(*ORDER))
+    return total, ordered.toLocalIterator(prefetchPartitions=False)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def _check_destination(target, path: str) -> None:
+    if not target.exists(path):
+        return
+    if not target.is_dir(path):
+        raise BadInput(f"--to {path} exists and is not a directory: refusing to replace it")
+    names = target.names(path)
+    if names and MANIFEST not in names:
+        raise BadInput(f"--to {path} exists and is not an earlier export (no {MANIFEST}): refusing to replace it")
+
+
+def _swap_in(target, staging: str, path: str, run_id: str) -> None:
+    _check_destination(target, path)
+    if target.exists(path):
+        old = f"{path}.replaced-{run_id}"
+        target.rename(path, old)
+        target.rename(staging, path)
+        target.delete(old)
+    else:
+        target.rename(staging, path)
+
+
+def register_export(fs: HadoopFS, paths: Paths, entry: dict) -> dict:
+    """Write entry into the data set's _metadata.json "exports" (replacing one with its path)."""
+    metadata = dataset.read_metadata(fs, paths)
+    if metadata is None:
+        raise BadInput(f"{paths.root} has no readable _metadata.json: not a data set")
+    mode = fs.info(paths.metadata).mode
+    exports = [e for e in metadata.get("exports", []) if e.get("path") != entry["path"]]
+    metadata["exports"] = [*exports, entry]
+    fs.write_text(paths.metadata, json.dumps(metadata, indent=2, sort_keys=True) + "\n", mode)
+    return metadata
+
+
+def _check_options(fmt: str, what: str, compress: str, shard_size: int) -> None:
+    if fmt not in FORMATS:
+        raise BadInput(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if what not in WHAT:
+        raise BadInput(f"--what must be one of {', '.join(WHAT)}, not {what!r}")
+    if compress not in COMPRESSION:
+        raise BadInput(f"--compress must be one of {', '.join(COMPRESSION)}, not {compress!r}")
+    if fmt == "files" and compress != "none":
+        raise BadInput("--compress applies to tar and webdataset exports, not to files")
+    if shard_size < 1:
+        raise BadInput(f"--shard-size must be at least 1, not {shard_size}")
+
+
+def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: str,
+               what: str = "originals", compress: str = "none", lists: Iterable[str] | None = None,
+               shard_size: int = DEFAULT_SHARD_SIZE, out=print, partition_bytes: int = PARTITION_BYTES,
+               hadoop: bool | None = None) -> dict:
+    """Export a data set's ok rows to `to`; return the registered entry with counts per list."""
+    _check_options(fmt, what, compress, shard_size)
+    fs = HadoopFS(spark)
+    paths = Paths(dataset_path)
+    if not fs.exists(paths.success):
+        raise BadInput(f"{paths.root} is not a complete data set (no _SUCCESS): run extract first")
+    target, root = target_for(fs, to, hadoop)
+    qualified = target.qualify(root)
+    dataset_root = fs.qualify(paths.root)
+    if qualified == dataset_root or dataset_root.startswith(qualified.rstrip("/") + "/") or \
+            qualified.startswith(fs.qualify(paths.items) + "/"):
+        raise BadInput(f"--to {to} would overwrite the data set itself")
+    _check_destination(target, root)
+
+    items = dataset.read_items(spark, paths.items)
+    available = sorted(r["list"] for r in items.select("list").distinct().collect())
+    wanted = sorted({n for value in (lists or ()) for n in value.split(",") if n}) or available
+    unknown = [n for n in wanted if n not in available]
+    if unknown:
+        raise BadInput(f"no list {', '.join(unknown)} in {paths.root} (lists: {', '.join(available)})")
+    items = items.where(F.col("list").isin(wanted))
+    stems = list_stems(wanted)
+    file_mode, dir_mode = dataset.modes(settings)
+
+    run_id = uuid.uuid4().hex[:8]
+    parent, base = root.rsplit("/", 1) if "/" in root.rstrip("/") else (".", root)
+    target.makedirs(parent or "/", dir_mode)
+    staging = f"{parent}/.{base}.exporting-{run_id}"
+    target.mkdir(staging, dir_mode)
+    writer = WRITERS[fmt](target, staging, file_mode, dir_mode, COMPRESSION[compress], shard_size)
+    exported = {name: 0 for name in wanted}
+    skipped = 0
+    try:
+        total, rows = stream_rows(items, what, partition_bytes)
+        out(f"export {paths.root}: {total} ok rows of {len(wanted)} lists to {qualified} ({fmt}, {what})")
+        with target.open_write(f"{staging}/{MANIFEST}", file_mode) as raw:
+            manifest_text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            manifest = csv.writer(manifest_text, lineterminator="\n")
+            manifest.writerow(MANIFEST_COLUMNS)
+            current, names, number = None, None, 0
+            for spark_row in rows:
+                row = spark_row.asDict()
+                data = row.pop("_blob")
+                if data is None:  # no thumbnail (not an image), or originals not kept
+                    skipped += 1
+                    continue
+                data = bytes(data)
+                if row["list"] != current:
+                    if current is not None:
+                        writer.finish()
+                        out(f"  {current}: {exported[current]} files")
+                    current, names, number = row["list"], UniqueNames(), 0
+                    writer.start(stems[current])
+                if what == "originals" and (sha1_base36(data) != row["sha1"] or len(data) != row["size"]):
+                    raise CorruptDataSet(f"{current} line {row['line']} ({row['name']}): stored bytes do not match "
+                                         "their sha1/size; the data set is damaged, extract it again")
+                name = row["name"] if what == "originals" else thumbnail_name(row["name"], row["thumbnail_mime"])
+                safe = names.add(name)
+                extension = extension_of(row["name"], row["thumbnail_mime"] if what == "thumbnails" else None)
+                mtime = _utc(row["uploaded_at"]).timestamp() if row["uploaded_at"] else 0
+                relative = writer.add(safe, data, row_metadata(row), mtime, extension, number)
+                manifest.writerow([relative, row["list"], row["line"], row["name"], row["sha1"] or "",
+                                   row["storage_key"] or ""])
+                exported[current] += 1
+                number += 1
+            if current is not None:
+                writer.finish()
+                out(f"  {current}: {exported[current]} files")
+            manifest_text.flush()
+            manifest_text.detach()
+        if fmt != "webdataset":
+            # Every list asked for has its directory or archive, empty ones too.
+            for name in wanted:
+                if exported[name] == 0:
+                    writer.start(stems[name])
+                    writer.finish()
+        _swap_in(target, staging, root, run_id)
+    except BaseException:
+        target.delete(staging)
+        raise
+    entry = {"path": qualified, "format": fmt, "what": what,
+             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lists": wanted}
+    register_export(fs, paths, entry)
+    out(f"exported {sum(exported.values())} files to {qualified}"
+        + (f"; {skipped} ok rows have no {BLOB_COLUMNS[what]} and were left out" if skipped else ""))
+    return {**entry, "files": exported, "skipped": skipped}
+
+
+# --- purge --------------------------------------------------------------------------------------
+
+
+def _read_manifest(target, root: str) -> Iterator[dict]:
+    with target.open_read(f"{root}/{MANIFEST}") as raw:
+        yield from csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+
+
+def _archive_compression(name: str) -> str:
+    for compression in ("gz", "bz2"):
+        if name.endswith(f".tar.{compression}"):
+            return compression
+    return ""
+
+
+def rewrite_archive(target, path: str, drop: Callable[[str], bool]) -> int:
+    """Rewrite the tar archive at path without the members drop() names; return members dropped.
+
+    The new archive is written beside the old one and renamed over it, with its mode.
+    """
+    temporary = f"{path}.purging"
+    target.delete(temporary)
+    dropped = 0
+    mode = target.mode_of(path)
+    with target.open_read(path) as source, tarfile.open(fileobj=source, mode="r|*") as old, \
+            target.open_write(temporary, mode) as sink, _open_tar(sink, _archive_compression(path)) as new:
+        for member in old:
+            if drop(member.name):
+                dropped += 1
+                continue
+            new.addfile(member, old.extractfile(member) if member.isreg() else None)
+    target.replace(temporary, path)
+    return dropped
+
+
+def _tar_archive(target, root: str, stem: str) -> str | None:
+    for suffix in (".tar", ".tar.gz", ".tar.bz2"):
+        if target.exists(f"{root}/{stem}{suffix}"):
+            return f"{root}/{stem}{suffix}"
+    return None
+
+
+def purge_export(fs: HadoopFS, entry: dict, matches: Callable[[dict], bool]) -> int:
+    """Remove from an export every item whose manifest row matches; return how many were removed.
+
+    The manifest row is a dict of strings: file, list, line, name, sha1, storage_key. Files are
+    deleted (files format); archives and shards holding one are rewritten without it (written
+    new, renamed over); manifest.csv is rewritten last, so running it again after a failure
+    finishes the job, and running it again after success removes nothing (returns 0).
+    """
+    target, root = target_for(fs, entry["path"])
+    if not target.exists(f"{root}/{MANIFEST}"):
+        return 0
+    removed = {row["file"]: row for row in _read_manifest(target, root) if matches(row)}
+    if not removed:
+        return 0
+    by_container: dict[str, set[str]] = {}
+    for relative in removed:
+        container, _, member = relative.partition("/")
+        by_container.setdefault(container, set()).add(member)
+    fmt = entry["format"]
+    for container, members in sorted(by_container.items()):
+        if fmt == "files":
+            for member in members:
+                target.delete(f"{root}/{container}/{member}")
+        elif fmt == "tar":
+            archive = _tar_archive(target, root, container)
+            if archive:
+                wanted = {f"{container}/{m}" for m in members}
+                rewrite_archive(target, archive, lambda name: name in wanted)
+        elif fmt == "webdataset":
+            shard = f"{root}/{container}"
+            if target.exists(shard):
+                keys = {m.split(".", 1)[0] for m in members}
+                rewrite_archive(target, shard, lambda name: name.rsplit("/", 1)[-1].split(".", 1)[0] in keys)
+        else:
+            raise BadInput(f"export {entry['path']} has an unknown format {fmt!r}")
+    manifest = f"{root}/{MANIFEST}"
+    temporary = f"{manifest}.purging"
+    target.delete(temporary)
+    with target.open_write(temporary, target.mode_of(manifest)) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        writer = csv.DictWriter(text, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in _read_manifest(target, root):
+            if row["file"] not in removed:
+                writer.writerow(row)
+        text.flush()
+        text.detach()
+    target.replace(temporary, manifest)
+    return len(removed)

@@ -1,0 +1,403 @@
+"""purge, expire, reconcile and check-access on a data set made by extract on the sandbox.
+
+One extraction (album_covers) and one catalog snapshot are made per module; every test works on
+its own copy of them, so each test costs only the governance command it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import check_access as check_access_job
+from jobs import expire as expire_job
+from jobs import purge as purge_job
+from jobs import reconcile as reconcile_job
+from mediaextract import catalog, cli, dataset, governance, statuses
+from mediaextract.config import load_settings
+from mediaextract.errors import EXIT_PURGE_INCOMPLETE
+from mediaextract.extract import run_extract
+
+from ..conftest import REPO, sandbox_settings
+
+LIST = "album_covers"
+# Each purged by a different identifier; each has content no other row shares.
+BY_NAME, BY_SHA1, BY_KEY = "Foo_bar.jpg", "Caf\u00e9_del_Mar.jpg", "Don't.jpg"
+
+
+def wait_for(condition, what: str, timeout_s: float = 240.0, alive=None):
+    """Poll condition() until true; fail after timeout_s or as soon as alive() says no."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if alive is not None and not alive():
+            pytest.fail(f"{what}: the process ended first")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout_s:.0f} s")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def pristine(spark, sandbox, list_paths, tmp_path_factory):
+    root = tmp_path_factory.mktemp("governance") / "root"
+    settings = sandbox_settings(sandbox)
+    album = [p for p in list_paths if Path(p).stem == LIST]
+    run_extract(spark, settings, album, str(root / "covers"), out=lambda line: None)
+    catalog.write_snapshot(spark, settings, str(root / "snap"))
+    rows = dataset.read_items(spark, str(root / "covers" / "items")).collect()
+    ok = {r["name"]: r.asDict() for r in rows if r["status"] == statuses.OK}
+    assert {BY_NAME, BY_SHA1, BY_KEY} <= set(ok)
+    return {"root": root, "rows": len(rows), "ok": ok, "names": [r["name"] for r in rows],
+            "snapshot": spark.read.parquet(str(root / "snap" / "filearchive")).count()}
+
+
+@pytest.fixture
+def root(pristine, tmp_path) -> Path:
+    copy = tmp_path / "root"
+    shutil.copytree(pristine["root"], copy, symlinks=True)
+    return copy
+
+
+def plain_settings():
+    """Return the default settings (purge, expire and check-access need no service)."""
+    return load_settings(environ={})
+
+
+def items_of(spark, root: Path):
+    return dataset.read_items(spark, str(root / "covers" / "items"))
+
+
+def signatures(data: bytes, count: int = 12, width: int = 64) -> list[bytes]:
+    """Return 64-byte slices from the middle of data (JPEG entropy data: stored literally)."""
+    middle = len(data) // 2
+    return [data[middle + k * 131: middle + k * 131 + width] for k in range(-count // 2, count // 2)]
+
+
+def raw_files(root: Path) -> dict[str, bytes]:
+    """Return the raw bytes of every file under root (checksums, audit, hidden files included)."""
+    return {str(p): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def files_holding(root: Path, needle: bytes) -> list[str]:
+    """Return every file under root whose raw bytes contain needle."""
+    return [path for path, data in raw_files(root).items() if needle in data]
+
+
+def traces(root: Path, row: dict) -> dict[str, list[str]]:
+    """Return which signatures of a row's content and thumbnail appear in which files."""
+    blobs = raw_files(root)
+    found = {}
+    for column in ("content", "thumbnail"):
+        for i, needle in enumerate(signatures(bytes(row[column]))):
+            hits = [path for path, data in blobs.items() if needle in data]
+            if hits:
+                found[f"{column}[{i}]"] = hits
+    return found
+
+
+def audit_lines(root: Path) -> list[dict]:
+    path = root / "_audit" / "purge.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def run_job(job, argv, capsys) -> tuple[int, str, str]:
+    code = cli.run(job.main, argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def job_sets(sandbox, **extra) -> list[str]:
+    pairs = {**sandbox.settings(), "catalog.partitions": 2, **extra}
+    return [a for k, v in pairs.items() for a in ("--set", f"{k}={v}")]
+
+
+# --- purge ---------------------------------------------------------------------------------------
+
+KINDS = {
+    "names": (BY_NAME, lambda row: row["name"]),
+    "sha1": (BY_SHA1, lambda row: row["sha1"]),
+    "storage-keys": (BY_KEY, lambda row: row["storage_key"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine, root, tmp_path, capsys, kind):
+    target, identifier = KINDS[kind]
+    row = pristine["ok"][target]
+    before = traces(root, row)
+    assert any(k.startswith("content") for k in before) and any(k.startswith("thumbnail") for k in before), \
+        "the signatures must be findable before the purge, or the scan proves nothing"
+    if kind == "names":
+        assert files_holding(root, target.encode())
+    ids = tmp_path / "ids.txt"
+    # names as a person writes them; the others as the catalog holds them
+    ids.write_text(f"# request T-{kind}\n{'File:Foo bar.jpg' if kind == 'names' else identifier(row)}\n")
+    argv = ["--request", f"T-{kind}", f"--{kind}", str(ids), "--root", str(root)]
+
+    if kind == "names":
+        code, out, _ = run_job(purge_job, [*argv, "--dry-run"], capsys)
+        assert code == 0 and "would remove 2 rows from" in out and "nothing changed" in out
+        assert traces(root, row) == before and not audit_lines(root)
+
+    code, out, err = run_job(purge_job, argv, capsys)
+    assert code == 0, err
+    assert "re-scan: nothing matches any more" in out
+    assert traces(root, row) == {}
+    items = items_of(spark, root)
+    gone = 2 if kind == "names" else 1  # by name the duplicate line goes too
+    assert items.count() == pristine["rows"] - gone
+    assert items.where(F.col("sha1") == row["sha1"]).count() == 0
+    snapshot = spark.read.parquet(str(root / "snap" / "filearchive"))
+    assert snapshot.count() == pristine["snapshot"] - (2 if kind == "names" else 1)  # Foo_bar.jpg: 2 versions
+    if kind == "names":
+        assert files_holding(root, target.encode()) == []
+    assert not list(root.rglob("_purge"))
+
+    (line,) = audit_lines(root)
+    covers = next(k for k in line["datasets"] if k.endswith("/covers"))
+    assert line["request"] == f"T-{kind}" and line["action"] == "purge" and line["rows_removed"] == gone + (
+        2 if kind == "names" else 1)
+    assert line["datasets"][covers] == gone and line["time"].endswith("Z") and line["user"]
+    hashed_kind = {"names": "name", "sha1": "sha1", "storage-keys": "storage_key"}[kind]
+    assert len(line["identifiers"][hashed_kind]) == 1
+    log = (root / "_audit" / "purge.jsonl").read_text()
+    assert target not in log and "Foo" not in log and identifier(row) not in log
+    for path in (root / "_audit" / "purge.jsonl", root / "_audit" / "salt"):
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert f"{gone} row{'s' if gone > 1 else ''} removed (legal request, request T-{kind})" in \
+        (root / "covers" / "report.txt").read_text()
+    removals = json.loads((root / "covers" / "_metadata.json").read_text())["removals"]
+    assert [(r["rows"], r["request"]) for r in removals] == [(gone, f"T-{kind}")]
+    assert governance.check_access(spark, plain_settings(), str(root), out=lambda line: None) == []
+
+    if kind == "names":  # idempotent: the same request again removes nothing and says so
+        code, out, _ = run_job(purge_job, argv, capsys)
+        assert code == 0 and "removed 0 rows" in out
+        assert items_of(spark, root).count() == pristine["rows"] - gone
+        assert [entry["rows_removed"] for entry in audit_lines(root)] == [4, 0]
+
+
+CHILD = """
+import sys, threading
+sys.path[:0] = {paths!r}
+from mediaextract import governance
+from mediaextract.config import load_settings
+from mediaextract.session import build_session
+
+def stop_before_the_swap(fs, work, target):
+    open({marker!r}, "w").close()
+    threading.Event().wait()  # until SIGKILL
+
+governance._swap = stop_before_the_swap
+settings = load_settings(environ={{}})
+spark = build_session(settings, "purge-killed", master="local[1]", extra={{"spark.ui.enabled": "false"}})
+governance.purge(spark, settings, governance.Selector(names=frozenset({names!r})), "T-killed", [{root!r}])
+"""
+
+
+def test_a_purge_killed_before_the_swap_completes_when_run_again(spark, pristine, root, tmp_path):
+    marker = tmp_path / "staged"
+    script = CHILD.format(paths=[str(REPO / "lib"), str(REPO)], marker=str(marker), names=[BY_NAME],
+                          root=str(root))
+    with open(tmp_path / "child.log", "wb") as log:
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, cwd=REPO)
+    try:
+        wait_for(marker.exists, "the purge staging its copy", alive=lambda: child.poll() is None)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)  # the child and its JVM: a driver killed outright
+        child.wait(timeout=60)
+    staged = list((root / "covers" / "_purge").glob("*/READY"))
+    assert staged, (tmp_path / "child.log").read_text()[-3000:]
+    assert items_of(spark, root).count() == pristine["rows"], "nothing swapped yet: readers see the old items"
+    assert traces(root, pristine["ok"][BY_NAME])  # the staged copy is clean, the live one is not
+
+    result = governance.purge(spark, plain_settings(), governance.Selector(names=frozenset({BY_NAME})),
+                              "T-killed", [str(root)], out=lambda line: None)
+    assert result.rows == 4 and not result.remaining
+    assert items_of(spark, root).count() == pristine["rows"] - 2
+    assert traces(root, pristine["ok"][BY_NAME]) == {} and not list(root.rglob("_purge"))
+    killed, rerun = audit_lines(root)
+    assert killed["interrupted"] is True and killed["request"] == "T-killed" and killed["rows_removed"] == 0
+    assert rerun["rows_removed"] == 4 and "interrupted" not in rerun
+    assert not list((root / "_audit" / "running").glob("*.json"))
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing in the purge catches it or cleans up after it."""
+
+
+def test_a_purge_killed_between_the_renames_is_finished_by_the_next_and_audited(spark, pristine, root, monkeypatch):
+    def die(fs, work, target):
+        raise Killed()
+
+    monkeypatch.setattr(governance, "_finish_swap", die)
+    selector = governance.Selector(sha1s=frozenset({pristine["ok"][BY_SHA1]["sha1"]}))
+    with pytest.raises(Killed):
+        governance.purge(spark, plain_settings(), selector, "T-mid", [str(root)], out=lambda line: None)
+    monkeypatch.undo()
+    assert not (root / "covers" / "items").exists(), "killed with items moved aside"
+
+    result = governance.purge(spark, plain_settings(), selector, "T-mid", [str(root)], out=lambda line: None)
+    assert result.recovered and result.recovered[0]["rows"] == 1
+    assert items_of(spark, root).count() == pristine["rows"] - 1
+    assert traces(root, pristine["ok"][BY_SHA1]) == {} and not list(root.rglob("_purge"))
+    killed, rerun = audit_lines(root)
+    covers = str(root / "covers")
+    assert killed["interrupted"] is True and [v for k, v in killed["datasets"].items() if k.endswith(covers)] == [1]
+    assert rerun["rows_removed"] == 1  # the snapshot's row: the killed run never reached it
+    removals = json.loads((root / "covers" / "_metadata.json").read_text())["removals"]
+    assert len(removals) == 1 and removals[0]["request"] == "T-mid"
+
+
+def test_a_reader_during_a_purge_sees_the_old_or_the_new_rows_never_an_error(spark, pristine, root):
+    path = str(root / "covers" / "items")
+    old, new = pristine["rows"], pristine["rows"] - 2
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                seen.append(dataset.with_items(spark, path, lambda items: items.count()))
+            except Exception as error:  # noqa: BLE001 - any failure is the finding
+                errors.append(error)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: seen or errors, "the first read")
+        governance.purge(spark, plain_settings(), governance.Selector(names=frozenset({BY_NAME})),
+                         "T-read", [str(root)], out=lambda line: None)
+        wait_for(lambda: new in seen or errors, "a read of the new items")
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert errors == []
+    assert seen[0] == old and set(seen) <= {old, new}
+
+
+def test_a_rescan_that_still_finds_rows_exits_7(pristine, root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(governance, "_swap", lambda fs, work, target: None)  # a swap that silently did nothing
+    ids = tmp_path / "ids.txt"
+    ids.write_text(BY_NAME + "\n")
+    code, out, err = run_job(purge_job, ["--request", "T-7", "--names", str(ids), "--root", str(root)], capsys)
+    assert code == EXIT_PURGE_INCOMPLETE
+    assert "matching rows remain after the purge" in err and BY_NAME not in err
+    assert audit_lines(root)[-1]["remaining"] == 4
+
+
+# --- expire --------------------------------------------------------------------------------------
+
+
+def test_expire_deletes_what_expired_by_the_injected_clock_and_never_the_undated(spark, pristine, tmp_path, capsys):
+    root = tmp_path / "root"
+    for name in ("a", "b", "sub/c", "d"):
+        shutil.copytree(pristine["root"] / "covers", root / name)
+    created = datetime.fromisoformat(json.loads((root / "a" / "_metadata.json").read_text())["created"])
+    export = root / "exports" / "b-tar"
+    export.mkdir(parents=True)
+    (export / "part-0.tar").write_bytes(b"tar")
+    meta_b = json.loads((root / "b" / "_metadata.json").read_text())
+    meta_b["expires"] = (created + timedelta(days=10)).isoformat()
+    meta_b["exports"] = [{"path": export.as_uri(), "format": "tar", "created": meta_b["created"], "lists": [LIST]}]
+    (root / "b" / "_metadata.json").write_text(json.dumps(meta_b))
+    (root / "sub" / "c" / "_metadata.json").unlink()
+    (root / "d" / "_metadata.json").write_text("{ cut short")
+    settings = plain_settings()
+    quiet = lambda line: None  # noqa: E731
+
+    listed = governance.expire(spark, settings, [str(root)], now=created + timedelta(days=5), warn_days=7, out=quiet)
+    assert [(Path(p).name, when) for p, when in listed.expiring] == [("b", (created + timedelta(days=10)).strftime("%Y-%m-%d"))]
+    assert (root / "b").exists() and export.exists() and not audit_lines(root)
+
+    result = governance.expire(spark, settings, [str(root)], now=created + timedelta(days=11), out=quiet)
+    assert [Path(p).name for p in result.deleted] == ["b"]
+    assert not (root / "b").exists() and not export.exists() and not list(root.glob("*.expiring"))
+    assert sorted(Path(p).name for p in result.unreadable) == ["c", "d"]
+    assert (root / "a").exists() and (root / "sub" / "c" / "items").exists() and (root / "d" / "items").exists()
+    (line,) = audit_lines(root)
+    assert line["action"] == "expire" and line["dataset"].endswith("/b") and line["exports_deleted"] == 1
+
+    later = (created + timedelta(days=181)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out, err = run_job(expire_job, ["--root", str(root), "--now", later], capsys)
+    assert code == 0, err
+    assert "/a: expired" in out and "1 deleted" in out and "2 without readable metadata" in out
+    assert not (root / "a").exists() and (root / "sub" / "c").exists() and (root / "d").exists()
+    assert [entry["dataset"].rsplit("/", 1)[-1] for entry in audit_lines(root)] == ["b", "a"]
+
+
+# --- reconcile -----------------------------------------------------------------------------------
+
+
+def test_reconcile_removes_what_was_undeleted_hard_deleted_or_suppressed(spark, sandbox, pristine, root, capsys):
+    ok = pristine["ok"]
+    undeleted, hard_deleted, suppressed = ok[BY_NAME], ok[BY_KEY], ok[BY_SHA1]
+    connection = sandbox.connect_db()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO image (img_name, img_size, img_width, img_height, img_metadata, img_bits, "
+                "img_media_type, img_major_mime, img_minor_mime, img_description_id, img_actor, "
+                "img_timestamp, img_sha1) VALUES (%s, %s, 1, 1, '{}', 8, 'BITMAP', 'image', 'jpeg', 1, 1, "
+                "'20250101000000', %s)", (undeleted["name"].encode(), undeleted["size"], undeleted["sha1"].encode()))
+            cursor.execute("DELETE FROM filearchive WHERE fa_id IN (%s, %s)", (undeleted["fa_id"], hard_deleted["fa_id"]))
+            cursor.execute("UPDATE filearchive SET fa_deleted = 15 WHERE fa_id = %s", (suppressed["fa_id"],))
+
+        argv = ["--root", str(root), *job_sets(sandbox)]
+        code, out, err = run_job(reconcile_job, ["--dry-run", *argv], capsys)
+        assert code == 0, err
+        assert "3 rows to remove: suppressed 1, undeleted 1, hard_deleted 1" in out
+        assert items_of(spark, root).count() == pristine["rows"]
+
+        code, out, err = run_job(reconcile_job, ["--apply", *argv], capsys)
+        assert code == 0, err
+        assert "re-scan: nothing matches any more" in out
+        items = items_of(spark, root)
+        gone = {undeleted["fa_id"], hard_deleted["fa_id"], suppressed["fa_id"]}
+        assert items.where(F.col("fa_id").isin(list(gone))).count() == 0
+        assert items.count() == pristine["rows"] - 3
+        snapshot = spark.read.parquet(str(root / "snap" / "filearchive"))
+        assert snapshot.where(F.col("fa_id").isin(list(gone))).count() == 0
+        (line,) = audit_lines(root)
+        assert line["reason"] == "reconcile" and line["reasons"] == {"suppressed": 1, "undeleted": 1, "hard_deleted": 1}
+        assert BY_NAME not in json.dumps(line)
+
+        code, out, _ = run_job(reconcile_job, ["--dry-run", *argv], capsys)
+        assert code == 0 and "0 rows to remove" in out
+    finally:
+        connection.close()
+        sandbox.seed()
+
+
+# --- check-access --------------------------------------------------------------------------------
+
+
+def test_check_access_lists_what_others_can_read_and_exits_1(pristine, root, capsys):
+    code, out, _ = run_job(check_access_job, ["--root", str(root)], capsys)
+    assert code == 0 and "nothing under" in out
+
+    part = next((root / "covers" / "items").rglob("*.parquet"))
+    part.chmod(0o644)
+    (root / "snap").chmod(0o755)
+    report = root / "covers" / "report.txt"
+    report.chmod(0o640)
+    code, out, _ = run_job(check_access_job, ["--root", str(root)], capsys)
+    assert code == 1
+    flagged = [line for line in out.splitlines() if line[:1] == "0"]
+    assert len(flagged) == 3 and any(part.name in line for line in flagged)
+
+    code, out, _ = run_job(check_access_job, ["--root", str(root), "--set", "output.group_readable=true"], capsys)
+    flagged = [line for line in out.splitlines() if line[:1] == "0"]
+    assert code == 1 and len(flagged) == 2 and not any(line.endswith("report.txt  (group: r--)") for line in flagged)

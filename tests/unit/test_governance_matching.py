@@ -1,0 +1,158 @@
+"""Governance's pure rules: identifier files, what matches, reconcile's reasons, expiry, access,
+what a purge does with a killed run's staging (no Spark session)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from mediaextract import governance as g
+from mediaextract.digest import sha1_base36
+from mediaextract.errors import BadInput
+
+SHA1 = sha1_base36(b"grace")
+HEX = "da39a3ee5e6b4b0d3255bfef95601890afd80709"  # sha1 of b""
+
+
+def test_names_are_normalised_as_lists_are():
+    data = "\ufeffFile:Foo bar.jpg\n# a comment\n\n* [[Image:caf\u00e9 del Mar.jpg]]\n  foo_bar.jpg \n".encode()
+    assert g.parse_names(data) == {"Foo_bar.jpg", "Caf\u00e9_del_Mar.jpg"}
+    assert g.parse_names(b"foo.jpg", capitalize_first=False) == {"foo.jpg"}
+
+
+def test_a_names_file_with_an_unusable_line_is_refused_by_line_number_without_the_name():
+    with pytest.raises(BadInput) as error:
+        g.parse_names(b"Good.jpg\nCategory:Secret stuff\n")
+    assert "line 2" in str(error.value) and "Secret" not in str(error.value)
+    with pytest.raises(BadInput):
+        g.parse_names(b"# only a comment\n")
+
+
+def test_sha1s_in_base36_or_hex_become_base36():
+    assert g.parse_sha1s(f"{SHA1.upper()}\n{HEX}\n".encode()) == {SHA1, sha1_base36(b"")}
+    assert g.parse_sha1s(b"abc\n") == {"abc".zfill(31)}  # MediaWiki zero-pads to 31
+    for bad in (b"not a sha1!\n", b"\n", b"g" * 32 + b"\n"):
+        with pytest.raises(BadInput):
+            g.parse_sha1s(bad)
+
+
+def test_storage_keys_are_taken_as_written_and_paths_refused():
+    assert g.parse_storage_keys(f"{SHA1}.jpg\n # c\n{SHA1}\n".encode()) == {f"{SHA1}.jpg", SHA1}
+    with pytest.raises(BadInput):
+        g.parse_storage_keys(b"a/b/c/key.jpg\n")
+
+
+ROW = {"list": "covers", "name": "Foo_bar.jpg", "sha1": SHA1, "storage_key": f"{SHA1}.jpg", "fa_id": 2}
+
+
+@pytest.mark.parametrize("selector", [
+    g.Selector(names=frozenset({"Foo_bar.jpg"})),
+    g.Selector(sha1s=frozenset({SHA1})),
+    g.Selector(storage_keys=frozenset({f"{SHA1}.jpg"})),
+    g.Selector(fa_ids=frozenset({2})),
+    g.Selector(versions=frozenset({("Foo_bar.jpg", SHA1)})),
+])
+def test_a_row_matches_by_any_of_its_identifiers(selector):
+    assert selector.matches(ROW)
+    assert not selector.matches({"name": "Other.jpg", "sha1": "x", "storage_key": "y", "fa_id": 3})
+
+
+def test_catalog_rows_match_on_their_bytes_and_nulls_or_empty_keys_never_match():
+    selector = g.Selector(names=frozenset({"Caf\u00e9.jpg"}), storage_keys=frozenset({""}))
+    assert selector.matches({"name_bytes": "Caf\u00e9.jpg".encode(), "sha1": b" x "})
+    assert not selector.matches({"name": None, "sha1": None, "storage_key": "", "fa_id": None})
+    assert not g.Selector(versions=frozenset({("Foo_bar.jpg", SHA1)})).matches({"name": "Foo_bar.jpg", "sha1": "z"})
+
+
+def test_a_name_matches_exactly_not_by_case_or_prefix():
+    selector = g.Selector(names=frozenset({"Foo_bar.jpg"}))
+    assert not selector.matches({"name": "Foo_Bar.jpg"}) and not selector.matches({"name": "Foo_bar.jpg.png"})
+
+
+def test_identifiers_and_their_description_never_show_a_name():
+    selector = g.Selector(names=frozenset({"Foo_bar.jpg", "B.jpg"}), fa_ids=frozenset({7}))
+    assert selector.describe() == "2 names, 1 fa_id"
+    assert selector.identifiers()["name"] == ["B.jpg", "Foo_bar.jpg"] and selector.identifiers()["fa_id"] == ["7"]
+    assert g.Selector().is_empty() and not selector.is_empty()
+
+
+@pytest.mark.parametrize("facts, reason", [
+    (dict(visibility=15, live_same_sha1=True, key_held=False, has_key=True), g.SUPPRESSED),
+    (dict(visibility=8, live_same_sha1=False, key_held=True, has_key=True), g.SUPPRESSED),
+    (dict(visibility=None, live_same_sha1=True, key_held=False, has_key=True), g.UNDELETED),
+    (dict(visibility=None, live_same_sha1=False, key_held=False, has_key=True), g.HARD_DELETED),
+    (dict(visibility=1, live_same_sha1=False, key_held=True, has_key=True), None),
+    (dict(visibility=0, live_same_sha1=False, key_held=True, has_key=True), None),
+    (dict(visibility=0, live_same_sha1=False, key_held=False, has_key=False), None),
+])
+def test_reconcile_reasons_in_their_order(facts, reason):
+    assert g.reconcile_reason(suppress_bits=8, **facts) == reason
+
+
+def test_hidden_content_counts_as_suppressed_when_configured():
+    assert g.reconcile_reason(visibility=1, suppress_bits=9, live_same_sha1=False, key_held=True,
+                              has_key=True) == g.SUPPRESSED
+
+
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("metadata, warn, state", [
+    ({"expires": "2025-05-31T00:00:00+00:00"}, None, "expired"),
+    ({"expires": "2025-06-01T00:00:00+00:00"}, None, "expired"),
+    ({"expires": "2025-06-05T00:00:00+00:00"}, None, "current"),
+    ({"expires": "2025-06-05T00:00:00Z"}, 7, "soon"),
+    ({"expires": "2025-06-20T00:00:00"}, 7, "current"),
+    ({"created": "2025-01-01"}, None, "unreadable"),
+    ({"expires": "soon"}, None, "unreadable"),
+    (None, 7, "unreadable"),
+])
+def test_expiry_state(metadata, warn, state):
+    assert g.expiry_state(metadata, NOW, warn)[0] == state
+
+
+def test_expiry_is_judged_by_the_injected_clock():
+    metadata = {"expires": (NOW + timedelta(days=1)).isoformat()}
+    assert g.expiry_state(metadata, NOW)[0] == "current"
+    assert g.expiry_state(metadata, NOW + timedelta(days=2))[0] == "expired"
+
+
+@pytest.mark.parametrize("mode, group_readable, problem", [
+    (0o600, False, None), (0o700, False, None),
+    (0o640, False, "group: r--"), (0o750, False, "group: r-x"),
+    (0o640, True, None), (0o750, True, None), (0o660, True, "group: rw-"),
+    (0o644, True, "others: r--"), (0o701, False, "others: --x"),
+])
+def test_access_problems(mode, group_readable, problem):
+    assert g.access_problem(mode, group_readable) == problem
+
+
+def test_an_acl_is_always_reported():
+    assert "ACL" in g.access_problem(0o600, False, acl=True)
+
+
+@pytest.mark.parametrize("state, action", [
+    (dict(ready=False, done=False, target=True, new=True, old=False), g.DISCARD),
+    (dict(ready=True, done=False, target=True, new=True, old=False), g.DISCARD),
+    (dict(ready=True, done=False, target=False, new=True, old=True), g.FINISH_SWAP),
+    (dict(ready=True, done=False, target=True, new=False, old=True), g.FINISHED),
+    (dict(ready=True, done=True, target=True, new=False, old=False), g.FINISHED),
+    (dict(ready=True, done=False, target=False, new=False, old=True), g.ROLL_BACK),
+    (dict(ready=True, done=False, target=True, new=True, old=True), g.DISCARD),
+])
+def test_what_a_purge_does_with_a_killed_runs_staging(state, action):
+    assert g.recovery_action(**state) == action
+
+
+def test_table_roots_strip_partition_directories_down_to_the_root_only():
+    assert g.table_root("file:/r/ds/items/list=a", "file:/r") == ("file:/r/ds/items", ("list",))
+    assert g.table_root("file:/r/snap/filearchive", "file:/r") == ("file:/r/snap/filearchive", ())
+    assert g.table_root("file:/r/t/y=2024/m=1", "file:/r") == ("file:/r/t", ("y", "m"))
+    assert g.table_root("file:/r/k=v", "file:/r/k=v") == ("file:/r/k=v", ())
+
+
+def test_the_report_line_says_how_many_rows_went_when_and_why_but_not_which():
+    line = g.removal_line("2025-06-01T00:00:00Z", 1, "legal request", "T-1")
+    assert line.startswith("2025-06-01T00:00:00Z: 1 row removed (legal request, request T-1)")
+    assert g.table_id("file:/a") != g.table_id("file:/b") and "/" not in g.table_id("file:/a")
