@@ -608,7 +608,10 @@ def build_text(r: dict) -> list[str]:
         f"latency L={L * 1000:.0f} ms added per request by the proxy, connection cap C={C}")
     add(f"setup: sandbox up {r['timings']['sandbox_up_s']:.1f} s, seed {r['timings']['seed_s']:.1f} s, "
         f"upload {cfg['objects']} objects + rows {r['timings']['upload_s']:.1f} s, "
-        f"Spark session {r['timings']['spark_start_s']:.1f} s")
+        f"Spark session {r['timings']['spark_start_s']:.1f} s; whole benchmark {r['timings']['total_s']:.0f} s")
+    add("load average (1 min) before each measurement: "
+        + ", ".join(f"{k} {v}" for k, v in r.get("load_1min", {}).items())
+        + " (other jobs on this host share its 2 cores)")
     add("")
     add("limits (measured in this run, straight to Swift, no added latency)")
     add(f"  s0: lone GET, {s0['requests']} sequential, one keep-alive client   mean {s0['mean_s'] * 1000:.1f} ms, "
@@ -769,6 +772,7 @@ def main(argv=None) -> int:
 
     sandbox = spark = proxy = sampler = None
     code = 0
+    bench_started = time.perf_counter()
     try:
         sandbox = Sandbox(root / "sb", mariadb_port=free_ports(1), swift_port=free_ports(4),
                           memcached_port=free_ports(1))
@@ -850,6 +854,7 @@ def main(argv=None) -> int:
         traceback.print_exc()
     finally:
         results["machine"]["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        results["timings"]["total_s"] = time.perf_counter() - bench_started
         for child in list(CHILDREN):
             try:
                 os.killpg(child.pid, signal.SIGKILL)

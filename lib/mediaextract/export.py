@@ -225,6 +225,17 @@ class _Writer:
     def finish(self) -> None:
         self.stem = None
 
+    def abort(self) -> None:
+        """Close whatever is open without finishing it (the staging directory is deleted next)."""
+        for name in ("tar", "stream"):
+            handle = getattr(self, name, None)
+            if handle is not None:
+                try:
+                    handle.close()
+                except Exception:  # half-written archives are thrown away anyway
+                    pass
+                setattr(self, name, None)
+
 
 class FilesWriter(_Writer):
     """`<list>/<name>`: one directory per list."""
@@ -365,7 +376,7 @@ def _swap_in(target, staging: str, path: str, run_id: str) -> None:
 
 
 def register_export(fs: HadoopFS, paths: Paths, entry: dict) -> dict:
-    """Write entry into the data set's _metadata.json "exports" (replacing one with its path)."""
+    """Return the data set's metadata with entry in "exports" (replacing one with its path), written."""
     metadata = dataset.read_metadata(fs, paths)
     if metadata is None:
         raise BadInput(f"{paths.root} has no readable _metadata.json: not a data set")
@@ -393,7 +404,11 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
                what: str = "originals", compress: str = "none", lists: Iterable[str] | None = None,
                shard_size: int = DEFAULT_SHARD_SIZE, out=print, partition_bytes: int = PARTITION_BYTES,
                hadoop: bool | None = None) -> dict:
-    """Export a data set's ok rows to `to`; return the registered entry with counts per list."""
+    """Return the registered entry (with files per list) of a new export of a data set's ok rows.
+
+    Rows come to the driver one partition at a time, in (list, line) order, and leave it file by
+    file: memory stays bounded by `partition_bytes` whatever the data set's size.
+    """
     _check_options(fmt, what, compress, shard_size)
     fs = HadoopFS(spark)
     paths = Paths(dataset_path)
@@ -471,6 +486,7 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
                     writer.finish()
         _swap_in(target, staging, root, run_id)
     except BaseException:
+        writer.abort()
         target.delete(staging)
         raise
     entry = {"path": qualified, "format": fmt, "what": what,
@@ -497,7 +513,7 @@ def _archive_compression(name: str) -> str:
 
 
 def rewrite_archive(target, path: str, drop: Callable[[str], bool]) -> int:
-    """Rewrite the tar archive at path without the members drop() names; return members dropped.
+    """Return how many members were dropped from the tar archive at path, rewritten without them.
 
     The new archive is written beside the old one and renamed over it, with its mode.
     """
@@ -523,15 +539,24 @@ def _tar_archive(target, root: str, stem: str) -> str | None:
     return None
 
 
-def purge_export(fs: HadoopFS, entry: dict, matches: Callable[[dict], bool]) -> int:
-    """Remove from an export every item whose manifest row matches; return how many were removed.
+def scan_export(fs: HadoopFS, entry: dict, matches: Callable[[dict], bool]) -> int:
+    """Return how many items of an export match (its manifest rows), removing none (a dry run)."""
+    target, root = target_for(fs, entry["path"])
+    if not target.exists(f"{root}/{MANIFEST}"):
+        return 0
+    return sum(1 for row in _read_manifest(target, root) if matches(row))
+
+
+def purge_export(fs: HadoopFS, entry: dict, matches: Callable[[dict], bool], hadoop: bool | None = None) -> int:
+    """Return how many items were removed from an export: every one whose manifest row matches.
 
     The manifest row is a dict of strings: file, list, line, name, sha1, storage_key. Files are
     deleted (files format); archives and shards holding one are rewritten without it (written
     new, renamed over); manifest.csv is rewritten last, so running it again after a failure
     finishes the job, and running it again after success removes nothing (returns 0).
+    `hadoop=True` goes through HadoopFS for a `file:` export too (as for hdfs://; for tests).
     """
-    target, root = target_for(fs, entry["path"])
+    target, root = target_for(fs, entry["path"], hadoop)
     if not target.exists(f"{root}/{MANIFEST}"):
         return 0
     removed = {row["file"]: row for row in _read_manifest(target, root) if matches(row)}

@@ -5,7 +5,8 @@ What a purge looks at under each root:
     every Parquet table: a directory of part files, maybe partitioned (`k=v/`): the data sets'
     items/, the batches and plan of a run in progress (_work/), leftovers of a swap (items.old),
     catalog snapshots (filearchive/, image/: matched on `name_bytes`);
-    every export registered in a data set's _metadata.json (through mediaextract.export).
+    every export registered in a data set's _metadata.json (through mediaextract.export);
+    report.html (its contact sheets show names and thumbnails) is drawn again from what is left.
 A table with matching rows is written again without them and swapped in, one table at a time:
     <unit>/_purge/<table id>/new     the table without the rows; READY (a JSON note) once complete
     <unit>/_purge/<table id>/old     the table moved aside by the swap, deleted right after; DONE
@@ -37,7 +38,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
-from . import audit, catalog, dataset
+from . import audit, catalog, dataset, pipeline
 from .digest import hex_to_base36
 from .errors import BadInput, PurgeIncomplete
 from .hadoopfs import HadoopFS
@@ -49,6 +50,7 @@ STAGING = "_purge"
 EXPIRING_SUFFIX = ".expiring"
 METADATA = "_metadata.json"
 REPORT_TEXT = "report.txt"
+REPORT_HTML = "report.html"
 LEGAL_REQUEST = "legal request"
 
 # Reconcile's reasons, in the order they are decided: a row has at most one.
@@ -415,6 +417,27 @@ def _export_function(name: str) -> Callable | None:
     return getattr(module, name, None) if module is not None else None
 
 
+def export_matches(fs: HadoopFS, entry: dict, selector: Selector) -> int:
+    """Return how many files of a registered export the selector matches, removing none."""
+    scan = _export_function("scan_export")
+    if scan is not None:
+        return int(scan(fs, entry, selector.matches))
+    purge_export = _export_function("purge_export")
+    if purge_export is None:
+        return 0
+    matched = []
+
+    def count_only(row: dict) -> bool:
+        # purge_export removes what this answers True for: answering False leaves the export as
+        # it is, while every row it looks at is seen here.
+        if selector.matches(row):
+            matched.append(row.get("file"))
+        return False
+
+    purge_export(fs, entry, count_only)
+    return len(matched)
+
+
 # --- purge ---------------------------------------------------------------------------------------
 
 
@@ -495,8 +518,9 @@ def _finish_swap(fs: HadoopFS, work: str, target: str) -> None:
     fs.delete(f"{work}/old")
 
 
-def _record_removal(fs: HadoopFS, unit: str, note: Mapping, rows: int) -> None:
-    """Add the removal to a data set's _metadata.json "removals" and report.txt (once per run)."""
+def _record_removal(spark: SparkSession, fs: HadoopFS, unit: str, note: Mapping, rows: int, out) -> None:
+    """Add the removal to a data set's _metadata.json "removals" and report.txt (once per run);
+    draw report.html again, since its contact sheets show names and thumbnails."""
     metadata_path = f"{unit}/{METADATA}"
     metadata = _read_json(fs, metadata_path)
     if metadata is not None and not any(r.get("run") == note["run"] for r in metadata.get("removals") or []):
@@ -511,9 +535,22 @@ def _record_removal(fs: HadoopFS, unit: str, note: Mapping, rows: int) -> None:
         if line not in text:
             fs.write_text(report_path, text + ("" if text.endswith("\n") else "\n") + line + "\n",
                           fs.info(report_path).mode)
+    _redraw_report_html(spark, fs, unit, out)
 
 
-def _recover(fs: HadoopFS, unit: str, roots: list[str], out) -> list[dict]:
+def _redraw_report_html(spark: SparkSession, fs: HadoopFS, unit: str, out) -> None:
+    html, built = f"{unit}/{REPORT_HTML}", f"{unit}/report.json"
+    if not fs.exists(html):
+        return
+    try:
+        pipeline.write_report_html(spark, fs, unit, json.loads(fs.read_text(built)),
+                                   dataset.read_items(spark, f"{unit}/items"), fs.info(html).mode)
+    except Exception as error:  # noqa: BLE001 - whatever failed, the old page must not stay
+        fs.delete(html)
+        out(f"  {html} could not be drawn again ({type(error).__name__}): deleted; run the report job to redo it")
+
+
+def _recover(spark: SparkSession, fs: HadoopFS, unit: str, roots: list[str], out) -> list[dict]:
     """Finish or discard the staging a killed purge left in unit; return what was completed."""
     staging = f"{unit}/{STAGING}"
     completed: dict[str, dict] = {}
@@ -534,7 +571,7 @@ def _recover(fs: HadoopFS, unit: str, roots: list[str], out) -> list[dict]:
             entry["rows"] += int(note["removed"])
             entry["tables"][target] = int(note["removed"])
     for entry in completed.values():
-        _record_removal(fs, unit, entry, entry["rows"])
+        _record_removal(spark, fs, unit, entry, entry["rows"], out)
         root = _owning_root(unit, roots)
         record = {"action": "purge", "run": entry["run"], "request": entry["request"], "reason": entry["reason"],
                   "time": entry["at"]}
@@ -567,7 +604,7 @@ def purge(spark: SparkSession, settings, selector: Selector, request: str, roots
     if not dry_run:
         for inventory in inventories:
             for unit in inventory.staging:
-                result.recovered += _recover(fs, unit, roots, out)
+                result.recovered += _recover(spark, fs, unit, roots, out)
         for root in roots:
             audit.AuditLog(fs, root).flush_interrupted(moment)
         if any(i.staging for i in inventories):
@@ -609,7 +646,7 @@ def purge(spark: SparkSession, settings, selector: Selector, request: str, roots
                 result.tables[table] = rows
                 out(f"  removed {rows} row{'s' if rows != 1 else ''} from {table}")
             result.units[unit] = sum(removed.values())
-            _record_removal(fs, unit, note, result.units[unit])
+            _record_removal(spark, fs, unit, note, result.units[unit], out)
             logs[inventory.root].note(result.run, unit, result.units[unit])
             fs.delete(f"{unit}/{STAGING}")
         _purge_exports(fs, inventory, selector, result, dry_run, out)
@@ -621,10 +658,9 @@ def purge(spark: SparkSession, settings, selector: Selector, request: str, roots
                 rows = count_matches(spark, table, selector)
                 if rows:
                     result.remaining[table.path] = rows
-            scan = _export_function("scan_export")
             for entries in inventory.exports.values():
                 for entry in entries:
-                    files = int(scan(fs, entry, selector.matches)) if scan is not None else 0
+                    files = export_matches(fs, entry, selector)
                     if files:
                         result.remaining[entry["path"]] = files
         for root, log_ in logs.items():
@@ -661,17 +697,15 @@ def _purge_exports(fs: HadoopFS, inventory: Inventory, selector: Selector, resul
     if not entries:
         return
     purge_export = _export_function("purge_export")
-    scan_export = _export_function("scan_export")
     if purge_export is None:
         out(f"  warning: {len(entries)} registered export(s) but no export module to purge them with")
         return
     for data_set, entry in entries:
         if dry_run:
-            if scan_export is not None:
-                files = int(scan_export(fs, entry, selector.matches))
-                if files:
-                    result.export_files[entry["path"]] = files
-                    out(f"  would remove {files} file(s) from export {entry['path']}")
+            files = export_matches(fs, entry, selector)
+            if files:
+                result.export_files[entry["path"]] = files
+                out(f"  would remove {files} file(s) from export {entry['path']}")
             continue
         files = int(purge_export(fs, entry, selector.matches))
         if files:

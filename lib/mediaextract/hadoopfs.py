@@ -8,7 +8,9 @@ and writers resolve them, so a path means the same thing to both.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 
 @dataclass(frozen=True)
@@ -143,51 +145,6 @@ class HadoopFS:
         """Return a binary stream that reads path in chunks."""
         return io.BufferedReader(_JavaInput(self._fs(path).open(self._path(path))), buffer_bytes)
 
-
-class _JavaOutput(io.RawIOBase):
-    """A Python raw stream over a Java OutputStream (each write is one py4j call)."""
-
-    def __init__(self, stream, on_close):
-        self._stream = stream
-        self._on_close = on_close
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self._stream.write(bytearray(data))
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._stream.close()
-                self._on_close()  # the umask may have narrowed the mode asked for
-            finally:
-                super().close()
-
-
-class _JavaInput(io.RawIOBase):
-    """A Python raw stream over a Java InputStream (each read is one py4j call)."""
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.readNBytes(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._stream.close()
-            finally:
-                super().close()
-
     def append_bytes(self, path: str, data: bytes, mode: int = 0o600) -> None:
         """Append data to path, creating it with mode when missing (never wider than mode)."""
         qualified = self.qualify(path)
@@ -234,3 +191,48 @@ class _JavaInput(io.RawIOBase):
                 yield entry
                 if entry.is_dir:
                     pending.append(status.getPath())
+
+
+class _JavaOutput(io.RawIOBase):
+    """A Python raw stream over a Java OutputStream (each write is one py4j call)."""
+
+    def __init__(self, stream, on_close):
+        self._stream = stream
+        self._on_close = on_close
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._stream.write(bytearray(data))
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+                self._on_close()  # the umask may have narrowed the mode asked for
+            finally:
+                super().close()
+
+
+class _JavaInput(io.RawIOBase):
+    """A Python raw stream over a Java InputStream (each read is one py4j call)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.readNBytes(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+            finally:
+                super().close()

@@ -256,7 +256,7 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px soli
 .meta{color:#555;margin:.2em 0}
 table{border-collapse:collapse;font-size:.85em}
 #counts th,#counts td{border:1px solid #ddd;padding:.25em .45em}
-#counts td{text-align:right;font-variant-numeric:tabular-nums}
+#counts td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 #counts thead th{background:#f5f5f5;vertical-align:bottom;max-width:6em}
 #counts tbody th{text-align:left}#counts tfoot{font-weight:bold;background:#fafafa}
 #settings th{text-align:left;padding:.1em 1em .1em 0;font-weight:normal;color:#555}

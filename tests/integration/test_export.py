@@ -22,7 +22,7 @@ from mediaextract.config import load_settings
 from mediaextract.dataset import ITEMS_SCHEMA
 from mediaextract.digest import sha1_base36
 from mediaextract.errors import BadInput
-from mediaextract.export import MANIFEST, MANIFEST_COLUMNS, purge_export, run_export
+from mediaextract.export import MANIFEST, MANIFEST_COLUMNS, purge_export, run_export, scan_export
 from mediaextract.extract import run_extract
 from mediaextract.hadoopfs import HadoopFS
 
@@ -63,6 +63,11 @@ def read_manifest(root: Path) -> list[dict]:
         return list(reader)
 
 
+def archives(root: Path) -> list[Path]:
+    # Hadoop's local file system leaves .<name>.crc checksums beside what it writes.
+    return sorted(p for p in root.glob("*.tar*") if not p.name.startswith("."))
+
+
 def export_contents(root: Path, fmt: str) -> dict[str, bytes]:
     """Return manifest file -> bytes, read back the way a user of each format would."""
     found: dict[str, bytes] = {}
@@ -71,12 +76,12 @@ def export_contents(root: Path, fmt: str) -> dict[str, bytes]:
             if path.is_file() and path.name != MANIFEST:
                 found[str(path.relative_to(root))] = path.read_bytes()
     elif fmt == "tar":
-        for archive in sorted(root.glob("*.tar*")):
+        for archive in archives(root):
             with tarfile.open(archive) as tar:
                 for member in tar.getmembers():
                     found[member.name] = tar.extractfile(member).read()
     else:
-        shards = sorted(str(p) for p in root.glob("*.tar*"))
+        shards = [str(p) for p in archives(root)]
         for sample in wds.WebDataset(shards, shardshuffle=False, empty_check=False):
             shard = Path(sample["__url__"]).name
             extensions = [k for k in sample if not k.startswith("__") and k != "json"]
@@ -191,6 +196,15 @@ def test_through_hadoopfs_the_export_is_the_same(spark, exports, extraction, tmp
         with fs.open_read(f"file://{target / shard.name}") as stream:
             assert stream.read() == (target / shard.name).read_bytes()
     assert {stat.S_IMODE(p.stat().st_mode) for p in target.rglob("*") if p.is_file()} == {0o600}
+    # purge through HadoopFS as well: shards streamed in and out over py4j, renamed over
+    entry = {"path": f"file://{target}", "format": "webdataset"}
+    books = sum(1 for r in read_manifest(target) if r["list"] == "books")
+    assert purge_export(fs, entry, lambda row: row["list"] == "books", hadoop=True) == books > 0
+    assert [r for r in read_manifest(target) if r["list"] == "books"] == []
+    remaining = export_contents(target, "webdataset")
+    assert remaining and not any(k.startswith("books-") for k in remaining)
+    assert remaining == {k: v for k, v in export_contents(local, "webdataset").items() if not k.startswith("books-")}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in target.glob("*.tar")} == {0o600}
 
 
 def test_a_re_export_replaces_the_export_and_its_entry(spark, extraction, tmp_path):
@@ -301,6 +315,8 @@ def test_purge_removes_matching_items_and_nothing_else_and_is_idempotent(spark, 
     fs = HadoopFS(spark)
     expected = sum(1 for r in before_manifest if r["name"] in gone)
     assert expected == 4
+    assert scan_export(fs, entry, matches) == expected
+    assert read_manifest(target) == before_manifest, "a dry run removes nothing"
     assert purge_export(fs, entry, matches) == expected
     after_manifest = read_manifest(target)
     assert after_manifest == [r for r in before_manifest if r["name"] not in gone]
@@ -310,6 +326,7 @@ def test_purge_removes_matching_items_and_nothing_else_and_is_idempotent(spark, 
         removed_files |= {f.rsplit(".", 1)[0] + ".json" for f in removed_files}
     assert after == {k: v for k, v in before.items() if k not in removed_files}
     assert purge_export(fs, entry, matches) == 0
+    assert scan_export(fs, entry, matches) == 0
     assert read_manifest(target) == after_manifest
     for path in [target, *target.rglob("*")]:
         assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600)

@@ -24,7 +24,7 @@ from jobs import check_access as check_access_job
 from jobs import expire as expire_job
 from jobs import purge as purge_job
 from jobs import reconcile as reconcile_job
-from mediaextract import catalog, cli, dataset, governance, statuses
+from mediaextract import catalog, cli, dataset, export, governance, statuses
 from mediaextract.config import load_settings
 from mediaextract.errors import EXIT_PURGE_INCOMPLETE
 from mediaextract.extract import run_extract
@@ -134,6 +134,10 @@ KINDS = {
 def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine, root, tmp_path, capsys, kind):
     target, identifier = KINDS[kind]
     row = pristine["ok"][target]
+    if kind == "names":  # exports registered in the data set's metadata are copies too
+        for to, fmt, what in (("covers-tar", "tar", "originals"), ("covers-wds", "webdataset", "thumbnails")):
+            export.run_export(spark, plain_settings(), str(root / "covers"), str(root / "exports" / to), fmt,
+                              what=what, out=lambda line: None)
     before = traces(root, row)
     assert any(k.startswith("content") for k in before) and any(k.startswith("thumbnail") for k in before), \
         "the signatures must be findable before the purge, or the scan proves nothing"
@@ -147,6 +151,7 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
     if kind == "names":
         code, out, _ = run_job(purge_job, [*argv, "--dry-run"], capsys)
         assert code == 0 and "would remove 2 rows from" in out and "nothing changed" in out
+        assert out.count("would remove 1 file(s) from export") == 2
         assert traces(root, row) == before and not audit_lines(root)
 
     code, out, err = run_job(purge_job, argv, capsys)
@@ -161,6 +166,7 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
     assert snapshot.count() == pristine["snapshot"] - (2 if kind == "names" else 1)  # Foo_bar.jpg: 2 versions
     if kind == "names":
         assert files_holding(root, target.encode()) == []
+        assert out.count("removed 1 file(s) from export") == 2
     assert not list(root.rglob("_purge"))
 
     (line,) = audit_lines(root)
@@ -168,6 +174,7 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
     assert line["request"] == f"T-{kind}" and line["action"] == "purge" and line["rows_removed"] == gone + (
         2 if kind == "names" else 1)
     assert line["datasets"][covers] == gone and line["time"].endswith("Z") and line["user"]
+    assert line["export_files_removed"] == (2 if kind == "names" else 0) and line["remaining"] == 0
     hashed_kind = {"names": "name", "sha1": "sha1", "storage-keys": "storage_key"}[kind]
     assert len(line["identifiers"][hashed_kind]) == 1
     log = (root / "_audit" / "purge.jsonl").read_text()
