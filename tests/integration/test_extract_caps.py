@@ -38,6 +38,11 @@ def swift_port(sandbox) -> int:
     return urlsplit(sandbox.settings()["storage.endpoint"]).port
 
 
+def job_settings(sandbox, proxy: FaultProxy, **overrides):
+    """Gives sandbox settings pointed at the proxy; originals only (thumbnails are not the subject)."""
+    return sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, output__content="originals", **overrides)
+
+
 class Holding:
     """A fault rule: holds each GET `seconds` before it is forwarded; counts the GETs held at once.
 
@@ -95,9 +100,9 @@ def test_one_connection_per_executor_holds_every_task_to_one_request_at_a_time(
     holding = Holding(HOLD_S)
     parallelism = spark.sparkContext.defaultParallelism
     with FaultProxy("127.0.0.1", swift_port(sandbox), fault_for=holding) as proxy:
-        settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint,
-                                    fetch__connections_per_executor=1, fetch__max_connections=8,
-                                    fetch__batch_rows=40)
+        settings = job_settings(sandbox, proxy,
+                                fetch__connections_per_executor=1, fetch__max_connections=8,
+                                fetch__batch_rows=40)
         slots, threads, tasks = fetch_shape(settings, parallelism)
         # More tasks than connections, run two at a time by local[2]: only the slot shared by
         # the worker processes can keep their requests apart.
@@ -118,8 +123,8 @@ def test_one_connection_per_executor_holds_every_task_to_one_request_at_a_time(
 def test_the_job_cap_wins_over_a_larger_executor_cap(spark, sandbox, truth, list_paths, tmp_path):
     holding = Holding(HOLD_S, first_waits_for_second=True)
     with FaultProxy("127.0.0.1", swift_port(sandbox), fault_for=holding) as proxy:
-        settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint,
-                                    fetch__connections_per_executor=3, fetch__max_connections=2)
+        settings = job_settings(sandbox, proxy,
+                                fetch__connections_per_executor=3, fetch__max_connections=2)
         slots, threads, tasks = fetch_shape(settings, spark.sparkContext.defaultParallelism)
         assert slots == 2 and tasks * threads <= 2
         built = run_extract(spark, settings, list_paths, str(tmp_path / "out"), out=lambda line: None)
@@ -145,8 +150,8 @@ def test_requests_per_second_spaces_the_request_starts(spark, sandbox, truth, li
     rate = 10.0
     parallelism = spark.sparkContext.defaultParallelism
     with FaultProxy("127.0.0.1", swift_port(sandbox)) as proxy:
-        settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, fetch__requests_per_second=rate,
-                                    fetch__connections_per_executor=2, fetch__max_connections=8)
+        settings = job_settings(sandbox, proxy, fetch__requests_per_second=rate,
+                                fetch__connections_per_executor=2, fetch__max_connections=8)
         slots, threads, _ = fetch_shape(settings, parallelism)
         assert threads * parallelism <= slots
         built = run_extract(spark, settings, list_paths, str(tmp_path / "out"), out=lambda line: None)

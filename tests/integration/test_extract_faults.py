@@ -51,6 +51,11 @@ def swift_port(sandbox) -> int:
     return urlsplit(sandbox.settings()["storage.endpoint"]).port
 
 
+def job_settings(sandbox, proxy: FaultProxy, **overrides):
+    """Gives sandbox settings pointed at the proxy; originals only (thumbnails are not the subject)."""
+    return sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, output__content="originals", **overrides)
+
+
 def wait_for(condition, what: str, timeout_s: float = DEADLINE_S) -> None:
     """Polls `condition` until it holds; fails the test with `what` at the deadline."""
     deadline = time.monotonic() + timeout_s
@@ -159,7 +164,7 @@ def test_bursts_of_503_are_retried_until_they_pass(spark, sandbox, truth, list_p
 
     output = str(tmp_path / "out")
     with FaultProxy("127.0.0.1", swift_port(sandbox), fault_for=burst) as proxy:
-        settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, **FAST_RETRIES, **NO_BREAKER)
+        settings = job_settings(sandbox, proxy, **FAST_RETRIES, **NO_BREAKER)
         built = run_extract(spark, settings, list_paths, output, out=lambda line: None)
     assert proxy.errors == []
 
@@ -190,9 +195,9 @@ def test_resets_timeouts_and_cut_bodies_are_retried_and_cut_bodies_never_stored(
     output = str(tmp_path / "out")
     # Delay(60) outlasts the 2 s read timeout; closing the proxy cuts the delays short.
     with FaultProxy("127.0.0.1", swift_port(sandbox), fault_for=first_get_fails) as proxy:
-        settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, storage__read_timeout_s=2,
-                                    fetch__connections_per_executor=8, fetch__max_connections=8,
-                                    **FAST_RETRIES, **NO_BREAKER)
+        settings = job_settings(sandbox, proxy, storage__read_timeout_s=2,
+                                fetch__connections_per_executor=8, fetch__max_connections=8,
+                                **FAST_RETRIES, **NO_BREAKER)
         built = run_extract(spark, settings, list_paths, output, out=lambda line: None)
     assert proxy.errors == []
 
@@ -219,8 +224,8 @@ def test_storage_failing_every_attempt_gives_fetch_failed_and_a_rerun_fetches_th
     found = found_keys(truth)
     with FaultProxy("127.0.0.1", swift_port(sandbox),
                     fault_for=always(Respond(503), method="GET")) as proxy:
-        settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, fetch__max_attempts=2,
-                                    **FAST_RETRIES, **NO_BREAKER)
+        settings = job_settings(sandbox, proxy, fetch__max_attempts=2,
+                                **FAST_RETRIES, **NO_BREAKER)
         failed_report = run_extract(spark, settings, list_paths, output, out=lambda line: None)
         failed_items = collect(spark, output + "/items")
         failed_gets = gets(proxy)
@@ -268,9 +273,9 @@ def test_storage_down_mid_run_stops_with_exit_5_keeps_batches_and_resumes(
 
     try:
         with FaultProxy("127.0.0.1", swift_port(sandbox)) as proxy:
-            settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, fetch__batch_rows=10,
-                                        fetch__max_attempts=2, fetch__failure_window=5,
-                                        fetch__failure_threshold=0.8, **FAST_RETRIES)
+            settings = job_settings(sandbox, proxy, fetch__batch_rows=10,
+                                    fetch__max_attempts=2, fetch__failure_window=5,
+                                    fetch__failure_threshold=0.8, **FAST_RETRIES)
             with pytest.raises(StorageDown) as stopped:
                 run_extract(spark, settings, list_paths, output, out=stop_storage_after_first_batch)
             after_stop = gets(proxy)
@@ -341,7 +346,7 @@ def test_wrong_credentials_stop_the_job_at_the_preflight_before_any_fetch(
     secrets_file = credentials_file(sandbox, tmp_path / "credentials.yaml", secret)
     output = tmp_path / "out"
     with FaultProxy("127.0.0.1", swift_port(sandbox)) as proxy:
-        settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, secrets_file=secrets_file)
+        settings = job_settings(sandbox, proxy, secrets_file=secrets_file)
         assert settings["storage.secret_key"] == secret
         with pytest.raises(StorageAuthError) as refused:
             run_extract(spark, settings, list_paths, str(output), out=lambda line: None)
@@ -369,8 +374,8 @@ def test_credentials_refused_mid_run_stop_with_exit_4_and_keep_committed_batches
             proxy.reset_stats()
 
     with FaultProxy("127.0.0.1", swift_port(sandbox)) as proxy:
-        settings = sandbox_settings(sandbox, storage__endpoint=proxy.endpoint, fetch__batch_rows=10,
-                                    **FAST_RETRIES)
+        settings = job_settings(sandbox, proxy, fetch__batch_rows=10,
+                                **FAST_RETRIES)
         with pytest.raises(StorageAuthError) as refused:
             run_extract(spark, settings, list_paths, output, out=refuse_after_first_batch)
     assert proxy.errors == []
