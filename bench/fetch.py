@@ -3,17 +3,21 @@
 Starts a private sandbox (MariaDB + Swift on free loopback ports, in a temp dir), adds N small
 synthetic objects and their `filearchive` rows, then measures in the same run:
 
-- s0: service time of a lone GET straight to Swift (sequential, one keep-alive client, no added
-  latency);
-- the latency bound C/(L + s0): what C connections can do when every request takes L + s0;
-- the server's capacity: items/s of a plain 32-thread boto3 pool straight to Swift, no added latency;
-- mediaextract: `run_extract` (Spark local[2], output.content=originals, one batch) with the
+- the server's capacity: items/s of a plain 32-thread boto3 pool GETting all N objects straight
+  from Swift, no added latency;
+- s0: service time of a lone GET straight to Swift (mean of 200 sequential GETs on one
+  keep-alive client, no added latency), and the latency bound C/(L + s0);
+- diagnostics: a lone GET through the proxy with no added latency (the proxy's own cost), and a
+  plain C-thread boto3 pool through the proxy at latency L (what a simple fetcher gets here);
+- mediaextract: `run_extract` (Spark local[2], output.content=originals, one batch of N) with the
   storage endpoint behind a FaultProxy adding L per request, connection cap C. The fetch phase is
-  timed from the proxy's log (first GET start to last GET end); the whole run_extract is timed too;
+  timed from the proxy's log (first GET start to last GET end); the whole run_extract is timed
+  too, split into phases by the times of its progress lines;
 - a sequential baseline (one SELECT and one GET per name, as the hand-made process did) on a
   subset, extrapolated to N;
-- memory: a mix with 200 MB objects fetched by run_extract with output.content=originals, then
-  thumbnails; peak RSS (VmHWM) of the Spark Python workers, sampled from /proc.
+- memory: a mix with 200 MB objects fetched by run_extract with output.content=thumbnails, then
+  originals, in a child process with a Spark session of its own (an OutOfMemoryError in its JVM
+  must not end the benchmark); peak RSS (VmHWM) of the Spark Python workers, read from /proc.
 
 Prints its figures and writes them to <out>/fetch.txt and fetch.json. Never asserts: the targets
 (>= 0.8 of the smaller limit; worker peak RSS < 300 MB) are reported as met or missed.
@@ -261,21 +265,61 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _cpu_s(pid: int) -> float:
+    """Gives user + system CPU seconds of a process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _machine_cpu_s() -> tuple[float, float]:
+    """Gives (busy, total) CPU seconds of the whole host since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    total = sum(values[:8])
+    return (total - idle) / tick, total / tick
+
+
+def _category(cmd: str) -> str | None:
+    if "org.apache.spark.deploy.SparkSubmit" in cmd:
+        return "spark jvm"
+    if "pyspark" in cmd and ("daemon" in cmd or "worker" in cmd):
+        return "pyspark workers"
+    if "swift-" in cmd:
+        return "swift"
+    if "mariadbd" in cmd or "mysqld" in cmd:
+        return "mariadb"
+    if "memcached" in cmd:
+        return "memcached"
+    return None
+
+
+CPU_CATEGORIES = ("swift", "spark jvm", "pyspark workers", "bench process", "mariadb", "memcached")
+
+
 class PeakRss(threading.Thread):
     """Samples VmHWM/VmRSS of the Spark JVM and of its Python workers under one process tree.
 
     Only descendants of `root_pid` are looked at (other Spark jobs on the host are not ours).
     VmHWM is the kernel's high-water mark of a process's RSS, so a sample only has to land before
     the process exits; `reset()` clears the marks (/proc/PID/clear_refs 5) between scenarios.
+    A sweep of /proc costs ~9 ms of CPU, hence the slow default interval: on 2 cores, and in the
+    process that hosts the proxy, a fast sampler would slow down what it measures.
     """
 
-    def __init__(self, root_pid: int, interval_s: float = 0.05):
+    def __init__(self, root_pid: int, interval_s: float = 0.5):
         super().__init__(daemon=True, name="peak-rss")
         self.root_pid = root_pid
         self.interval_s = interval_s
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self.peaks: dict[int, dict] = {}
+        self.cpu_series: list = []
 
     def _descendants(self) -> dict[int, int]:
         parents = {}
@@ -296,8 +340,42 @@ class PeakRss(threading.Thread):
                     frontier.append(pid)
         return found
 
-    def _targets(self) -> dict[int, str]:
-        tree = self._descendants()
+    def _sample_cpu(self, tree: dict[int, int]) -> None:
+        per = dict.fromkeys(CPU_CATEGORIES, 0.0)
+        per["bench process"] = _cpu_s(self.root_pid)
+        for pid in tree:
+            category = _category(_cmdline(pid))
+            if category:
+                per[category] += _cpu_s(pid)
+        busy, total = _machine_cpu_s()
+        with self._lock:
+            self.cpu_series.append((time.monotonic(), per, busy, total))
+
+    def cpu_between(self, start: float, end: float) -> dict:
+        """Gives CPU seconds per category, and the host's busy share, between two monotonic times."""
+        with self._lock:
+            series = list(self.cpu_series)
+
+        def at(moment):
+            before = [s for s in series if s[0] <= moment]
+            after = [s for s in series if s[0] >= moment]
+            if not before or not after:
+                return None
+            a, b = before[-1], after[0]
+            w = 0.0 if b[0] == a[0] else (moment - a[0]) / (b[0] - a[0])
+            mix = lambda x, y: x + (y - x) * w  # noqa: E731
+            return ({k: mix(a[1][k], b[1][k]) for k in a[1]}, mix(a[2], b[2]), mix(a[3], b[3]))
+
+        first, last = at(start), at(end)
+        if first is None or last is None:
+            return {}
+        per = {k: last[0][k] - first[0][k] for k in first[0]}
+        busy, total = last[1] - first[1], last[2] - first[2]
+        return {"cpu_s": per, "host_busy_s": busy, "host_cpu_s": total,
+                "other_processes_s": max(0.0, busy - sum(per.values()))}
+
+    def _targets(self, tree: dict[int, int] | None = None) -> dict[int, str]:
+        tree = self._descendants() if tree is None else tree
         commands = {pid: _cmdline(pid) for pid in tree}
         roles = {}
         for pid, ppid in tree.items():
@@ -310,7 +388,9 @@ class PeakRss(threading.Thread):
         return roles
 
     def sample(self) -> None:
-        for pid, role in self._targets().items():
+        tree = self._descendants()
+        self._sample_cpu(tree)
+        for pid, role in self._targets(tree).items():
             kb = _status_kb(pid)
             if not kb:
                 continue
@@ -349,6 +429,7 @@ class PeakRss(threading.Thread):
         }
 
     def run(self) -> None:
+        self.sample()
         while not self._stop_event.wait(self.interval_s):
             try:
                 self.sample()
@@ -392,12 +473,32 @@ def measure_capacity(sandbox: Sandbox, objects: list[Obj], rng: random.Random) -
     # Warm the pool's connections so connection setup is not in the figure.
     with ThreadPoolExecutor(CAPACITY_THREADS) as pool:
         list(pool.map(get, order[:CAPACITY_THREADS]))
+        window = [time.monotonic()]
         started = time.perf_counter()
         total = sum(pool.map(get, order))
         elapsed = time.perf_counter() - started
-    return {"threads": CAPACITY_THREADS, "items": len(order), "seconds": elapsed,
+        window.append(time.monotonic())
+    return {"threads": CAPACITY_THREADS, "items": len(order), "seconds": elapsed, "window": window,
             "items_per_s": len(order) / elapsed, "mb_per_s": total / elapsed / 1e6,
             "errors": len(errors), "first_error": errors[0] if errors else None}
+
+
+def measure_reference_pool(sandbox: Sandbox, proxy: FaultProxy, objects: list[Obj], connections: int,
+                           count: int, rng: random.Random) -> dict:
+    """Gives items/s of a plain C-thread boto3 pool through the latency proxy: an ideal simple fetcher."""
+    client = make_client(proxy.endpoint, connections)
+    subset = rng.sample(objects, min(count, len(objects)))
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(lambda o: get_bytes(client, sandbox, o.key), subset[:connections]))  # warm the pool
+        window = [time.monotonic()]
+        started = time.perf_counter()
+        list(pool.map(lambda o: get_bytes(client, sandbox, o.key), subset))
+        elapsed = time.perf_counter() - started
+        window.append(time.monotonic())
+    gets = [r for r in proxy.log if r.method == "GET"][connections:]
+    return {"threads": connections, "items": len(subset), "seconds": elapsed, "window": window,
+            "items_per_s": len(subset) / elapsed,
+            "mean_get_s_at_proxy": sum(r.end - r.start for r in gets) / max(1, len(gets))}
 
 
 def measure_sequential(sandbox: Sandbox, proxy: FaultProxy, objects: list[Obj], count: int,
@@ -484,6 +585,7 @@ def measure_extract(spark, sandbox: Sandbox, proxy: FaultProxy, list_path: str, 
         "finalize: previous results, final items, report, permissions": run_ended - batch_done_at,
     }
     return {
+        "window": [first_start, last_end],
         "phases_s": phases,
         "settings": {"output.content": "originals", "fetch.connections_per_executor": args.connections,
                      "fetch.max_connections": args.connections, "fetch.batch_rows": max(args.objects, 1),
@@ -595,6 +697,17 @@ def fmt_rate(x: float) -> str:
     return f"{x:.1f} items/s"
 
 
+def cpu_line(part: dict, items: int) -> str | None:
+    cpu = part.get("cpu")
+    if not cpu:
+        return None
+    shown = [(k, v) for k, v in cpu["cpu_s"].items() if v * 1000 / items >= 0.05]
+    shown.append(("other processes on the host", cpu["other_processes_s"]))
+    busy = cpu["host_busy_s"] / cpu["host_cpu_s"] if cpu["host_cpu_s"] else 0
+    return ("CPU ms per item: " + ", ".join(f"{k} {v * 1000 / items:.1f}" for k, v in shown)
+            + f"; host busy {busy:.0%}")
+
+
 def build_text(r: dict) -> list[str]:
     cfg = r["config"]
     L, C = cfg["latency_s"], cfg["connections"]
@@ -619,7 +732,18 @@ def build_text(r: dict) -> list[str]:
     add(f"  latency bound C/(L+s0) = {C}/({L:.3f}+{s0['mean_s']:.4f})            {fmt_rate(lim['latency_bound'])}")
     add(f"  server capacity: {cap['threads']}-thread boto3 pool, all {cap['items']} objects   "
         f"{fmt_rate(cap['items_per_s'])} ({cap['seconds']:.1f} s, {cap['errors']} errors)")
+    line = cpu_line(cap, cap["items"])
+    if line:
+        add(f"    {line}")
     add(f"  smaller limit                                               {fmt_rate(lim['smaller'])} ({lim['which']})")
+    if r.get("reference_pool"):
+        ref = r["reference_pool"]
+        add(f"  (diagnostic) plain {ref['threads']}-thread boto3 pool via the proxy, {ref['items']} objects  "
+            f"{fmt_rate(ref['items_per_s'])} (ratio {ref['ratio']:.2f}; mean GET at proxy "
+            f"{ref['mean_get_s_at_proxy'] * 1000:.0f} ms): a simple fetcher at the same L and C")
+        line = cpu_line(ref, ref["items"])
+        if line:
+            add(f"    {line}")
     if r.get("s0_via_proxy"):
         sp = r["s0_via_proxy"]
         add(f"  (diagnostic) lone GET through the proxy, L=0               mean {sp['mean_s'] * 1000:.1f} ms, "
@@ -639,10 +763,16 @@ def build_text(r: dict) -> list[str]:
             f"{fmt_rate(m['wall_items_per_s'])} (ratio {m['wall_ratio']:.2f})")
         for phase, seconds in m["phases_s"].items():
             add(f"    {phase:<66} {seconds:6.1f} s")
+        line = cpu_line(m, m["gets"])
+        if line:
+            add(f"  fetch window {line}")
         add(f"  peak requests in flight at the proxy                        {m['peak_in_flight']} "
             f"(cap {C}: {'held' if m['peak_in_flight'] <= C else 'EXCEEDED'})")
         add(f"  mean GET time at the proxy (incl. L) / mean in flight       {m['mean_get_s_at_proxy'] * 1000:.1f} ms / "
             f"{m['mean_in_flight']:.2f} of {C}")
+        if r.get("reference_pool"):
+            add(f"  vs the plain {C}-thread pool at the same L and C              "
+                f"{m['fetch_items_per_s'] / r['reference_pool']['items_per_s']:.2f}")
         add(f"  statuses                                                    "
             + ", ".join(f"{k} {v}" for k, v in m["statuses"].items()))
         if m.get("memory"):
@@ -722,8 +852,10 @@ def parse_args(argv=None):
     parser.add_argument("--objects", type=int, default=5000, help="small objects (N)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds added per request (L)")
     parser.add_argument("--connections", type=int, default=8, help="connection cap (C)")
-    parser.add_argument("--sequential-names", type=int, default=200,
+    parser.add_argument("--sequential-names", type=int, default=100,
                         help="names for the sequential baseline (extrapolated to N)")
+    parser.add_argument("--reference-objects", type=int, default=1000,
+                        help="objects for the plain C-thread pool through the proxy (0: skip)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 200 MB memory scenario")
     parser.add_argument("--big-count", type=int, default=3)
     parser.add_argument("--big-mb", type=int, default=200)
@@ -759,7 +891,9 @@ def main(argv=None) -> int:
     results: dict = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": {"objects": args.objects, "latency_s": args.latency, "connections": args.connections,
-                   "sequential_names": args.sequential_names, "seed": args.seed},
+                   "sequential_names": args.sequential_names, "reference_objects": args.reference_objects,
+                   "big_count": args.big_count, "big_mb": args.big_mb, "small_count": args.small_count,
+                   "skip_memory": args.skip_memory, "seed": args.seed},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(),
                     "loadavg_before": " ".join(f"{x:.2f}" for x in os.getloadavg())},
@@ -782,6 +916,9 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         sandbox.seed()
         results["timings"]["seed_s"] = time.perf_counter() - t
+        # Peak RSS of Spark's processes and CPU per process kind, for the whole run.
+        sampler = PeakRss(os.getpid())
+        sampler.start()
         print(f"sandbox up ({results['timings']['sandbox_up_s']:.1f} s) and seeded "
               f"({results['timings']['seed_s']:.1f} s) in {root}", flush=True)
 
@@ -808,16 +945,21 @@ def main(argv=None) -> int:
         from mediaextract.session import build_session
 
         t = time.perf_counter()
-        spark = build_session(extract_settings(sandbox, "http://127.0.0.1:1", "originals", 1, 1, root),
+        spark = build_session(load_settings(None, overrides=sandbox.settings(), environ={}),
                               "mediaextract-bench-fetch", master="local[2]")
         results["timings"]["spark_start_s"] = time.perf_counter() - t
-        sampler = PeakRss(os.getpid())
-        sampler.start()
 
         proxy = FaultProxy("127.0.0.1", sandbox.swift_port, latency_s=0.0).start()
         # Diagnostic: what the proxy itself adds to a lone request (not part of the bound).
         results["s0_via_proxy"] = measure_s0(sandbox, objects, rng, proxy.endpoint)
         proxy.latency_s = args.latency
+        if args.reference_objects:
+            note_load("before reference pool")
+            proxy.reset_stats()
+            ref = measure_reference_pool(sandbox, proxy, objects, args.connections, args.reference_objects, rng)
+            ref["ratio"] = ref["items_per_s"] / smaller
+            results["reference_pool"] = ref
+            print(f"reference pool ({args.connections} threads via the proxy): {fmt_rate(ref['items_per_s'])}", flush=True)
         note_load("before mediaextract")
         print(f"mediaextract: run_extract through the proxy (L={args.latency} s, C={args.connections})", flush=True)
         m = measure_extract(spark, sandbox, proxy, list_path, args, root, sampler)
@@ -829,6 +971,10 @@ def main(argv=None) -> int:
         proxy.reset_stats()
         note_load("before sequential")
         results["sequential"] = measure_sequential(sandbox, proxy, objects, args.sequential_names, rng)
+        for part in ("capacity", "reference_pool", "mediaextract"):
+            if results.get(part):
+                window = results[part]["window"]
+                results[part]["cpu"] = sampler.cpu_between(window[0], window[1])
         # The memory runs start Spark sessions of their own: free this one's cores and memory.
         sampler.stop()
         spark.stop()

@@ -449,6 +449,7 @@ class PurgeResult:
     dry_run: bool
     tables: dict[str, int] = field(default_factory=dict)       # table -> rows (removed or to remove)
     units: dict[str, int] = field(default_factory=dict)        # data set / snapshot -> rows
+    datasets: set[str] = field(default_factory=set)            # which units are data sets
     export_files: dict[str, int] = field(default_factory=dict)  # export path -> files removed
     remaining: dict[str, int] = field(default_factory=dict)    # after the re-scan: table -> rows
     recovered: list[dict] = field(default_factory=list)        # interrupted runs completed first
@@ -484,24 +485,21 @@ def _owning_root(path: str, roots: list[str]) -> str:
 
 
 def _stage(spark: SparkSession, fs: HadoopFS, table: Table, selector: Selector, work: str,
-           note: dict) -> int:
-    """Write the table without the matching rows into work/new, mark it READY; return rows removed."""
+           note: dict, removed: int) -> None:
+    """Write the table without its `removed` matching rows into work/new, then mark it READY.
+
+    The copy gets the table's modes (a group-readable data set stays group-readable).
+    """
     frame = read_table(spark, table)
-    condition = match_condition(frame, selector)
-    before = frame.count()
     new = f"{work}/new"
-    writer = frame.where(~condition).write.mode("overwrite")
+    writer = frame.where(~match_condition(frame, selector)).write.mode("overwrite")
     if table.partitions:
         writer = writer.partitionBy(*table.partitions)
     writer.parquet(new)
-    after = read_table(spark, Table(new, table.unit, table.partitions, table.sample)).count() \
-        if any(_name(e.path).endswith(".parquet") for e in fs.walk(new)) else 0
     mode = fs.info(table.path).mode
     for entry in [fs.info(new), *fs.walk(new)]:
         fs.set_mode(entry.path, mode if entry.is_dir else mode & 0o666)
-    removed = before - after
     fs.write_text(f"{work}/READY", json.dumps({**note, "target": table.path, "removed": removed}))
-    return removed
 
 
 def _swap(fs: HadoopFS, work: str, target: str) -> None:
@@ -635,6 +633,8 @@ def purge(spark: SparkSession, settings, selector: Selector, request: str, roots
                 by_unit.setdefault(table.unit, []).append((table, rows))
         for unit, tables in sorted(by_unit.items()):
             units_done.add(unit)
+            if unit in inventory.datasets:
+                result.datasets.add(unit)
             if dry_run:
                 for table, rows in tables:
                     result.tables[table.path] = rows
@@ -683,12 +683,13 @@ def _purge_unit(spark: SparkSession, fs: HadoopFS, unit: str, tables: list[tuple
     staging = f"{unit}/{STAGING}"
     fs.mkdirs(staging, 0o700)
     staged = []
-    for table, _ in tables:
+    for table, rows in tables:
         work = f"{staging}/{table_id(table.path)}"
-        staged.append((table, work, _stage(spark, fs, table, selector, work, note)))
+        _stage(spark, fs, table, selector, work, note, rows)
+        staged.append((table, work, rows))
     for table, work, _ in staged:
         _swap(fs, work, table.path)
-    return {table.path: removed for table, _, removed in staged}
+    return {table.path: rows for table, _, rows in staged}
 
 
 def _purge_exports(fs: HadoopFS, inventory: Inventory, selector: Selector, result: PurgeResult,
@@ -714,10 +715,14 @@ def _purge_exports(fs: HadoopFS, inventory: Inventory, selector: Selector, resul
 
 
 def _summary(result: PurgeResult, out) -> None:
-    rows, units = result.rows, len(result.units)
+    rows = result.rows
+    datasets = len(result.datasets)
+    others = len(result.units) - datasets
+    where = f"{datasets} data set{'s' if datasets != 1 else ''}"
+    if others:
+        where += f" and {others} snapshot{'s' if others != 1 else ''}"
     files = sum(result.export_files.values())
-    where = f"{units} data set{'s' if units != 1 else ''} or snapshot{'s' if units != 1 else ''}"
-    exports = f" and {files} export file{'s' if files != 1 else ''}" if files else ""
+    exports = f", and {files} file{'s' if files != 1 else ''} from exports" if files else ""
     if result.dry_run:
         out(f"dry run: would remove {rows} row{'s' if rows != 1 else ''} from {where}{exports}; nothing changed")
         return

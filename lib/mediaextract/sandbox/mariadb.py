@@ -69,6 +69,10 @@ class MariaDB:
             return
         self.home.mkdir(parents=True, exist_ok=True)
         user = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses root otherwise
+        # A private tmpdir: the shared /tmp of a busy machine is no place for our temp files.
+        tmpdir = self.home / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        user = [*user, f"--tmpdir={tmpdir}"]
         if not (self.datadir / "mysql").is_dir():
             self.datadir.mkdir(parents=True, exist_ok=True)
             result = subprocess.run(
