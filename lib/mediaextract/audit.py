@@ -72,6 +72,21 @@ def parse_lines(data: bytes) -> list[dict]:
     return records
 
 
+# Identifier kinds whose removal must also stop a later extract from fetching the file again.
+BLOCKING_KINDS = ("name", "sha1", "storage_key")
+
+
+def removed_hashes(records: Iterable[Mapping]) -> dict[str, frozenset[str]]:
+    """Return {kind: salted hashes} of every name, sha1 and storage key a purge ever removed."""
+    found: dict[str, set[str]] = {kind: set() for kind in BLOCKING_KINDS}
+    for record in records:
+        if record.get("action") != "purge" or not isinstance(record.get("identifiers"), Mapping):
+            continue
+        for kind in BLOCKING_KINDS:
+            found[kind].update(h for h in record["identifiers"].get(kind, []) if isinstance(h, str))
+    return {kind: frozenset(hashes) for kind, hashes in found.items() if hashes}
+
+
 class AuditLog:
     """The audit log of one root."""
 

@@ -19,6 +19,9 @@ from . import layout, statuses, storage, thumbs
 from .limits import HostSlots, RateLimiter
 from .retry import FailureWindow, backoff_delay
 
+# Enough of a non-image for the thumbnailer to say why it makes no thumbnail of it.
+THUMBNAIL_SNIFF_BYTES = 65536
+
 # Reasons the driver looks for after each batch to stop the whole job (see extract.py).
 AUTH_REFUSED = "not attempted: storage refused our credentials"
 STORAGE_DOWN = "not attempted: storage looks down"
@@ -173,7 +176,11 @@ class Worker:
         if fetched.sha1 != row["sha1"]:
             return Outcome(statuses.CHECKSUM_MISMATCH, f"sha1 of the bytes is {fetched.sha1}, fa_sha1 says {row['sha1']}",
                            attempts=attempts)
-        data = fetched.body.read()
+        # Read the body into memory only when something needs all of it: the content column, or
+        # a thumbnail of an image. A video kept as a thumbnail-only row stays in the spool file.
+        image = not row["mime"] or row["mime"].startswith("image/")
+        needed = self.plan.keep_content or (self.plan.make_thumbnails and image)
+        data = fetched.body.read() if needed else fetched.body.read(THUMBNAIL_SNIFF_BYTES)
         outcome = Outcome(statuses.OK, attempts=attempts, content=data if self.plan.keep_content else None)
         if self.plan.make_thumbnails:
             with self._thumbnail_lock:

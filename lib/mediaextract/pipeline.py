@@ -67,17 +67,23 @@ def count_rows(frame: DataFrame) -> list[report.CountRow]:
             for r in grouped]
 
 
+def executor_count(spark: SparkSession, settings) -> int:
+    """Return how many executors fetch at once: the setting, else what Spark was given."""
+    if settings["fetch.executors"]:
+        return int(settings["fetch.executors"])
+    conf = spark.sparkContext.getConf()
+    master = conf.get("spark.master", "local")
+    if master.startswith("local-cluster["):
+        return int(master[len("local-cluster["):].split(",")[0])
+    if master.startswith("local"):
+        return 1
+    return int(conf.get("spark.dynamicAllocation.maxExecutors", conf.get("spark.executor.instances", "2")))
+
+
 def effective_connections(spark: SparkSession, settings) -> int:
     """Return the connections the whole job may have open: the lower of the two caps."""
-    executors = settings["fetch.executors"]
-    if not executors:
-        conf = spark.sparkContext.getConf()
-        if conf.get("spark.master", "local").startswith("local"):
-            executors = 1
-        else:
-            executors = int(conf.get("spark.dynamicAllocation.maxExecutors",
-                                     conf.get("spark.executor.instances", "2")))
-    return min(settings["fetch.max_connections"], settings["fetch.connections_per_executor"] * int(executors))
+    return min(settings["fetch.max_connections"],
+               settings["fetch.connections_per_executor"] * executor_count(spark, settings))
 
 
 def write_report(fs: HadoopFS, directory: str, built: dict, mode: int = 0o600) -> str:

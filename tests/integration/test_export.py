@@ -4,7 +4,6 @@ the export is registered, and purge_export takes items out again."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import stat

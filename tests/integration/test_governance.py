@@ -414,3 +414,22 @@ def test_check_access_lists_what_others_can_read_and_exits_1(pristine, root, cap
     code, out, _ = run_job(check_access_job, ["--root", str(root), "--set", "output.group_readable=true"], capsys)
     flagged = [line for line in out.splitlines() if line[:1] == "0"]
     assert code == 1 and len(flagged) == 2 and not any(line.endswith("report.txt  (group: r--)") for line in flagged)
+
+
+def test_an_extract_after_a_purge_does_not_fetch_the_removed_file_again(
+        spark, sandbox, list_paths, pristine, root, tmp_path, capsys):
+    from mediaextract.extract import REMOVED
+
+    row = pristine["ok"][BY_NAME]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("File:Foo bar.jpg\n")
+    code, _, err = run_job(purge_job, ["--request", "T-again", "--names", str(ids), "--root", str(root)], capsys)
+    assert code == 0, err
+    album = [p for p in list_paths if Path(p).stem == LIST]
+    run_extract(spark, sandbox_settings(sandbox), album, str(root / "covers"), out=lambda line: None)
+    again = items_of(spark, root).where((F.col("name") == BY_NAME) & (F.col("status") != statuses.DUPLICATE))
+    rows = again.collect()
+    assert len(rows) == 1
+    assert (rows[0]["status"], rows[0]["reason"], rows[0]["content"], rows[0]["sha1"]) == \
+        (statuses.SUPPRESSED, REMOVED, None, None)
+    assert not any(k.startswith("content") for k in traces(root, row))

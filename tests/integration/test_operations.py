@@ -8,9 +8,7 @@ import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
-import pytest
 from pyspark.sql import functions as F
 
 from jobs import scheduled

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import time
-from pathlib import Path
 
 from ..conftest import REPO, free_ports
 

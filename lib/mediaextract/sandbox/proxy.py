@@ -307,12 +307,15 @@ def _content_length(headers: Mapping[str, str]) -> Optional[int]:
     return length
 
 
-def _relay_exact(src: _Reader, dst, n: int) -> int:
+def _relay_exact(src: _Reader, dst, n: int, before_last=None) -> int:
+    """Copy n bytes; call before_last() just before handing the client the final bytes."""
     remaining = n
     while remaining:
         data = src.read_some(min(remaining, _CHUNK))
         if not data:
             raise _ProtocolError(f"peer closed with {remaining} of {n} body bytes unsent")
+        if before_last is not None and len(data) == remaining:
+            before_last()
         dst.sendall(data)
         remaining -= len(data)
     return n
@@ -482,6 +485,7 @@ class _ClientConnection:
     def _send_simple(self, rec: dict, status: int, headers: Mapping[str, str], body: bytes, *,
                      head_only: bool, close: bool) -> None:
         data = _simple_response(status, headers, body, head_only=head_only, close=close)
+        self.proxy._leave(rec)   # the client may send its next request the moment this arrives
         self.sock.sendall(data)
         rec["status"] = status
         rec["body_bytes"] = 0 if head_only or status in (204, 304) else len(body)
@@ -624,13 +628,18 @@ class _ClientConnection:
                                  truncate, rec)
             return False
 
+        # The request stops counting as in flight just before the client gets its last byte:
+        # once it has it, the client may start another request, which must not overlap this one.
+        if bodyless or resp_length == 0:
+            self.proxy._leave(rec)
         self.sock.sendall(resp_head)
         if bodyless:
             rec["body_bytes"] = 0
         elif resp_chunked:
             rec["body_bytes"] = _relay_chunked(upstream.reader, self.sock)
         elif resp_length is not None:
-            rec["body_bytes"] = _relay_exact(upstream.reader, self.sock, resp_length)
+            rec["body_bytes"] = _relay_exact(upstream.reader, self.sock, resp_length,
+                                             before_last=lambda: self.proxy._leave(rec))
         else:
             rec["body_bytes"] = _relay_to_eof(upstream.reader, self.sock)
         if not upstream_keep:
@@ -740,6 +749,7 @@ class FaultProxy:
         self._conns: dict[int, _ClientConnection] = {}
         self._next_conn_id = 0
         self._in_flight = 0
+        self._left: set[int] = set()   # requests no longer in flight whose record is not written yet
         self._generation = 0
         self._zero_stats()
 
@@ -843,10 +853,18 @@ class FaultProxy:
             self._attempts[(method, path)] += 1
             return self._seq, self._attempts[(method, path)], self._generation
 
+    def _leave(self, rec: dict) -> None:
+        """Stop counting a request as in flight (once; _end does it if nothing did before)."""
+        with self._lock:
+            if id(rec) not in self._left:
+                self._left.add(id(rec))
+                self._in_flight -= 1
+
     def _end(self, rec: dict, generation: int) -> None:
         record = RequestRecord(end=time.monotonic(), **rec)
+        self._leave(rec)
         with self._lock:
-            self._in_flight -= 1
+            self._left.discard(id(rec))
             # A request begun before reset_stats() still leaves the in-flight count, but is not
             # logged, so the log and the totals describe the same requests.
             if generation == self._generation:
