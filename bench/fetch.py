@@ -530,7 +530,9 @@ def extract_settings(sandbox: Sandbox, endpoint: str, content: str, connections:
     overrides = {**sandbox.settings(), "storage.endpoint": endpoint, "catalog.partitions": 2,
                  "output.content": content, "output.root": str(output_root),
                  "fetch.connections_per_executor": connections, "fetch.max_connections": connections,
-                 "fetch.batch_rows": batch_rows}
+                 "fetch.batch_rows": batch_rows,
+                 # the memory mix holds 200 MB objects: above the 100 MB default, measured on purpose
+                 "fetch.max_object_bytes": 1 << 30}
     return load_settings(None, overrides=overrides, environ={})
 
 
