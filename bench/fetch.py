@@ -530,9 +530,7 @@ def extract_settings(sandbox: Sandbox, endpoint: str, content: str, connections:
     overrides = {**sandbox.settings(), "storage.endpoint": endpoint, "catalog.partitions": 2,
                  "output.content": content, "output.root": str(output_root),
                  "fetch.connections_per_executor": connections, "fetch.max_connections": connections,
-                 "fetch.batch_rows": batch_rows,
-                 # the memory mix holds 200 MB objects: above the 100 MB default, measured on purpose
-                 "fetch.max_object_bytes": 1 << 30}
+                 "fetch.batch_rows": batch_rows}
     return load_settings(None, overrides=overrides, environ={})
 
 
@@ -617,7 +615,9 @@ def measure_memory(sandbox: Sandbox, list_path: str, args, work: Path, contents:
     """
     spec = {"settings": {**sandbox.settings(), "catalog.partitions": 2, "output.root": str(work / "out"),
                          "fetch.connections_per_executor": args.connections,
-                         "fetch.max_connections": args.connections, "fetch.batch_rows": 100_000},
+                         "fetch.max_connections": args.connections, "fetch.batch_rows": 100_000,
+                         # 200 MB objects are above the 100 MB default cap: measured on purpose
+                         "fetch.max_object_bytes": 1 << 30},
             "contents": contents, "list": list_path, "output": str(work / "out" / "memory")}
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--memory-child", json.dumps(spec)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
