@@ -10,6 +10,11 @@ import time
 from ..conftest import REPO, free_ports
 
 
+def output_lines(result) -> list[str]:
+    """Return every line the job printed: spark-submit merges the Python driver's stderr into stdout."""
+    return (result.stdout + result.stderr).splitlines()
+
+
 def submit(*args, timeout=300, env_extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAEXTRACT_")}
     env.update(env_extra or {})
@@ -38,14 +43,14 @@ def test_plan_prints_the_table_and_writes_report_json(sandbox, truth, tmp_path):
 def test_wrong_settings_key_exits_2_with_one_line(sandbox):
     result = submit("plan", "--set", "fetch.speed=3", str(sandbox.lists_dir))
     assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("mediaextract")]
+    errors = [line for line in output_lines(result) if line.startswith("mediaextract")]
     assert errors == ["mediaextract: error: unknown setting 'fetch.speed' in --set (see conf/defaults.yaml)"]
 
 
 def test_wrong_list_path_exits_2_with_one_line(sandbox, tmp_path):
     result = submit("plan", *sets(sandbox), "--output", str(tmp_path / "p"), "/no/such/list.txt")
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "mediaextract: error: list path not found: /no/such/list.txt" in result.stderr.splitlines()
+    assert "mediaextract: error: list path not found: /no/such/list.txt" in output_lines(result)
 
 
 def test_catalog_down_exits_3_within_30_seconds(sandbox, tmp_path):
@@ -53,6 +58,6 @@ def test_catalog_down_exits_3_within_30_seconds(sandbox, tmp_path):
     result = submit("plan", *sets(sandbox, **{"catalog.url": f"jdbc:mysql://127.0.0.1:{free_ports()}/commonswiki"}),
                     "--output", str(tmp_path / "p"), str(sandbox.lists_dir), timeout=120)
     assert result.returncode == 3, result.stderr[-2000:]
-    assert any(line.startswith("mediaextract: error: catalog 127.0.0.1:") for line in result.stderr.splitlines())
+    assert any(line.startswith("mediaextract: error: catalog 127.0.0.1:") for line in output_lines(result))
     # the 30 s bound is the issue's promise to users, checked with a generous subprocess timeout
     assert time.monotonic() - started < 120
