@@ -37,7 +37,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,7 +55,7 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 
 from mediaextract.config import load_settings  # noqa: E402
 from mediaextract.digest import hex_to_base36, sha1_base36, storage_key_for  # noqa: E402
-from mediaextract.sandbox import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, Sandbox  # noqa: E402
+from mediaextract.sandbox import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, Sandbox, free_ports  # noqa: E402
 from mediaextract.sandbox.proxy import FaultProxy  # noqa: E402
 
 TARGET_RATIO = 0.8
@@ -70,26 +69,6 @@ CHILDREN: list = []  # memory children still running (killed on the way out)
 
 
 # --- small helpers -------------------------------------------------------------------------------
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def free_ports(count: int = 1) -> int:
-    """Gives the first of `count` consecutive free loopback ports (from an OS-chosen base)."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count < 65535 and all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no block of free ports")
-
 
 def make_client(endpoint: str, pool: int):
     """Gives a boto3 S3 client configured like mediaextract's S3Store (no retries, no checksums)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -14,29 +13,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "lib"), str(REPO)]
 
 from mediaextract.config import load_settings  # noqa: E402
+from mediaextract.sandbox import free_ports  # noqa: E402,F401  (tests import it from here)
 
 # Tests use loopback only: Spark would otherwise bind to the machine's outward address.
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def free_ports(count: int = 1, start: int = 20000) -> int:
-    """Return the first of `count` consecutive free loopback ports (from an OS-chosen base)."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count < 65535 and all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no block of free ports")
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,17 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def free_ports(count: int = 1) -> int:
+    """Return the first of `count` consecutive free loopback ports (from an OS-chosen base)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count < 65535 and all(port_is_free(base + i) for i in range(count)):
+            return base
+    raise SandboxError(f"no block of {count} free loopback ports")
+
+
 def check_port(port: int, what: str) -> None:
     """Raise SandboxError when `port` (used for `what`) is taken or invalid."""
     if not 0 < port < 65536:
