@@ -163,16 +163,16 @@ def load_catalog(spark: SparkSession, settings) -> tuple[DataFrame, DataFrame | 
     return filearchive, image
 
 
-def _text(column: str, frame: DataFrame) -> F.Column:
-    """Return a column as trimmed text whether JDBC gave it as bytes or as a string."""
+def text_column(frame: DataFrame, column: str, strip: bool = True) -> F.Column:
+    """Return a column as text (trimmed unless strip=False) whether it holds bytes or a string."""
     col = F.col(column)
     if isinstance(frame.schema[column].dataType, BinaryType):
         col = F.decode(col, "UTF-8")
-    return F.trim(col)
+    return F.trim(col) if strip else col
 
 
 def _timestamp(column: str, frame: DataFrame) -> F.Column:
-    return F.to_timestamp(_text(column, frame), "yyyyMMddHHmmss")
+    return F.to_timestamp(text_column(frame, column), "yyyyMMddHHmmss")
 
 
 def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame | None = None) -> DataFrame:
@@ -217,21 +217,21 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
     def visible(column: F.Column) -> F.Column:
         return F.when(F.col("status") == statuses.SUPPRESSED, F.lit(None)).otherwise(column)
 
-    mime = F.concat_ws("/", _text("major_mime", resolved), _text("minor_mime", resolved))
+    mime = F.concat_ws("/", text_column(resolved, "major_mime"), text_column(resolved, "minor_mime"))
     resolved = resolved.select(
         "list", "line", "requested_name", "name", "status", "reason",
         visible(F.col("fa_id").cast("long")).alias("fa_id"),
-        visible(_text("sha1", resolved)).alias("sha1"),
-        visible(_text("storage_key", resolved)).alias("storage_key"),
+        visible(text_column(resolved, "sha1")).alias("sha1"),
+        visible(text_column(resolved, "storage_key")).alias("storage_key"),
         visible(F.col("size").cast("long")).alias("size"),
         visible(F.col("width").cast("int")).alias("width"),
         visible(F.col("height").cast("int")).alias("height"),
-        visible(F.lower(_text("media_type", resolved))).alias("media_type"),
+        visible(F.lower(text_column(resolved, "media_type"))).alias("media_type"),
         visible(F.when(F.col("fa_id").isNotNull(), mime)).alias("mime"),
         visible(_timestamp("uploaded_ts", resolved)).alias("uploaded_at"),
         visible(_timestamp("deleted_ts", resolved)).alias("deleted_at"),
         F.col("versions").cast("int").alias("versions"),
-        visible(_text("archive_name", resolved)).alias("archive_name"),
+        visible(text_column(resolved, "archive_name")).alias("archive_name"),
     )
     passthrough = decided.select(
         "list", "line", "requested_name", "name", "status", "reason",
@@ -256,16 +256,16 @@ class DeletionWindow:
 
 def names_deleted_in(filearchive: DataFrame, window: DeletionWindow) -> list[str]:
     """Return the distinct names with a filearchive row deleted in the window (sorted)."""
-    stamp = _text("deleted_ts", filearchive)
+    stamp = text_column(filearchive, "deleted_ts")
     condition = F.lit(True)
     if window.since:
         condition &= stamp >= window.since.strftime("%Y%m%d%H%M%S")
     if window.until:
         condition &= stamp < window.until.strftime("%Y%m%d%H%M%S")
     if window.media_types:
-        condition &= F.upper(_text("media_type", filearchive)).isin([m.upper() for m in window.media_types])
+        condition &= F.upper(text_column(filearchive, "media_type")).isin([m.upper() for m in window.media_types])
     if window.mimes:
-        mime = F.concat_ws("/", _text("major_mime", filearchive), _text("minor_mime", filearchive))
+        mime = F.concat_ws("/", text_column(filearchive, "major_mime"), text_column(filearchive, "minor_mime"))
         condition &= F.lower(mime).isin([m.lower() for m in window.mimes])
     raw = filearchive.where(condition).select("name_bytes").distinct().collect()
     names = set()

@@ -20,7 +20,7 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import audit, dataset, pipeline, report, statuses, storage
+from . import audit, catalog, dataset, pipeline, report, statuses, storage
 from .dataset import ITEM_COLUMNS, ITEMS_SCHEMA, PLAN_COLUMNS, Paths
 from .errors import BadInput, StorageAuthError, StorageDown
 from .fetch import AUTH_REFUSED, STORAGE_DOWN, FetchPlan, fetch_partition
@@ -78,8 +78,8 @@ def _without_removed(fs: HadoopFS, settings, planned: DataFrame, output: str) ->
     marked = (planned.withColumn("_removed", F.when(pending, hit).otherwise(F.lit(False)))
               .withColumn("status", F.when(F.col("_removed"), F.lit(statuses.SUPPRESSED)).otherwise(F.col("status")))
               .withColumn("reason", F.when(F.col("_removed"), F.lit(REMOVED)).otherwise(F.col("reason"))))
-    for column in ("fa_id", "sha1", "storage_key", "size", "width", "height", "media_type", "mime",
-                   "uploaded_at", "deleted_at", "archive_name"):
+    # Like a suppressed row from the catalog: nothing about it but its status and version count.
+    for column in (c for c in catalog.RESOLVED_COLUMNS if c != "versions"):
         marked = marked.withColumn(column, F.when(F.col("_removed"), F.lit(None)).otherwise(F.col(column)))
     return marked.drop("_removed")
 

@@ -36,7 +36,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import BinaryType, StringType, StructField, StructType
+from pyspark.sql.types import StringType, StructField, StructType
 
 from . import audit, catalog, dataset, pipeline
 from .digest import hex_to_base36
@@ -367,28 +367,21 @@ def read_table(spark: SparkSession, table: Table) -> DataFrame:
     return spark.read.schema(schema).option("basePath", table.path).parquet(table.path)
 
 
-def _text(frame: DataFrame, column: str, strip: bool = True) -> Column:
-    col = F.col(column)
-    if isinstance(frame.schema[column].dataType, BinaryType):
-        col = F.decode(col, "UTF-8")
-    return F.trim(col) if strip else col
-
-
 def match_condition(frame: DataFrame, selector: Selector) -> Column | None:
     """Return a never-null condition selecting the frame's matching rows, None if it cannot match."""
     columns = set(frame.columns)
     name = "name" if "name" in columns else "name_bytes" if "name_bytes" in columns else None
     parts = []
     if selector.names and name:
-        parts.append(_text(frame, name, strip=False).isin(sorted(selector.names)))
+        parts.append(catalog.text_column(frame, name, strip=False).isin(sorted(selector.names)))
     if selector.sha1s and "sha1" in columns:
-        parts.append(_text(frame, "sha1").isin(sorted(selector.sha1s)))
+        parts.append(catalog.text_column(frame, "sha1").isin(sorted(selector.sha1s)))
     if selector.storage_keys and "storage_key" in columns:
-        parts.append(_text(frame, "storage_key").isin(sorted(selector.storage_keys)))
+        parts.append(catalog.text_column(frame, "storage_key").isin(sorted(selector.storage_keys)))
     if selector.fa_ids and "fa_id" in columns:
         parts.append(F.col("fa_id").cast("long").isin(sorted(selector.fa_ids)))
     if selector.versions and name and "sha1" in columns:
-        pair = F.concat_ws("\u0000", _text(frame, name, strip=False), _text(frame, "sha1"))
+        pair = F.concat_ws("\u0000", catalog.text_column(frame, name, strip=False), catalog.text_column(frame, "sha1"))
         parts.append(pair.isin(sorted(f"{n}\u0000{s}" for n, s in selector.versions)))
     if not parts:
         return None
@@ -876,10 +869,10 @@ def reconcile(spark: SparkSession, settings, roots: Iterable[str] | None = None,
         image = catalog.read_image_names_jdbc(spark, settings)
         by_id = filearchive.select(F.col("fa_id").cast("long").alias("fa_id"),
                                    F.col("visibility").cast("int").alias("_visibility"))
-        keys = (filearchive.select(_text(filearchive, "storage_key").alias("_key"))
+        keys = (filearchive.select(catalog.text_column(filearchive, "storage_key").alias("_key"))
                 .where(F.length("_key") > 0).distinct().withColumn("_held", F.lit(True)))
-        live = (image.select(_text(image, "name_bytes", strip=False).alias("_live_name"),
-                             _text(image, "sha1").alias("_live_sha1"))
+        live = (image.select(catalog.text_column(image, "name_bytes", strip=False).alias("_live_name"),
+                             catalog.text_column(image, "sha1").alias("_live_sha1"))
                 .distinct().withColumn("_live", F.lit(True)))
         joined = (versions.join(by_id, on="fa_id", how="left")
                   .join(keys, F.col("storage_key") == F.col("_key"), "left")
