@@ -2,9 +2,9 @@
 # make demo: install what is missing, start and seed the sandbox, extract its lists, print the report.
 VENV := .venv
 PY := $(VENV)/bin/python
-SANDBOX := $(PY) -m mediaextract.sandbox --root .sandbox
+SANDBOX := $(PY) -m mediaextract_sandbox --root .sandbox
 
-.PHONY: install test unit demo sandbox-up sandbox-down bench clean
+.PHONY: install test unit demo dist sandbox-up sandbox-down bench clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -19,6 +19,11 @@ demo: install
 	@$(SANDBOX) up
 	@$(SANDBOX) seed
 	./spark-submit.sh extract --conf conf/local.yaml --name demo .sandbox/lists
+
+# What spark-submit.sh ships to a cluster (it runs this itself): the package zip (modules and
+# defaults.yaml only; the sandbox in dev/ never ships) and the packed executor environment.
+dist: install
+	bash scripts/dist.sh
 
 sandbox-up: install
 	$(SANDBOX) up

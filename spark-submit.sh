@@ -28,6 +28,17 @@ venv="${MEDIAEXTRACT_VENV:-$here/.venv}"
 SPARK_SUBMIT="${SPARK_SUBMIT:-$venv/bin/spark-submit}"
 jar="${MEDIAEXTRACT_JDBC_JAR:-/usr/share/java/mariadb-java-client.jar}"
 
+# A speculative copy of a fetch task would fetch its objects a second time, past every cap:
+# asking for it is refused here, and the session forces it off whatever else sets it (session.py).
+refuse_speculation() {
+  local setting="${1// /}"
+  local value="${setting#*=}"
+  if [ "${setting%%=*}" = "spark.speculation" ] && [ "${value,,}" != "false" ]; then
+    echo "mediaextract: error: --conf $1 refused: speculative tasks would fetch objects twice" >&2
+    exit 2
+  fi
+}
+
 master="local[*]"
 deploy_mode="client"
 for ((i = 0; i < ${#spark_opts[@]}; i++)); do
@@ -36,6 +47,8 @@ for ((i = 0; i < ${#spark_opts[@]}; i++)); do
     --master=*) master="${spark_opts[$i]#--master=}" ;;
     --deploy-mode) deploy_mode="${spark_opts[$((i + 1))]}" ;;
     --deploy-mode=*) deploy_mode="${spark_opts[$i]#--deploy-mode=}" ;;
+    --conf|-c) refuse_speculation "${spark_opts[$((i + 1))]:-}" ;;
+    --conf=*) refuse_speculation "${spark_opts[$i]#--conf=}" ;;
   esac
 done
 has_master=0

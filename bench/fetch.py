@@ -55,8 +55,8 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 
 from mediaextract.config import load_settings  # noqa: E402
 from mediaextract.digest import hex_to_base36, sha1_base36, storage_key_for  # noqa: E402
-from mediaextract.sandbox import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, Sandbox, free_ports  # noqa: E402
-from mediaextract.sandbox.proxy import FaultProxy  # noqa: E402
+from mediaextract_sandbox import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, Sandbox, free_ports  # noqa: E402
+from mediaextract_sandbox.proxy import FaultProxy  # noqa: E402
 
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 300

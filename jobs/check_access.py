@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from mediaextract import cli, governance
+from mediaextract import cli
+from mediaextract.governance.access import check_access
 from mediaextract.session import build_session
 
 
@@ -16,7 +17,7 @@ def main(argv) -> int:
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
     spark = build_session(settings, "mediaextract check-access", args.master)
-    found = governance.check_access(spark, settings, args.root, out=lambda line: print(line, flush=True))
+    found = check_access(spark, settings, args.root, out=lambda line: print(line, flush=True))
     return 1 if found else 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from mediaextract import cli, governance
+from mediaextract import cli
+from mediaextract.governance import rules
+from mediaextract.governance.purge import purge
 from mediaextract.errors import BadInput
 from mediaextract.hadoopfs import HadoopFS
 from mediaextract.session import build_session
@@ -18,7 +20,7 @@ def main(argv) -> int:
     kind.add_argument("--sha1", metavar="FILE", help="sha1s, one a line (base 36 as MediaWiki, or hex)")
     kind.add_argument("--storage-keys", metavar="FILE", help="storage keys (fa_storage_key), one a line")
     parser.add_argument("--root", action="append", default=[], metavar="PATH",
-                        help="where to look (repeatable; default output.root)")
+                        help="also look here (repeatable; every configured root always is)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be removed; change nothing")
     args = parser.parse_args(argv)
     cli.configure_logging(args.quiet, args.verbose)
@@ -30,12 +32,12 @@ def main(argv) -> int:
         raise BadInput(f"identifier file not found: {path}")
     data = fs.read_bytes(path)
     if args.names:
-        selector = governance.Selector(names=governance.parse_names(data, settings["wiki.capitalize_first"]))
+        selector = rules.Selector(names=rules.parse_names(data, settings["wiki.capitalize_first"]))
     elif args.sha1:
-        selector = governance.Selector(sha1s=governance.parse_sha1s(data))
+        selector = rules.Selector(sha1s=rules.parse_sha1s(data))
     else:
-        selector = governance.Selector(storage_keys=governance.parse_storage_keys(data))
-    governance.purge(spark, settings, selector, args.request, args.root, dry_run=args.dry_run,
+        selector = rules.Selector(storage_keys=rules.parse_storage_keys(data))
+    purge(spark, settings, selector, args.request, args.root, dry_run=args.dry_run,
                      out=lambda line: print(line, flush=True))
     return 0
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from mediaextract import cli, governance
+from mediaextract import cli
+from mediaextract.governance.reconcile import reconcile
 from mediaextract.session import build_session
 
 
@@ -15,12 +16,12 @@ def main(argv) -> int:
     mode.add_argument("--dry-run", action="store_true", help="count per reason; change nothing")
     mode.add_argument("--apply", action="store_true", help="remove the rows (through purge, audited)")
     parser.add_argument("--root", action="append", default=[], metavar="PATH",
-                        help="where to look (repeatable; default output.root)")
+                        help="also look here (repeatable; every configured root always is)")
     args = parser.parse_args(argv)
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
     spark = build_session(settings, "mediaextract reconcile", args.master)
-    governance.reconcile(spark, settings, args.root, apply=args.apply, out=lambda line: print(line, flush=True))
+    reconcile(spark, settings, args.root, apply=args.apply, out=lambda line: print(line, flush=True))
     return 0
 
 

@@ -21,7 +21,7 @@ def main(argv) -> int:
     spark = build_session(settings, "mediaextract report", args.master)
     fs = HadoopFS(spark)
     paths = dataset.Paths(args.dataset)
-    report_json = f"{paths.root}/report.json"
+    report_json = paths.report_json
     if not fs.exists(paths.success) or not fs.exists(report_json):
         raise BadInput(f"{paths.root} is not a complete data set (no _SUCCESS or report.json): run extract first")
     built = json.loads(fs.read_text(report_json))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 from mediaextract import catalog, cli
+from mediaextract.governance import inventory, writers
+from mediaextract.hadoopfs import HadoopFS
 from mediaextract.session import build_session
 
 
@@ -15,7 +17,8 @@ def main(argv) -> int:
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
     spark = build_session(settings, "mediaextract snapshot", args.master)
-    counts = catalog.write_snapshot(spark, settings, args.path)
+    with writers.writing(HadoopFS(spark), settings, inventory.SNAPSHOT, args.path, "snapshot"):
+        counts = catalog.write_snapshot(spark, settings, args.path)
     print(f"snapshot {args.path}: " + ", ".join(f"{k} {v} rows" for k, v in counts.items()))
     return 0
 

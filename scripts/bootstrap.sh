@@ -33,6 +33,7 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 # The package and the jobs are importable from the venv (driver and local executors) without
-# an install step to forget after editing: a .pth file points at the work tree.
+# an install step to forget after editing: a .pth file points at the work tree. dev/ holds the
+# development-only sandbox package (mediaextract_sandbox), kept out of lib/ so it never ships.
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-printf '%s\n%s\n' "$PWD/lib" "$PWD" > "$site/mediaextract-worktree.pth"
+printf '%s\n%s\n%s\n' "$PWD/lib" "$PWD" "$PWD/dev" > "$site/mediaextract-worktree.pth"

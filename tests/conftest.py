@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "lib"), str(REPO)]
+sys.path[:0] = [str(REPO / "lib"), str(REPO), str(REPO / "dev")]
 
 from mediaextract.config import load_settings  # noqa: E402
-from mediaextract.sandbox import free_ports  # noqa: E402,F401  (tests import it from here)
+from mediaextract_sandbox import free_ports  # noqa: E402,F401  (tests import it from here)
 
 # Tests use loopback only: Spark would otherwise bind to the machine's outward address.
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
@@ -31,10 +31,12 @@ def spark():
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory):
-    from mediaextract.sandbox import Sandbox
+    from mediaextract_sandbox import Sandbox
 
     root = tmp_path_factory.mktemp("sandbox")
     box = Sandbox(root, mariadb_port=free_ports(1), swift_port=free_ports(4), memcached_port=free_ports(1))
+    # Data sets may only be written under a configured root: every test's tmp_path is under this.
+    box.output_root = str(tmp_path_factory.getbasetemp())
     box.up()
     box.seed()
     yield box

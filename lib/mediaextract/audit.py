@@ -152,6 +152,24 @@ class AuditLog:
         """Start the journal of a run with the record its log line will carry."""
         self._write_journal(run, {"record": dict(record), "datasets": {}})
 
+    def note_copies(self, run: str, field: str, counts: Mapping[str, int]) -> None:
+        """Record in the journal what a run did to copies other than data sets (by path)."""
+        journal = self.read_journal(run) or {"record": {"run": run}, "datasets": {}}
+        journal.setdefault(field, {}).update({k: int(v) for k, v in counts.items()})
+        self._write_journal(run, journal)
+
+    def blocked(self) -> dict[str, frozenset[str]]:
+        """Return {kind: salted hashes} a later extract must not fetch: every finished purge's
+        and every purge still running (or killed) under this root."""
+        records = self.records()
+        if self.fs.exists(self.running):
+            for entry in self.fs.list(self.running):
+                if entry.path.endswith(".json"):
+                    journal = self.read_journal(entry.path.rsplit("/", 1)[-1][:-len(".json")])
+                    if journal:
+                        records.append(journal.get("record") or {})
+        return removed_hashes(records)
+
     def note(self, run: str, dataset: str, rows: int, record: Mapping | None = None) -> None:
         """Record in the journal that a run removed rows from a data set (first note wins).
 
@@ -176,6 +194,10 @@ class AuditLog:
         line = dict(journal["record"])
         line["datasets"] = dict(sorted(journal["datasets"].items()))
         line["rows_removed"] = sum(journal["datasets"].values())
+        exports = dict(sorted((journal.get("exports") or {}).items()))
+        if exports:
+            line["exports"] = exports
+        line["export_files_removed"] = sum(exports.values())
         line.update(extra)
         return line
 

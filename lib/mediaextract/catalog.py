@@ -17,6 +17,7 @@ from pyspark.sql.types import BinaryType
 
 from . import statuses
 from .errors import BadInput, CatalogUnreachable
+from .rows import CATALOG_COLUMNS, LIST_COLUMNS, TYPES
 
 # Where each catalog column comes from in MediaWiki's `filearchive`. A source on MediaWiki's new
 # file tables (file/filerevision) is a new mapping here, not a new code path. Never fa_metadata:
@@ -42,11 +43,6 @@ IMAGE_COLUMNS = {"name_bytes": "img_name", "sha1": "img_sha1"}
 # MediaWiki's visibility bits (fa_deleted).
 DELETED_FILE = 1
 DELETED_RESTRICTED = 8
-
-# Columns that resolve() adds to the names, in this order.
-RESOLVED_COLUMNS = ("fa_id", "sha1", "storage_key", "size", "width", "height", "media_type",
-                    "mime", "uploaded_at", "deleted_at", "versions", "archive_name")
-
 
 @dataclass(frozen=True)
 class JdbcTarget:
@@ -176,7 +172,8 @@ def _timestamp(column: str, frame: DataFrame) -> F.Column:
 
 
 def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame | None = None) -> DataFrame:
-    """Return the names with their catalog columns and a status (PENDING = to fetch).
+    """Return the planned rows (rows.PLANNED): the names with their catalog columns and a status
+    (PENDING = to fetch).
 
     Rows that already have a status (invalid, duplicate, sampled out) pass through untouched.
     """
@@ -218,24 +215,24 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
         return F.when(F.col("status") == statuses.SUPPRESSED, F.lit(None)).otherwise(column)
 
     mime = F.concat_ws("/", text_column(resolved, "major_mime"), text_column(resolved, "minor_mime"))
-    resolved = resolved.select(
-        "list", "line", "requested_name", "name", "status", "reason",
-        visible(F.col("fa_id").cast("long")).alias("fa_id"),
-        visible(text_column(resolved, "sha1")).alias("sha1"),
-        visible(text_column(resolved, "storage_key")).alias("storage_key"),
-        visible(F.col("size").cast("long")).alias("size"),
-        visible(F.col("width").cast("int")).alias("width"),
-        visible(F.col("height").cast("int")).alias("height"),
-        visible(F.lower(text_column(resolved, "media_type"))).alias("media_type"),
-        visible(F.when(F.col("fa_id").isNotNull(), mime)).alias("mime"),
-        visible(_timestamp("uploaded_ts", resolved)).alias("uploaded_at"),
-        visible(_timestamp("deleted_ts", resolved)).alias("deleted_at"),
-        F.col("versions").cast("int").alias("versions"),
-        visible(text_column(resolved, "archive_name")).alias("archive_name"),
-    )
-    passthrough = decided.select(
-        "list", "line", "requested_name", "name", "status", "reason",
-        *[F.lit(None).cast(resolved.schema[c].dataType).alias(c) for c in RESOLVED_COLUMNS])
+    # Each catalog column of the planned row from the mapped filearchive columns, cast to its
+    # declared type (rows.CATALOG_PART).
+    values = {
+        "fa_id": visible(F.col("fa_id")),
+        "sha1": visible(text_column(resolved, "sha1")),
+        "storage_key": visible(text_column(resolved, "storage_key")),
+        "size": visible(F.col("size")),
+        "width": visible(F.col("width")),
+        "height": visible(F.col("height")),
+        "media_type": visible(F.lower(text_column(resolved, "media_type"))),
+        "mime": visible(F.when(F.col("fa_id").isNotNull(), mime)),
+        "uploaded_at": visible(_timestamp("uploaded_ts", resolved)),
+        "deleted_at": visible(_timestamp("deleted_ts", resolved)),
+        "versions": F.col("versions"),
+        "archive_name": visible(text_column(resolved, "archive_name")),
+    }
+    resolved = resolved.select(*LIST_COLUMNS, *[values[c].cast(TYPES[c]).alias(c) for c in CATALOG_COLUMNS])
+    passthrough = decided.select(*LIST_COLUMNS, *[F.lit(None).cast(TYPES[c]).alias(c) for c in CATALOG_COLUMNS])
     return resolved.unionByName(passthrough)
 
 

@@ -1,11 +1,15 @@
-"""The output data set: its schema, where things live, batch commits, finalizing, permissions.
+"""The output data set, the one module that knows its on-disk shape: schema, paths, batch
+commits, metadata, the one swap-in, permissions.
 
 Layout of one extraction (see README "Output"):
     <output>/items/list=<list>/part-*.parquet   one row per requested name (all statuses)
-    <output>/report.json, report.txt            counts per list
-    <output>/_metadata.json                     created, expires, catalog source, code version
+    <output>/report.json, report.txt, report.html   counts per list, removals
+    <output>/_metadata.json                     created, expires, catalog source, code version, removals
     <output>/_SUCCESS                           written last
     <output>/_work/                             batches of a run in progress (gone when done)
+Where copies are (the data set itself, its batches, its exports) is kept by the registry of the
+root (governance.inventory), not here: one small file per copy, so that no two writers ever
+read-modify-write the same file.
 
 Work is committed in batches: each batch is one Spark write into _work/<run>/batch-NNNNN, and a
 batch counts only once its _COMMITTED marker exists, written after Spark's write has returned
@@ -23,45 +27,21 @@ from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (BinaryType, IntegerType, LongType, StringType, StructField,
-                               StructType, TimestampType)
 
-from . import __version__
+from . import __version__, rows
+from .faults import checkpoint
 from .hadoopfs import HadoopFS
 
-# The items table: names are part of the contract (add, don't rename).
-ITEMS_SCHEMA = StructType([
-    StructField("list", StringType(), False),
-    StructField("line", IntegerType(), False),
-    StructField("requested_name", StringType(), False),
-    StructField("name", StringType(), True),
-    StructField("status", StringType(), False),
-    StructField("reason", StringType(), True),
-    StructField("fa_id", LongType(), True),
-    StructField("sha1", StringType(), True),
-    StructField("storage_key", StringType(), True),
-    StructField("size", LongType(), True),
-    StructField("width", IntegerType(), True),
-    StructField("height", IntegerType(), True),
-    StructField("media_type", StringType(), True),
-    StructField("mime", StringType(), True),
-    StructField("uploaded_at", TimestampType(), True),
-    StructField("deleted_at", TimestampType(), True),
-    StructField("versions", IntegerType(), True),
-    StructField("archive_name", StringType(), True),
-    StructField("content", BinaryType(), True),
-    StructField("thumbnail", BinaryType(), True),
-    StructField("thumbnail_mime", StringType(), True),
-    StructField("thumbnail_width", IntegerType(), True),
-    StructField("thumbnail_height", IntegerType(), True),
-    StructField("fetched_at", TimestampType(), True),
-    StructField("attempts", IntegerType(), True),
-])
-ITEM_COLUMNS = tuple(ITEMS_SCHEMA.fieldNames())
-# Columns the fetch stage fills; everything before `content` comes from the plan.
-FETCH_COLUMNS = ("status", "reason", "content", "thumbnail", "thumbnail_mime", "thumbnail_width",
-                 "thumbnail_height", "fetched_at", "attempts")
-PLAN_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in FETCH_COLUMNS)
+# The items table, declared in rows.ITEM: names are part of the contract (add, don't rename).
+ITEMS_SCHEMA = rows.schema(rows.ITEM)
+ITEM_COLUMNS = rows.ITEM_COLUMNS
+# Columns the fetch stage fills; the rest (PLAN_COLUMNS) comes from the plan.
+FETCH_COLUMNS = rows.FETCH_COLUMNS
+PLAN_COLUMNS = rows.PLAN_COLUMNS
+# A batch as fetch workers give it back and write_batch keeps it: the items and each row's
+# `stop` verdict, which the driver reads after the batch (never part of items/).
+FETCHED_SCHEMA = rows.schema(rows.FETCHED)
+FETCHED_COLUMNS = rows.FETCHED_COLUMNS
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 GROUP_FILE_MODE, GROUP_DIR_MODE = 0o640, 0o750
@@ -74,15 +54,23 @@ def modes(settings) -> tuple[int, int]:
     return FILE_MODE, DIR_MODE
 
 
+METADATA = "_metadata.json"
+ITEMS = "items"
+REPORT_JSON, REPORT_TEXT, REPORT_HTML = "report.json", "report.txt", "report.html"
+
+
 class Paths:
     """Where each part of one extraction lives."""
 
     def __init__(self, output: str):
         self.root = output.rstrip("/")
-        self.items = f"{self.root}/items"
+        self.items = f"{self.root}/{ITEMS}"
         self.work = f"{self.root}/_work"
         self.success = f"{self.root}/_SUCCESS"
-        self.metadata = f"{self.root}/_metadata.json"
+        self.metadata = f"{self.root}/{METADATA}"
+        self.report_json = f"{self.root}/{REPORT_JSON}"
+        self.report_text = f"{self.root}/{REPORT_TEXT}"
+        self.report_html = f"{self.root}/{REPORT_HTML}"
 
     def run(self, run_id: str) -> str:
         return f"{self.work}/run-{run_id}"
@@ -141,9 +129,12 @@ COMMITTED = "_COMMITTED"
 
 
 def write_batch(fs: HadoopFS, frame: DataFrame, path: str) -> None:
-    """Write one batch of items, then mark it committed (a batch without the mark never counts)."""
-    frame.select(*ITEM_COLUMNS).write.mode("overwrite").partitionBy("list").parquet(path)
+    """Write one batch of fetched rows (FETCHED_COLUMNS: items and their stop verdicts), then mark
+    it committed (a batch without the mark never counts)."""
+    frame.select(*FETCHED_COLUMNS).write.mode("overwrite").partitionBy("list").parquet(path)
+    checkpoint("batch.written")
     fs.write_bytes(f"{path}/{COMMITTED}", b"")
+    checkpoint("batch.committed")
 
 
 def read_items(spark: SparkSession, path: str) -> DataFrame:
@@ -172,31 +163,86 @@ def with_items(spark: SparkSession, path: str, action, attempts: int = 5):
 
 def replace_items(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFrame, run_id: str) -> None:
     """Write final as the new items/, swapping it in so readers see old or new, never half."""
-    staging = f"{paths.run(run_id)}/items"
+    staging = staging_path(paths.items, run_id)
     final.select(*ITEM_COLUMNS).repartition("list").write.mode("overwrite").partitionBy("list").parquet(staging)
     swap_in(fs, staging, paths.items)
 
 
-def swap_in(fs: HadoopFS, staging: str, target: str) -> None:
-    """Replace target by staging with two renames; the old copy is deleted after the swap."""
-    old = f"{target}.old"
-    if fs.exists(old):
-        fs.delete(old)
+def staging_path(target: str, run_id: str) -> str:
+    """Return where a run writes the new copy of target before swapping it in (beside it)."""
+    return f"{target.rstrip('/')}.staging-{run_id}"
+
+
+def old_path(target: str) -> str:
+    """Return where a swap moves the current copy of target while the new one goes in."""
+    return f"{target.rstrip('/')}.old"
+
+
+def swap_in(fs, staging: str, target: str) -> None:
+    """Replace target by staging with two renames; the old copy is deleted after the swap.
+
+    The one swap of the project (extract's items, purge's rewritten tables, exports; `fs` is
+    HadoopFS or an export's target, anything with exists/rename/delete): target -> target.old,
+    staging -> target, delete target.old. A run killed between the steps leaves target.old,
+    which `repair_swap` puts back (target missing) or deletes (target in place); readers see
+    the old copy or the new one.
+    """
+    old = old_path(target)
+    repair_swap(fs, target)
     if fs.exists(target) and not fs.rename(target, old):
         raise OSError(f"could not move {target} aside")
+    checkpoint("swap.moved_aside")
     if not fs.rename(staging, target):
         raise OSError(f"could not move {staging} to {target}")
+    checkpoint("swap.moved_in")
     fs.delete(old)
+
+
+def repair_swap(fs, target: str) -> str | None:
+    """Finish what a swap killed half-way left at target; return what was done, None if nothing."""
+    old = old_path(target)
+    if not fs.exists(old):
+        return None
+    if fs.exists(target):
+        fs.delete(old)
+        return "dropped the old copy"
+    if not fs.rename(old, target):
+        raise OSError(f"could not put {old} back in place")
+    return "rolled back"
 
 
 def read_metadata(fs: HadoopFS, paths: Paths) -> dict | None:
     """Return _metadata.json, or None when there is none (or it is unreadable)."""
-    if not fs.exists(paths.metadata):
-        return None
     try:
-        return json.loads(fs.read_text(paths.metadata))
-    except (ValueError, Exception):
+        if not fs.exists(paths.metadata):
+            return None
+        value = json.loads(fs.read_text(paths.metadata))
+    except Exception:  # unreadable, permissions, half-written: callers say "no readable metadata"
         return None
+    return value if isinstance(value, dict) else None
+
+
+def write_metadata(fs: HadoopFS, paths: Paths, metadata: dict, mode: int | None = None) -> None:
+    """Write _metadata.json (replacing it atomically), keeping its mode unless one is given.
+
+    Callers hold the root's lock (extract: shared and this data set's own; purge: exclusive),
+    so no two read-modify-writes of one data set's metadata ever interleave.
+    """
+    if mode is None:
+        mode = fs.info(paths.metadata).mode if fs.exists(paths.metadata) else FILE_MODE
+    fs.write_text(paths.metadata, json.dumps(metadata, indent=2, sort_keys=True) + "\n", mode)
+
+
+def add_removal(fs: HadoopFS, paths: Paths, removal: dict) -> list[dict]:
+    """Record a removal (at, rows, reason, request, run) in _metadata.json once per run; return all."""
+    metadata = read_metadata(fs, paths)
+    if metadata is None:
+        return []
+    removals = metadata.setdefault("removals", [])
+    if not any(r.get("run") == removal["run"] for r in removals):
+        removals.append({k: removal[k] for k in ("at", "rows", "reason", "request", "run")})
+        write_metadata(fs, paths, metadata)
+    return removals
 
 
 def build_metadata(settings, previous: dict | None, catalog_source: dict, now: datetime | None = None) -> dict:
@@ -216,7 +262,7 @@ def build_metadata(settings, previous: dict | None, catalog_source: dict, now: d
         "code_version": __version__,
         "settings": settings.public(),
     })
-    metadata.setdefault("exports", [])
+    metadata.pop("exports", None)  # exports are kept by the root's registry now
     metadata.setdefault("removals", [])
     return metadata
 

@@ -11,7 +11,8 @@ EXIT_CATALOG_UNREACHABLE = 3
 EXIT_STORAGE_AUTH = 4       # storage refused our credentials (401/403)
 EXIT_STORAGE_DOWN = 5       # too many recent failures: stopped cleanly, resumable
 EXIT_LOCKED = 6             # another run holds the lock (scheduler)
-EXIT_PURGE_INCOMPLETE = 7   # a purge re-scan still found matches
+EXIT_PURGE_INCOMPLETE = 7   # a copy could not be reached, or a re-scan still found matches
+EXIT_LOCK_TIMEOUT = 8       # a root stayed locked by other runs past governance.lock_timeout_s
 
 
 class MediaextractError(Exception):
@@ -42,3 +43,7 @@ class Locked(MediaextractError):
 
 class PurgeIncomplete(MediaextractError):
     exit_code = EXIT_PURGE_INCOMPLETE
+
+
+class LockTimeout(MediaextractError):
+    exit_code = EXIT_LOCK_TIMEOUT

@@ -41,6 +41,8 @@ from .dataset import ITEM_COLUMNS, Paths
 from .digest import sha1_base36
 from .errors import BadInput, MediaextractError
 from .hadoopfs import HadoopFS
+from .faults import checkpoint
+from .governance import inventory, writers
 from .safe_names import UniqueNames, extension_of, sample_key, thumbnail_name
 
 FORMATS = ("tar", "files", "webdataset")
@@ -107,8 +109,11 @@ class LocalTarget:
     def replace(self, source: str, target: str) -> None:
         os.replace(source, target)
 
-    def rename(self, source: str, target: str) -> None:
+    def rename(self, source: str, target: str) -> bool:
+        if os.path.lexists(target):
+            return False  # never over another copy (HDFS does not either)
         os.rename(source, target)
+        return True
 
     def delete(self, path: str) -> None:
         if self.is_dir(path):
@@ -161,9 +166,8 @@ class HadoopTarget:
             self.fs.delete(target, recursive=False)
         self.rename(source, target)
 
-    def rename(self, source: str, target: str) -> None:
-        if not self.fs.rename(source, target):
-            raise OSError(f"could not move {source} to {target}")
+    def rename(self, source: str, target: str) -> bool:
+        return self.fs.rename(source, target)
 
     def delete(self, path: str) -> None:
         if self.fs.exists(path):
@@ -364,27 +368,20 @@ def _check_destination(target, path: str) -> None:
         raise BadInput(f"--to {path} exists and is not an earlier export (no {MANIFEST}): refusing to replace it")
 
 
-def _swap_in(target, staging: str, path: str, run_id: str) -> None:
+def _swap_in(target, staging: str, path: str) -> None:
     _check_destination(target, path)
-    if target.exists(path):
-        old = f"{path}.replaced-{run_id}"
-        target.rename(path, old)
-        target.rename(staging, path)
-        target.delete(old)
-    else:
-        target.rename(staging, path)
+    dataset.swap_in(target, staging, path)  # the project's one swap: path.old while it runs
 
 
-def register_export(fs: HadoopFS, paths: Paths, entry: dict) -> dict:
-    """Return the data set's metadata with entry in "exports" (replacing one with its path), written."""
-    metadata = dataset.read_metadata(fs, paths)
-    if metadata is None:
-        raise BadInput(f"{paths.root} has no readable _metadata.json: not a data set")
-    mode = fs.info(paths.metadata).mode
-    exports = [e for e in metadata.get("exports", []) if e.get("path") != entry["path"]]
-    metadata["exports"] = [*exports, entry]
-    fs.write_text(paths.metadata, json.dumps(metadata, indent=2, sort_keys=True) + "\n", mode)
-    return metadata
+def infer_format(fs: HadoopFS, path: str) -> str:
+    """Return the format of an export found without a registry entry, from what its manifest names."""
+    target, root = target_for(fs, path)
+    for row in _read_manifest(target, root):
+        container = row["file"].split("/", 1)[0]
+        if container.endswith(".tar") and not target.is_dir(f"{root}/{container}"):
+            return "webdataset"
+        return "tar" if _tar_archive(target, root, container) else "files"
+    return "files"
 
 
 def _check_options(fmt: str, what: str, compress: str, shard_size: int) -> None:
@@ -421,6 +418,7 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
             qualified.startswith(fs.qualify(paths.items) + "/"):
         raise BadInput(f"--to {to} would overwrite the data set itself")
     _check_destination(target, root)
+    inventory.root_of(fs, settings, qualified, "export")  # exit 2 before any work when outside the roots
 
     items = dataset.read_items(spark, paths.items)
     available = sorted(r["list"] for r in items.select("list").distinct().collect())
@@ -428,15 +426,37 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
     unknown = [n for n in wanted if n not in available]
     if unknown:
         raise BadInput(f"no list {', '.join(unknown)} in {paths.root} (lists: {', '.join(available)})")
-    items = items.where(F.col("list").isin(wanted))
     stems = list_stems(wanted)
-    file_mode, dir_mode = dataset.modes(settings)
 
     run_id = uuid.uuid4().hex[:8]
-    parent, base = root.rsplit("/", 1) if "/" in root.rstrip("/") else (".", root)
+    staging = dataset.staging_path(root, run_id)
+    replaced = dataset.old_path(root)
+    extra = {"format": fmt, "what": what, "lists": wanted, "staging": target.qualify(staging),
+             "replaced": target.qualify(replaced)}
+    # Registered (with where its staging goes) before its first byte; the roots of the data set
+    # and of the export are held shared, so no purge runs while files are written or read.
+    with writers.writing(fs, settings, inventory.EXPORT, qualified, "export", dataset=dataset_root,
+                         extra=extra):
+        # Read again under the lock: a purge may have swapped items/ since the lists were read.
+        items = dataset.read_items(spark, paths.items).where(F.col("list").isin(wanted))
+        exported, skipped = _write_export(spark, target, items, what, fmt, compress, shard_size, wanted, stems,
+                                          staging, root, replaced, settings, partition_bytes, paths, qualified, out)
+    entry = {"path": qualified, "format": fmt, "what": what,
+             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lists": wanted}
+    out(f"exported {sum(exported.values())} files to {qualified}"
+        + (f"; {skipped} ok rows have no {BLOB_COLUMNS[what]} and were left out" if skipped else ""))
+    return {**entry, "files": exported, "skipped": skipped}
+
+
+def _write_export(spark, target, items: DataFrame, what: str, fmt: str, compress: str, shard_size: int,
+                  wanted: list[str], stems: dict[str, str], staging: str, root: str, replaced: str, settings,
+                  partition_bytes: int, paths: Paths, qualified: str, out) -> tuple[dict[str, int], int]:
+    """Write the export into staging and swap it in; return (files per list, rows skipped)."""
+    file_mode, dir_mode = dataset.modes(settings)
+    parent = staging.rsplit("/", 1)[0]
     target.makedirs(parent or "/", dir_mode)
-    staging = f"{parent}/.{base}.exporting-{run_id}"
     target.mkdir(staging, dir_mode)
+    checkpoint("export.staging")
     writer = WRITERS[fmt](target, staging, file_mode, dir_mode, COMPRESSION[compress], shard_size)
     exported = {name: 0 for name in wanted}
     skipped = 0
@@ -484,17 +504,12 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
                 if exported[name] == 0:
                     writer.start(stems[name])
                     writer.finish()
-        _swap_in(target, staging, root, run_id)
+        _swap_in(target, staging, root)
     except BaseException:
         writer.abort()
         target.delete(staging)
         raise
-    entry = {"path": qualified, "format": fmt, "what": what,
-             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lists": wanted}
-    register_export(fs, paths, entry)
-    out(f"exported {sum(exported.values())} files to {qualified}"
-        + (f"; {skipped} ok rows have no {BLOB_COLUMNS[what]} and were left out" if skipped else ""))
-    return {**entry, "files": exported, "skipped": skipped}
+    return exported, skipped
 
 
 # --- purge --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from contextlib import contextmanager
 import json
 import logging
 import math
@@ -20,10 +21,13 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import audit, catalog, dataset, pipeline, report, statuses, storage
-from .dataset import ITEM_COLUMNS, ITEMS_SCHEMA, PLAN_COLUMNS, Paths
+from . import audit, catalog, dataset, locks, pipeline, report, statuses, storage
+from .dataset import FETCHED_SCHEMA, ITEM_COLUMNS, ITEMS_SCHEMA, PLAN_COLUMNS, Paths
 from .errors import BadInput, StorageAuthError, StorageDown
-from .fetch import AUTH_REFUSED, STORAGE_DOWN, FetchPlan, fetch_partition
+from .fetch import FetchPlan, Stop, fetch_partition
+from .faults import checkpoint
+from .governance import inventory as inv
+from .governance import rules
 from .hadoopfs import HadoopFS
 from .limits import slots_directory
 from .report import human_duration
@@ -34,37 +38,36 @@ KEY = ["list", "name", "sha1"]
 
 def preflight(settings, container: str) -> None:
     """Fail fast, before any Spark stage, when storage refuses us or cannot be reached."""
-    store = storage.store_for(settings.section("storage"),
-                              {k: settings[k] for k in ("storage.access_key", "storage.secret_key")}, max_pool=1)
+    store = storage.store_for(settings.storage(), max_pool=1)
     try:
         store.preflight(container)
+    except storage.StorageAuthRefused as error:
+        raise StorageAuthError(f"storage refused our credentials ({error}): check storage.access_key/"
+                               "secret_key in the environment or secrets_file") from None
+    except storage.RetryableStorageError as error:
+        raise StorageDown(f"storage unreachable ({error}): nothing fetched; run again when it is back") from None
     except storage.StorageError as error:
-        if error.kind == "auth":
-            raise StorageAuthError(f"storage refused our credentials ({error}): check storage.access_key/"
-                                   "secret_key in the environment or secrets_file") from None
-        if error.kind == "retryable":
-            raise StorageDown(f"storage unreachable ({error}): nothing fetched; run again when it is back") from None
         raise BadInput(f"storage not usable: {error}") from None
 
 
-REMOVED = "removed by a legal request (see _audit/purge.jsonl): not fetched again"
-
-
-def _without_removed(fs: HadoopFS, settings, planned: DataFrame, output: str) -> DataFrame:
-    """Return planned rows with files that a purge removed under this root marked suppressed.
-
-    The audit log keeps only salted hashes, so each row's identifiers are hashed the same way.
-    """
-    roots = {output.rstrip("/").rsplit("/", 1)[0], settings["output.root"].rstrip("/")}
-    blocked: list[tuple[bytes, dict]] = []
-    for root in roots:
+def _blocked(fs: HadoopFS, settings) -> list[tuple[bytes, dict]]:
+    """Return (salt, {kind: salted hashes}) of every identifier removed under any configured root:
+    finished purges (audit logs) and purges running or killed (their journals)."""
+    blocked = []
+    for root in inv.configured_roots(fs, settings):
         log_ = audit.AuditLog(fs, root)
-        if fs.exists(log_.path):
-            hashes = audit.removed_hashes(log_.records())
+        if fs.exists(log_.directory):
+            hashes = log_.blocked()
             if hashes:
                 blocked.append((log_.salt(), hashes))
+    return blocked
+
+
+def _mark_removed(frame: DataFrame, blocked: list[tuple[bytes, dict]]) -> DataFrame:
+    """Return frame with every row of a removed file turned into a `removed` row (list, line and
+    status only), whatever its status; the audit keeps salted hashes, so each row is hashed alike."""
     if not blocked:
-        return planned
+        return frame
 
     def removed(name, sha1, storage_key) -> bool:
         for salt, hashes in blocked:
@@ -73,15 +76,20 @@ def _without_removed(fs: HadoopFS, settings, planned: DataFrame, output: str) ->
                     return True
         return False
 
-    hit = F.udf(removed, "boolean")("name", "sha1", "storage_key")
-    pending = F.col("status") == statuses.PENDING
-    marked = (planned.withColumn("_removed", F.when(pending, hit).otherwise(F.lit(False)))
-              .withColumn("status", F.when(F.col("_removed"), F.lit(statuses.SUPPRESSED)).otherwise(F.col("status")))
-              .withColumn("reason", F.when(F.col("_removed"), F.lit(REMOVED)).otherwise(F.col("reason"))))
-    # Like a suppressed row from the catalog: nothing about it but its status and version count.
-    for column in (c for c in catalog.RESOLVED_COLUMNS if c != "versions"):
-        marked = marked.withColumn(column, F.when(F.col("_removed"), F.lit(None)).otherwise(F.col(column)))
-    return marked.drop("_removed")
+    hit = F.udf(removed, "boolean", useArrow=False)("name", "sha1", "storage_key")
+    flagged = frame.withColumn("_removed", F.coalesce(hit, F.lit(False)))
+    kept = []
+    for field in frame.schema.fields:
+        column = field.name
+        if column in ("list", "line") or column.startswith("_"):
+            kept.append(F.col(column))
+        elif column == "status":
+            kept.append(F.when(F.col("_removed"), F.lit(statuses.REMOVED)).otherwise(F.col(column)).alias(column))
+        elif column == "reason":
+            kept.append(F.when(F.col("_removed"), F.lit(rules.REMOVED_REASON)).otherwise(F.col(column)).alias(column))
+        else:
+            kept.append(F.when(F.col("_removed"), F.lit(None).cast(field.dataType)).otherwise(F.col(column)).alias(column))
+    return flagged.select(*kept)
 
 
 def _mark_reuse_and_batches(planned: DataFrame, previous: DataFrame | None, settings) -> DataFrame:
@@ -100,19 +108,21 @@ def _mark_reuse_and_batches(planned: DataFrame, previous: DataFrame | None, sett
 
 
 def _batch_stats(spark: SparkSession, path: str) -> dict:
-    rows = (dataset.read_items(spark, path)
-            .groupBy("status", (F.col("reason") == AUTH_REFUSED).alias("auth"),
-                     (F.col("reason") == STORAGE_DOWN).alias("down"))
+    """Return rows, ok, failed and bytes of a committed batch, and how many of its rows carry
+    each stop verdict (auth: Stop.AUTH_REFUSED, down: Stop.STORAGE_DOWN)."""
+    fetched = spark.read.schema(FETCHED_SCHEMA).option("basePath", path).parquet(path)
+    rows = (fetched.groupBy("status", "stop")
             .agg(F.count(F.lit(1)).alias("n"),
                  F.coalesce(F.sum(F.when(F.col("status") == statuses.OK, F.col("size"))), F.lit(0)).alias("bytes"))
             .collect())
     stats = {"rows": 0, "ok": 0, "failed": 0, "bytes": 0, "auth": 0, "down": 0}
+    verdicts = {Stop.AUTH_REFUSED: "auth", Stop.STORAGE_DOWN: "down"}
     for r in rows:
         stats["rows"] += r["n"]
         stats["bytes"] += r["bytes"]
         stats["ok" if r["status"] == statuses.OK else "failed"] += r["n"]
-        stats["auth"] += r["n"] if r["auth"] else 0
-        stats["down"] += r["n"] if r["down"] else 0
+        if r["stop"] is not None:
+            stats[verdicts[Stop(r["stop"])]] += r["n"]
     return stats
 
 
@@ -163,8 +173,29 @@ def fetch_shape(settings, parallelism: int, executors: int = 1) -> tuple[int, in
     return slots, threads, max(1, cap // threads)
 
 
-def _fetch_batches(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, planned_rows: DataFrame,
-                   sizes: dict[int, int], plan: FetchPlan, max_tasks: int, out) -> None:
+class Guard:
+    """What every write of an extract run goes through: the root held shared, and the block list
+    (files removed by legal requests, under any root) read again inside that hold.
+
+    Writers take the root only while they write, so a purge waits for one batch at most, never
+    for a whole run; and whatever a purge removed before this hold was taken is in the block
+    list read inside it, so no write puts a removed file back.
+    """
+
+    def __init__(self, fs: HadoopFS, settings, root: str):
+        self.fs, self.settings = fs, settings
+        self.lock = locks.Lock.for_root(fs, root, "extract", settings)
+
+    @contextmanager
+    def writing(self):
+        """Hold the root shared; yield a function that marks removed rows in a frame."""
+        with self.lock.shared():
+            blocked = _blocked(self.fs, self.settings)
+            yield lambda frame: _mark_removed(frame, blocked)
+
+
+def _fetch_batches(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, guard: Guard,
+                   registry: inv.Registry, sizes: dict[int, int], plan: FetchPlan, max_tasks: int, out) -> None:
     """Fetch the batches one after the other, each committed before the next starts.
 
     Raises StorageAuthError / StorageDown after committing the batch that showed the problem.
@@ -172,14 +203,21 @@ def _fetch_batches(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str,
     started = time.monotonic()
     total = sum(sizes.values())
     done = ok = failed = fetched_bytes = 0
-    worker = partial(fetch_partition, plan, ITEM_COLUMNS, PLAN_COLUMNS)
+    worker = partial(fetch_partition, plan)
     for position, number in enumerate(sorted(sizes)):
-        rows = planned_rows.where(F.col("_batch") == number).select(*PLAN_COLUMNS)
-        partitions = max(1, min(sizes[number], max_tasks))
-        fetched = spark.createDataFrame(rows.repartition(partitions).rdd.mapPartitions(worker), ITEMS_SCHEMA)
-        dataset.write_batch(fs, fetched, paths.batch(run_id, number))
-        stats = _batch_stats(spark, paths.batch(run_id, number))
-        done += stats["rows"]
+        path = paths.batch(run_id, number)
+        with guard.writing() as mark_removed:
+            # Read the plan again each time: a purge between two batches may have rewritten it.
+            planned_rows = spark.read.parquet(paths.planned(run_id))
+            rows = (mark_removed(planned_rows.where(F.col("_batch") == number))
+                    .where(F.col("status") == statuses.PENDING).select(*PLAN_COLUMNS))
+            partitions = max(1, min(sizes[number], max_tasks))
+            fetched = spark.createDataFrame(rows.repartition(partitions).rdd.mapPartitions(worker), FETCHED_SCHEMA)
+            batch = registry.register(inv.BATCH, path, dataset=fs.qualify(paths.root), job="extract")
+            dataset.write_batch(fs, fetched, path)
+            registry.complete(batch)
+        stats = _batch_stats(spark, path)
+        done += sizes[number]
         ok += stats["ok"]
         failed += stats["failed"]
         fetched_bytes += stats["bytes"]
@@ -191,27 +229,31 @@ def _fetch_batches(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str,
             raise StorageDown(f"storage looks down (most recent requests failed): stopped; {resume}")
 
 
-def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, planned_rows: DataFrame,
-              settings) -> dict:
+def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, settings, guard: Guard) -> dict:
     """Swap in the final items and write the report and metadata; return the report."""
     file_mode, _ = dataset.modes(settings)
-    results = dataset.previous_results(spark, fs, paths)
-    if results is None:
-        results = spark.createDataFrame([], ITEMS_SCHEMA)
-    final = _final_items(planned_rows.drop("_reuse", "_batch"), results)
-    dataset.replace_items(spark, fs, paths, final, run_id)
-    items = dataset.read_items(spark, paths.items)
-    built = report.build_report(
-        pipeline.count_rows(items), "extract", connections=pipeline.effective_connections(spark, settings),
-        extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "output": fs.qualify(paths.root), "settings": settings.public()})
-    broken = report.check_sums(built)
-    if broken:
-        raise AssertionError(f"counts do not add up for {broken}: a bug, please report it")
-    pipeline.write_report(fs, paths.root, built, file_mode)
-    pipeline.write_report_html(spark, fs, paths.root, built, items, file_mode)
-    metadata = dataset.build_metadata(settings, dataset.read_metadata(fs, paths), catalog_source(settings))
-    fs.write_text(paths.metadata, json.dumps(metadata, indent=2, sort_keys=True) + "\n", file_mode)
+    with guard.writing() as mark_removed:
+        planned_rows = spark.read.parquet(paths.planned(run_id))
+        results = dataset.previous_results(spark, fs, paths)
+        if results is None:
+            results = spark.createDataFrame([], ITEMS_SCHEMA)
+        final = mark_removed(_final_items(planned_rows.drop("_reuse", "_batch"), results))
+        dataset.replace_items(spark, fs, paths, final, run_id)
+        checkpoint("extract.items_swapped")
+        items = dataset.read_items(spark, paths.items)
+        metadata = dataset.build_metadata(settings, dataset.read_metadata(fs, paths), catalog_source(settings))
+        built = report.build_report(
+            pipeline.count_rows(items), "extract", connections=pipeline.effective_connections(spark, settings),
+            extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "output": fs.qualify(paths.root), "settings": settings.public()},
+            removals=metadata.get("removals") or [])
+        broken = report.check_sums(built)
+        if broken:
+            raise AssertionError(f"counts do not add up for {broken}: a bug, please report it")
+        pipeline.write_report(fs, paths.root, built, file_mode)
+        pipeline.write_report_html(spark, fs, paths.root, built, items, file_mode)
+        dataset.write_metadata(fs, paths, metadata, file_mode)
+        checkpoint("extract.reported")
     return built
 
 
@@ -221,22 +263,29 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
     fs = HadoopFS(spark)
     paths = Paths(output)
     file_mode, dir_mode = dataset.modes(settings)
-    if settings["storage.backend"] == "s3" and not settings["storage.endpoint"]:
-        raise BadInput("storage.endpoint is not set")
+    settings.storage()  # exit 2 before any work when the storage settings are incomplete
+    registry = inv.registry_for(fs, settings, paths.root, "data set")  # exit 2 outside the roots
+    guard = Guard(fs, settings, registry.root)
     planned = pipeline.planned(spark, settings, list_args, column, selection)
     preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
-    planned = _without_removed(fs, settings, planned, output)
 
-    fs.mkdirs(paths.root, dir_mode)
-    fs.mkdirs(paths.work, 0o700)
-    if fs.exists(paths.success):
-        fs.delete(paths.success)  # the data set is being changed: not complete until the end
-    previous = dataset.previous_results(spark, fs, paths)
     run_id = dataset.new_run_id()
-    planned = planned.persist()  # counted for the batches, then written: computed once
-    marked = _mark_reuse_and_batches(planned, previous, settings)
-    marked.write.mode("overwrite").parquet(paths.planned(run_id))
-    planned.unpersist()
+    with guard.writing() as mark_removed:
+        # Registered before its first byte; writing until this run has finished it.
+        this = registry.find(inv.DATASET, paths.root) or registry.register(inv.DATASET, paths.root, job="extract")
+        if this.state != inv.WRITING:
+            this.state = inv.WRITING
+            registry.write(this)
+        fs.mkdirs(paths.root, dir_mode)
+        fs.mkdirs(paths.work, 0o700)
+        if fs.exists(paths.success):
+            fs.delete(paths.success)  # the data set is being changed: not complete until the end
+        previous = dataset.previous_results(spark, fs, paths)
+        planned = mark_removed(planned).persist()  # counted for the batches, then written: computed once
+        marked = _mark_reuse_and_batches(planned, previous, settings)
+        marked.write.mode("overwrite").parquet(paths.planned(run_id))
+        checkpoint("extract.planned")
+        planned.unpersist()
     planned_rows = spark.read.parquet(paths.planned(run_id))
 
     counts = planned_rows.groupBy("_batch").count().collect()
@@ -252,13 +301,18 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
         "connections per executor")
 
     try:
-        _fetch_batches(spark, fs, paths, run_id, planned_rows, sizes, plan, max_tasks, out)
+        _fetch_batches(spark, fs, paths, run_id, guard, registry, sizes, plan, max_tasks, out)
     finally:
         shutil.rmtree(plan.slots_dir, ignore_errors=True)  # this host's lock files of the run
-    built = _finalize(spark, fs, paths, run_id, planned_rows, settings)
-    fs.delete(paths.work)
-    dataset.apply_permissions(fs, paths.root, settings)
-    fs.write_text(paths.success, "", file_mode)
+    built = _finalize(spark, fs, paths, run_id, settings, guard)
+    with guard.writing():
+        fs.delete(paths.work)
+        for copy in registry.entries()[0]:
+            if copy.kind == inv.BATCH and copy.dataset == fs.qualify(paths.root):
+                registry.unregister(copy)
+        dataset.apply_permissions(fs, paths.root, settings)
+        fs.write_text(paths.success, "", file_mode)
+        registry.complete(this)
     out(report.format_table(built).rstrip("\n"))
     return built
 

@@ -2,8 +2,10 @@
 
 One call of `fetch_partition` runs in one Python worker process per Spark task. Several tasks
 run at once on an executor, so the connection cap is held by `HostSlots` (file locks shared by
-every process of the run on the host), not by a thread pool size. Every row that comes in goes
-out with exactly one status; an exception in one row becomes that row's `fetch_failed`.
+every process of the run on the host), not by a thread pool size. Every planned row that comes
+in goes out as one fetched row (rows.FETCHED) with exactly one status; an exception in one row
+becomes that row's `fetch_failed`. A row the worker gave up on because the whole job must stop
+says so in its `stop` column, which the driver reads after each batch (extract._batch_stats).
 """
 
 from __future__ import annotations
@@ -11,20 +13,34 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from enum import Enum
+from typing import Iterator
 
 from . import layout, statuses, storage, thumbs
-from .limits import HostSlots, RateLimiter
+from .limits import HostSlots, RateLimiter, request_turn
 from .retry import FailureWindow, backoff_delay
+from .rows import FETCHED_COLUMNS, PLAN_COLUMNS
 
 # Enough of a non-image for the thumbnailer to say why it makes no thumbnail of it.
 THUMBNAIL_SNIFF_BYTES = 65536
 
-# Reasons the driver looks for after each batch to stop the whole job (see extract.py).
+# The reasons people read on the rows of a stopped job; the driver reads their `stop` instead.
 AUTH_REFUSED = "not attempted: storage refused our credentials"
 STORAGE_DOWN = "not attempted: storage looks down"
+
+
+class Stop(Enum):
+    """A worker's verdict that the whole job must stop, carried by each row it gave up on."""
+
+    AUTH_REFUSED = "auth_refused"  # storage refused our credentials: no request will succeed
+    STORAGE_DOWN = "storage_down"  # the breaker tripped: most recent requests failed
+
+    @property
+    def reason(self) -> str:
+        """Return the reason a row this verdict stopped carries."""
+        return AUTH_REFUSED if self is Stop.AUTH_REFUSED else STORAGE_DOWN
 
 
 @dataclass(frozen=True)
@@ -89,7 +105,7 @@ class RunState:
 
 @dataclass
 class Outcome:
-    """What fetching one row gave: the fetch columns of ITEMS_SCHEMA."""
+    """What fetching one row gave: rows.FETCH_COLUMNS but fetched_at, and the row's stop verdict."""
 
     status: str
     reason: str | None = None
@@ -99,6 +115,12 @@ class Outcome:
     thumbnail_width: int | None = None
     thumbnail_height: int | None = None
     attempts: int = 0
+    stop: Stop | None = None
+
+    @classmethod
+    def stopped(cls, stop: Stop, attempts: int) -> "Outcome":
+        """Return the outcome of a row given up on because the job must stop."""
+        return cls(statuses.FETCH_FAILED, stop.reason, attempts=attempts, stop=stop)
 
 
 class Worker:
@@ -111,7 +133,8 @@ class Worker:
     def __init__(self, plan: FetchPlan):
         self.plan = plan
         self.state = RunState.of(plan)
-        self.store = storage.store_for(plan.storage, plan.secrets, max_pool=plan.threads)
+        self.store = storage.store_for(storage.StorageSettings.from_section(plan.storage, plan.secrets),
+                                       max_pool=plan.threads)
         self.slots = HostSlots(plan.slots_dir, plan.slots)
         self.rate = RateLimiter(plan.slots_dir, plan.requests_per_second)
         self.thumbnail_settings = thumbs.ThumbnailSettings.from_mapping(plan.thumbnail)
@@ -140,30 +163,30 @@ class Worker:
         attempt = 0
         while True:
             if self.state.auth_refused:
-                return Outcome(statuses.FETCH_FAILED, AUTH_REFUSED, attempts=attempt)
+                return Outcome.stopped(Stop.AUTH_REFUSED, attempt)
             if self.state.window.tripped:
-                return Outcome(statuses.FETCH_FAILED, STORAGE_DOWN, attempts=attempt)
+                return Outcome.stopped(Stop.STORAGE_DOWN, attempt)
             attempt += 1
-            self.rate.wait()
             try:
-                with self.slots.hold():
+                with request_turn(self.slots, self.rate):
                     fetched = self.store.fetch(row["storage_key"], location, plan.max_object_bytes, plan.spool_bytes)
-            except storage.StorageError as error:
-                if error.kind == "not_found":
-                    self.state.window.record(False)
-                    return Outcome(statuses.NOT_IN_STORAGE, "no object at its storage path", attempts=attempt)
-                if error.kind == "auth":
-                    self.state.auth_refused = True
-                    return Outcome(statuses.FETCH_FAILED, AUTH_REFUSED, attempts=attempt)
-                if error.kind == "retryable":
-                    self.state.window.record(True)
-                    if attempt >= plan.max_attempts:
-                        return Outcome(statuses.FETCH_FAILED, f"{error} (after {attempt} attempts)", attempts=attempt)
-                    time.sleep(backoff_delay(attempt, plan.backoff_initial_s, plan.backoff_max_s, error.retry_after_s))
-                    continue
+            except storage.ObjectNotFound:
                 self.state.window.record(False)
-                if str(error).startswith("too large"):
-                    return Outcome(statuses.TOO_LARGE, str(error), attempts=attempt)
+                return Outcome(statuses.NOT_IN_STORAGE, "no object at its storage path", attempts=attempt)
+            except storage.StorageAuthRefused:
+                self.state.auth_refused = True
+                return Outcome.stopped(Stop.AUTH_REFUSED, attempt)
+            except storage.RetryableStorageError as error:
+                self.state.window.record(True)
+                if attempt >= plan.max_attempts:
+                    return Outcome(statuses.FETCH_FAILED, f"{error} (after {attempt} attempts)", attempts=attempt)
+                time.sleep(backoff_delay(attempt, plan.backoff_initial_s, plan.backoff_max_s, error.retry_after_s))
+                continue
+            except storage.ObjectTooLarge as error:
+                self.state.window.record(False)
+                return Outcome(statuses.TOO_LARGE, str(error), attempts=attempt)
+            except storage.StorageError as error:
+                self.state.window.record(False)
                 return Outcome(statuses.FETCH_FAILED, str(error), attempts=attempt)
             self.state.window.record(False)
             with fetched.body:
@@ -193,19 +216,22 @@ class Worker:
         return outcome
 
 
-def item_tuple(row, outcome: Outcome, plan_columns: Iterable[str]) -> tuple:
-    """Return the ITEMS_SCHEMA tuple of a planned row and its outcome."""
-    values = {c: row[c] for c in plan_columns}
-    values.update(status=outcome.status, reason=outcome.reason, content=outcome.content,
-                  thumbnail=outcome.thumbnail, thumbnail_mime=outcome.thumbnail_mime,
-                  thumbnail_width=outcome.thumbnail_width, thumbnail_height=outcome.thumbnail_height,
-                  fetched_at=datetime.now(timezone.utc), attempts=outcome.attempts)
-    return values
+def fetched_row(row, outcome: Outcome, fetched_at: datetime | None = None) -> tuple:
+    """Return the fetched row (rows.FETCHED_COLUMNS, in order) of a planned row and its outcome.
+
+    row is a planned row (rows.PLAN_COLUMNS, by name: a Spark Row or a dict); fetched_at
+    defaults to now (UTC).
+    """
+    values = {c: row[c] for c in PLAN_COLUMNS}
+    values.update((f.name, getattr(outcome, f.name)) for f in fields(outcome))
+    values["stop"] = outcome.stop.value if outcome.stop is not None else None
+    values["fetched_at"] = fetched_at or datetime.now(timezone.utc)
+    return tuple(values[c] for c in FETCHED_COLUMNS)
 
 
-def fetch_partition(plan: FetchPlan, item_columns: tuple[str, ...], plan_columns: tuple[str, ...],
-                    rows: Iterator) -> Iterator[tuple]:
-    """Yield one ITEMS_SCHEMA tuple per input row, fetching with plan.threads threads.
+def fetch_partition(plan: FetchPlan, rows: Iterator) -> Iterator[tuple]:
+    """Yield one fetched row (rows.FETCHED) per planned row (rows.PLAN_COLUMNS) of a partition,
+    fetching with plan.threads threads.
 
     At most 2 x threads rows are in progress at once, so a slow consumer never makes the worker
     hold more than that many bodies in memory.
@@ -218,8 +244,6 @@ def fetch_partition(plan: FetchPlan, item_columns: tuple[str, ...], plan_columns
             if len(running) >= 2 * plan.threads:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    values = item_tuple(running.pop(future), future.result(), plan_columns)
-                    yield tuple(values[c] for c in item_columns)
+                    yield fetched_row(running.pop(future), future.result())
         for future in list(running):
-            values = item_tuple(running.pop(future), future.result(), plan_columns)
-            yield tuple(values[c] for c in item_columns)
+            yield fetched_row(running.pop(future), future.result())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -75,7 +76,20 @@ class HadoopFS:
         self.write_bytes(path, text.encode("utf-8"), mode)
 
     def create_exclusive(self, path: str, data: bytes, mode: int = 0o600) -> bool:
-        """Create path with data if it does not exist; return False if it already did."""
+        """Create path with data if it does not exist; return False if it already did.
+
+        Atomic on HDFS (create without overwrite) and on a local disk, where Hadoop's own local
+        file system only checks and then creates (two processes can both win): O_EXCL instead.
+        """
+        local = self._local_path(path)
+        if local is not None:
+            os.makedirs(os.path.dirname(local), 0o700, exist_ok=True)  # as Hadoop's create would
+            try:
+                fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+            except FileExistsError:
+                return False
+            _write_fd(fd, data, mode)
+            return True
         fs = self._fs(path)
         try:
             stream = fs.create(self._path(path), False)
@@ -105,7 +119,34 @@ class HadoopFS:
         return bool(self._fs(path).delete(self._path(path), recursive))
 
     def rename(self, source: str, target: str) -> bool:
+        """Move source to target; False when target exists (never overwritten) or source is gone.
+
+        HDFS never overwrites; Hadoop's local file system replaces an existing file, so a local
+        file is moved with link + unlink, which fails when the target exists.
+        """
+        local_source, local_target = self._local_path(source), self._local_path(target)
+        if local_source is not None and local_target is not None and os.path.isfile(local_source) \
+                and not os.path.islink(local_source):
+            try:
+                os.link(local_source, local_target)
+            except (FileExistsError, FileNotFoundError):
+                return False
+            os.unlink(local_source)
+            # Hadoop's checksum file goes along, as Hadoop's own rename would take it.
+            crc = os.path.join(os.path.dirname(local_source), f".{os.path.basename(local_source)}.crc")
+            if os.path.exists(crc):
+                os.replace(crc, os.path.join(os.path.dirname(local_target), f".{os.path.basename(local_target)}.crc"))
+            return True
         return bool(self._fs(source).rename(self._path(source), self._path(target)))
+
+    def _local_path(self, path: str) -> str | None:
+        """Return the OS path of a path on the local file system, None for any other."""
+        parts = urlsplit(self.qualify(path))
+        return unquote(parts.path) if parts.scheme == "file" else None
+
+    def touch(self, path: str) -> None:
+        """Set path's modification time to now (a lock's heartbeat); the access time is kept (-1)."""
+        self._fs(path).setTimes(self._path(path), int(time.time() * 1000), -1)
 
     def info(self, path: str) -> FileInfo:
         status = self._fs(path).getFileStatus(self._path(path))
@@ -153,14 +194,7 @@ class HadoopFS:
             # Hadoop's local file system keeps a checksum beside each file and cannot append;
             # O_APPEND on the file itself is atomic per write, and no checksum file is made.
             local = unquote(parts.path)
-            fd = os.open(local, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
-            try:
-                os.fchmod(fd, mode)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
+            _write_fd(os.open(local, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode), data, mode)
             return
         fs = self._fs(path)
         target = self._path(path)
@@ -191,6 +225,17 @@ class HadoopFS:
                 yield entry
                 if entry.is_dir:
                     pending.append(status.getPath())
+
+
+def _write_fd(fd: int, data: bytes, mode: int) -> None:
+    """Write all of data to an open descriptor with the given mode, then close it."""
+    try:
+        os.fchmod(fd, mode)  # the umask may have narrowed, or an old file widened, the mode
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 class _JavaOutput(io.RawIOBase):

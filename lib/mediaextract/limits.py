@@ -9,6 +9,8 @@ enforced with `fcntl.flock`, which every process and thread on the host sees:
 - the kernel drops a dead process's locks, so a killed worker (OOM, SIGKILL, lost executor)
   never leaks a slot.
 
+A request takes its turn through `request_turn`: a slot first, then its rate-limited start.
+
 Not shared across hosts: the job-wide cap (`fetch.max_connections`) is enforced by giving each
 executor `connections_per_executor` slots and bounding how many executors fetch at once.
 A process that forks while holding a slot shares that slot with its child (the open file
@@ -180,6 +182,19 @@ class RateLimiter:
         except (UnicodeDecodeError, ValueError):
             return None  # empty (first use) or garbled: start afresh
         return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+@contextmanager
+def request_turn(slots: HostSlots, rate: RateLimiter) -> Iterator[int]:
+    """Yield the index of a slot held until the block exits, once this request's start has come.
+
+    The slot first, then the start: a start reserved before queueing for a slot is long past
+    when the slot comes, so starts that queued behind busy slots would all go out at once when
+    the slots free up. Reserved while the slot is held, starts stay spaced however long the wait.
+    """
+    with slots.hold() as index:
+        rate.wait()
+        yield index
 
 
 def slots_directory(run_token: str) -> Path:

@@ -2,7 +2,7 @@
 
 A list is a text file (one name per line), a CSV/TSV file with a named column, or a directory
 of them; local or any Hadoop path. The list name is the file stem unless given as NAME=PATH.
-Parsing is plain Python (`parse_list`); `read_lists` is the Spark edge: the files are read with
+Parsing is plain Python (`parse_list`); `list_reader.read_lists` is the Spark edge: the files are read with
 Spark's binaryFile source (so HDFS paths work), parsed on the driver, and turned into a DataFrame.
 Lists are small (hundreds of thousands of names are a few MB), and parsing them in one place
 keeps "first occurrence in file order wins" trivially deterministic.
@@ -16,22 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import IntegerType, StringType, StructField, StructType
-
 from . import statuses
 from .errors import BadInput
 from .names import normalize_title
-
-# One row per non-blank, non-comment line. `status` is null while the name is still in play.
-LIST_SCHEMA = StructType([
-    StructField("list", StringType(), False),
-    StructField("line", IntegerType(), False),
-    StructField("requested_name", StringType(), False),
-    StructField("name", StringType(), True),
-    StructField("status", StringType(), True),
-    StructField("reason", StringType(), True),
-])
+from .rows import ListRow
 
 LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 BOM = b"\xef\xbb\xbf"
@@ -111,8 +99,8 @@ def _cells(data: bytes, delimiter: str, column: str, where: str) -> Iterator[tup
 
 
 def parse_list(list_name: str, data: bytes, kind: str = "lines", column: str = "name",
-               capitalize_first: bool = True, where: str = "") -> list[tuple]:
-    """Return LIST_SCHEMA tuples for one list file's bytes, duplicates marked after the first."""
+               capitalize_first: bool = True, where: str = "") -> list[ListRow]:
+    """Return the rows of one list file's bytes, duplicates marked after the first."""
     if kind == "lines":
         entries = _lines(data)
     else:
@@ -121,64 +109,18 @@ def parse_list(list_name: str, data: bytes, kind: str = "lines", column: str = "
     first_line: dict[str, int] = {}
     for number, text, valid in entries:
         if not valid:
-            rows.append((list_name, number, text, None, statuses.INVALID_NAME,
-                         "the line is not valid UTF-8"))
+            rows.append(ListRow(list_name, number, text, None, statuses.INVALID_NAME,
+                                "the line is not valid UTF-8"))
             continue
         # Deletion requests are wiki pages: names often come as bullet items ("* [[File:X]]").
         unbulleted = text.lstrip().lstrip("*") if text.lstrip().startswith("*") else text
         result = normalize_title(unbulleted, capitalize_first=capitalize_first)
         if result.key is None:
-            rows.append((list_name, number, text, None, statuses.INVALID_NAME, result.reason))
+            rows.append(ListRow(list_name, number, text, None, statuses.INVALID_NAME, result.reason))
         elif result.key in first_line:
-            rows.append((list_name, number, text, result.key, statuses.DUPLICATE,
-                         f"same file as line {first_line[result.key]}"))
+            rows.append(ListRow(list_name, number, text, result.key, statuses.DUPLICATE,
+                                f"same file as line {first_line[result.key]}"))
         else:
             first_line[result.key] = number
-            rows.append((list_name, number, text, result.key, None, None))
-    return rows
-
-
-def _load_files(spark: SparkSession, path: str) -> list[tuple[str, bytes]]:
-    """Return (path, bytes) of every file at path (a file, directory or glob), sorted by path."""
-    try:
-        frame = spark.read.format("binaryFile").load(path)
-        files = frame.select("path", "content").collect()
-    except Exception as error:  # AnalysisException: the message names the path
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "PATH_NOT_FOUND" in message or "does not exist" in message:
-            raise BadInput(f"list path not found: {path}") from None
-        raise BadInput(f"cannot read list {path}: {message}") from None
-    if not files:
-        raise BadInput(f"no list files at {path}")
-    return sorted((row.path, bytes(row.content)) for row in files)
-
-
-def read_lists(spark: SparkSession, arguments: list[str], column: str = "name",
-               capitalize_first: bool = True) -> DataFrame:
-    """Return a LIST_SCHEMA DataFrame with one row per requested name of every list argument."""
-    return spark.createDataFrame(read_list_rows(spark, arguments, column, capitalize_first), LIST_SCHEMA)
-
-
-def read_list_rows(spark: SparkSession, arguments: list[str], column: str = "name",
-                   capitalize_first: bool = True) -> list[tuple]:
-    """Return LIST_SCHEMA tuples, one per requested name of every list argument."""
-    if not arguments:
-        raise BadInput("no lists given: name at least one list file or directory")
-    rows: list[tuple] = []
-    sources: dict[str, str] = {}
-    for spec in map(ListSpec.parse, arguments):
-        files = _load_files(spark, spec.path)
-        if spec.name and len(files) > 1:
-            raise BadInput(f"{spec.name}={spec.path} names {len(files)} files: a named list is one file")
-        for file_path, data in files:
-            list_name = spec.name or stem(file_path)
-            if not LIST_NAME.match(list_name):
-                raise BadInput(f"list name {list_name!r} (from {file_path}) is not usable as a "
-                               "directory name: give one as NAME=PATH")
-            if list_name in sources:
-                raise BadInput(f"two lists are named {list_name!r} ({sources[list_name]} and "
-                               f"{file_path}): name one as NAME=PATH")
-            sources[list_name] = file_path
-            rows.extend(parse_list(list_name, data, file_kind(file_path), column, capitalize_first,
-                                   where=file_path))
+            rows.append(ListRow(list_name, number, text, result.key))
     return rows

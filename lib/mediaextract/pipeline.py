@@ -10,9 +10,10 @@ from pyspark.sql import functions as F
 
 from dataclasses import dataclass
 
-from . import catalog, lists, report, sampling, statuses
+from . import catalog, dataset, list_reader, report, sampling, statuses
 from .errors import BadInput
 from .hadoopfs import HadoopFS
+from .rows import ListRow
 
 log = logging.getLogger("mediaextract")
 
@@ -27,16 +28,16 @@ class Selection:
     seed: int = 0
 
 
-def window_rows(names: list[str], list_name: str) -> list[tuple]:
-    """Return LIST_SCHEMA tuples for the names a deletion window selected (a list of its own)."""
-    return [(list_name, number, name, name, None, None) for number, name in enumerate(names, start=1)]
+def window_rows(names: list[str], list_name: str) -> list[ListRow]:
+    """Return the list rows of the names a deletion window selected (a list of its own)."""
+    return [ListRow(list_name, number, name, name) for number, name in enumerate(names, start=1)]
 
 
-def outside_window(rows: list[tuple], names: set[str], window: catalog.DeletionWindow) -> list[tuple]:
+def outside_window(rows: list[ListRow], names: set[str], window: catalog.DeletionWindow) -> list[ListRow]:
     """Return rows with names that have no deletion in the window marked not_in_filearchive."""
     reason = f"no deletion in the selected window ({window.describe()})"
-    return [(l, n, r, k, statuses.NOT_IN_FILEARCHIVE, reason) if s is None and k not in names else (l, n, r, k, s, why)
-            for l, n, r, k, s, why in rows]
+    return [row.decided(statuses.NOT_IN_FILEARCHIVE, reason) if row.in_play and row.name not in names else row
+            for row in rows]
 
 
 def planned(spark: SparkSession, settings, list_args: list[str], column: str = "name",
@@ -44,8 +45,9 @@ def planned(spark: SparkSession, settings, list_args: list[str], column: str = "
     """Return one row per requested name with its catalog columns and status (PENDING = to fetch)."""
     rows = []
     if list_args:  # lists first: a wrong path is reported before the catalog is touched
-        rows = lists.read_list_rows(spark, list_args, column=column,
-                                    capitalize_first=settings["wiki.capitalize_first"])
+        rows = list_reader.read_list_rows(spark, list_args, column=column,
+                                          capitalize_first=settings["wiki.capitalize_first"],
+                                          max_list_bytes=settings["input.max_list_bytes"])
     elif selection.window is None:
         raise BadInput("no lists given: name list files, or select by --deleted-since/--deleted-until")
     filearchive, image = catalog.load_catalog(spark, settings)
@@ -54,7 +56,7 @@ def planned(spark: SparkSession, settings, list_args: list[str], column: str = "
         rows = outside_window(rows, set(selected), selection.window) if list_args else \
             window_rows(selected, selection.window_list)
     rows = sampling.apply_sample(rows, selection.samples, selection.seed)
-    names = spark.createDataFrame(rows, lists.LIST_SCHEMA)
+    names = spark.createDataFrame(rows, list_reader.LIST_SCHEMA)
     return catalog.resolve(names, filearchive, settings, image=image)
 
 
@@ -86,11 +88,14 @@ def effective_connections(spark: SparkSession, settings) -> int:
                settings["fetch.connections_per_executor"] * executor_count(spark, settings))
 
 
-def write_report(fs: HadoopFS, directory: str, built: dict, mode: int = 0o600) -> str:
-    """Write report.json and report.txt into directory; return the table text."""
+def write_report(fs: HadoopFS, directory: str, built: dict, mode: int = 0o600,
+                 text_mode: int | None = None) -> str:
+    """Write report.json and report.txt (with text_mode when given, else mode) into directory;
+    return the table text."""
     table = report.format_table(built)
-    fs.write_text(f"{directory}/report.json", json.dumps(built, indent=2, sort_keys=True, default=str) + "\n", mode)
-    fs.write_text(f"{directory}/report.txt", table, mode)
+    paths = dataset.Paths(directory)
+    fs.write_text(paths.report_json, json.dumps(built, indent=2, sort_keys=True, default=str) + "\n", mode)
+    fs.write_text(paths.report_text, table, mode if text_mode is None else text_mode)
     return table
 
 
@@ -126,6 +131,51 @@ def write_report_html(spark: SparkSession, fs: HadoopFS, directory: str, built: 
     samples = page.group_samples(page.Sample(r["list"], int(r["line"]), r["name"], r["thumbnail_mime"],
                                              bytes(r["thumbnail"])) for r in picked)
     html = page.render(built, histograms["size"], histograms["width"], histograms["height"], samples)
-    path = f"{directory}/report.html"
+    path = dataset.Paths(directory).report_html
     fs.write_text(path, html, mode)
     return path
+
+
+# Keys of report.json that refresh_reports computes again; every other key (created, output,
+# settings, ...) describes the extraction and is kept as it was.
+RECOUNTED_KEYS = ("kind", "connections", "lists", "totals", "removals")
+
+
+def refresh_reports(spark: SparkSession, fs: HadoopFS, directory: str, removals: list[dict],
+                    file_mode: int | None = None) -> tuple[dict, str | None]:
+    """Return (the new report, a message when report.html could not be drawn, else None).
+
+    Counts the data set's items again and rewrites report.json and report.txt, and report.html
+    when there was one, so that after a purge the three agree with items. removals is the data
+    set's _metadata.json "removals". Each file keeps its mode unless file_mode is given.
+    Reads no content; the page reads the sample thumbnails it always reads.
+    """
+    paths = dataset.Paths(directory)
+    json_path, text_path, html_path = paths.report_json, paths.report_text, paths.report_html
+    old = json.loads(fs.read_text(json_path)) if fs.exists(json_path) else {}
+    items = dataset.read_items(spark, paths.items)
+    built = report.build_report(
+        count_rows(items), old.get("kind", "extract"), list_names=old.get("lists", {}),
+        connections=old.get("connections", 1), removals=removals,
+        extra={k: v for k, v in old.items() if k not in RECOUNTED_KEYS})
+    broken = report.check_sums(built)
+    if broken:
+        raise AssertionError(f"counts do not add up for {broken}: a bug, please report it")
+
+    def mode_of(path: str) -> int:
+        if file_mode is not None:
+            return file_mode
+        return fs.info(path).mode if fs.exists(path) else dataset.FILE_MODE
+
+    had_html = fs.exists(html_path)
+    html_mode = mode_of(html_path) if had_html else None
+    write_report(fs, directory, built, mode_of(json_path), text_mode=mode_of(text_path))
+    if not had_html:
+        return built, None
+    try:
+        write_report_html(spark, fs, directory, built, items, html_mode)
+    except Exception as error:  # noqa: BLE001 - whatever failed, a page with the old counts must not stay
+        fs.delete(html_path)
+        return built, (f"{fs.qualify(html_path)} could not be drawn again ({type(error).__name__}): deleted; "
+                       "run the report job to redo it")
+    return built, None

@@ -2,13 +2,16 @@
 
 No Spark here: the jobs aggregate (list, status, media_type) -> (rows, bytes) with Spark and hand
 the few resulting tuples to `build_report`.
+
+requested = PLAN_STATUSES + found + removed: a `removed` row (a legal request removed its file) is
+counted apart, since only its list and line are left to say what it was.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from . import statuses
 
@@ -16,6 +19,9 @@ from . import statuses
 PLAN_STATUSES = (statuses.INVALID_NAME, statuses.DUPLICATE, statuses.SAMPLED_OUT,
                  statuses.NOT_IN_FILEARCHIVE, statuses.SUPPRESSED, statuses.NO_STORAGE_KEY)
 FOUND = "found"
+REMOVED = statuses.REMOVED
+# What report.json keeps of a removal (_metadata.json "removals"): never a name.
+REMOVAL_KEYS = ("at", "rows", "reason", "request")
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class CountRow:
 
 
 def _empty_counts(kind: str) -> dict:
-    counts = {"requested": 0, **{s: 0 for s in PLAN_STATUSES}, FOUND: 0}
+    counts = {"requested": 0, **{s: 0 for s in PLAN_STATUSES}, FOUND: 0, REMOVED: 0}
     if kind == "extract":
         counts.update({s: 0 for s in statuses.FETCH_STATUSES})
     counts.update({"bytes_found": 0, "bytes_by_media_type": {}})
@@ -41,7 +47,7 @@ def _empty_counts(kind: str) -> dict:
 
 def _add(counts: dict, row: CountRow, kind: str) -> None:
     counts["requested"] += row.rows
-    if row.status in PLAN_STATUSES:
+    if row.status in PLAN_STATUSES or row.status == REMOVED:
         counts[row.status] += row.rows
         return
     counts[FOUND] += row.rows
@@ -62,10 +68,19 @@ def estimate_fetch_seconds(found: int, bytes_found: int, connections: int,
     return (found * request_s + bytes_found / bytes_per_s) / max(1, connections)
 
 
+def removal_entries(removals: Iterable[Mapping] | None) -> list[dict]:
+    """Return the removals as report.json holds them: at, rows, reason and request only."""
+    # _metadata.json may hold more per removal (the purge's run id); a report shows only these.
+    return [{key: removal.get(key) for key in REMOVAL_KEYS} for removal in removals or ()]
+
+
 def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] = (),
                  connections: int = 1, request_s: float = 0.05, bytes_per_s: float = 2e7,
-                 extra: dict | None = None) -> dict:
-    """Return the report dict: counts per list and in total (every status present, zeros too)."""
+                 extra: dict | None = None, removals: Iterable[Mapping] | None = None) -> dict:
+    """Return the report dict: counts per list and in total (every status present, zeros too).
+
+    removals: _metadata.json's "removals" ({at, rows, reason, request}), kept as "removals".
+    """
     per_list: dict[str, dict] = defaultdict(lambda: _empty_counts(kind))
     for name in list_names:
         per_list[name]
@@ -79,7 +94,8 @@ def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] 
             counts["estimated_fetch_s"] = round(estimate_fetch_seconds(
                 counts[FOUND], counts["bytes_found"], connections, request_s, bytes_per_s), 1)
     report = {"kind": kind, "connections": connections,
-              "lists": {name: per_list[name] for name in sorted(per_list)}, "totals": totals}
+              "lists": {name: per_list[name] for name in sorted(per_list)}, "totals": totals,
+              "removals": removal_entries(removals)}
     report.update(extra or {})
     return report
 
@@ -88,7 +104,8 @@ def check_sums(report: dict) -> list[str]:
     """Return the lists whose counts do not add up to `requested` (empty when all do)."""
     broken = []
     for name, counts in [*report["lists"].items(), ("totals", report["totals"])]:
-        parts = sum(counts[s] for s in PLAN_STATUSES) + counts[FOUND]
+        # .get: a report.json written before `removed` existed has no such key (and none removed).
+        parts = sum(counts[s] for s in PLAN_STATUSES) + counts[FOUND] + counts.get(REMOVED, 0)
         fetched = sum(counts.get(s, 0) for s in statuses.FETCH_STATUSES)
         if parts != counts["requested"] or (report["kind"] == "extract" and fetched != counts[FOUND]):
             broken.append(name)
@@ -118,9 +135,25 @@ def sentence(name: str, counts: dict, kind: str, connections: int) -> str:
     knew = counts[FOUND] + counts[statuses.SUPPRESSED] + counts[statuses.NO_STORAGE_KEY]
     text = f"{name}: of {counts['requested']} requested, filearchive knew {knew}"
     if kind == "plan":
-        return (f"{text}, {counts[FOUND]} can be fetched ({human_bytes(counts['bytes_found'])}, "
-                f"about {human_duration(counts['estimated_fetch_s'])} at {connections} connections).")
-    return f"{text}, {counts[statuses.OK]} downloaded ({human_bytes(counts['bytes_ok'])})."
+        text = (f"{text}, {counts[FOUND]} can be fetched ({human_bytes(counts['bytes_found'])}, "
+                f"about {human_duration(counts['estimated_fetch_s'])} at {connections} connections)")
+    else:
+        text = f"{text}, {counts[statuses.OK]} downloaded ({human_bytes(counts['bytes_ok'])})"
+    if counts.get(REMOVED):
+        text += f"; {counts[REMOVED]} removed by legal request"
+    return text + "."
+
+
+def has_removed(report: Mapping) -> bool:
+    """Return whether any list of the report has removed rows."""
+    return bool(report["totals"].get(REMOVED))
+
+
+def removal_line(removal: Mapping) -> str:
+    """Return the line report.txt shows for one removal (when, how many rows, why, which request)."""
+    rows = removal.get("rows")
+    noun = "row" if rows == 1 else "rows"
+    return f"{removal.get('at')}: {rows} {noun} removed ({removal.get('reason')}, request {removal.get('request')})"
 
 
 def format_table(report: dict) -> str:
@@ -130,6 +163,10 @@ def format_table(report: dict) -> str:
     columns = [*names, "total"]
     data = [*report["lists"].values(), report["totals"]]
     labels = ["requested", *PLAN_STATUSES, FOUND]
+    # `removed` only when there is some: the table of a data set nobody purged stays as it was.
+    # It goes before `found`, whose parts (the fetch statuses) follow it.
+    if has_removed(report):
+        labels.insert(labels.index(FOUND), REMOVED)
     if kind == "extract":
         labels += [s for s in statuses.FETCH_STATUSES]
     rows = [[label, *[str(c[label]) for c in data]] for label in labels]
@@ -149,4 +186,7 @@ def format_table(report: dict) -> str:
     out = [line(header), line(["-" * w for w in widths]), *[line(r) for r in rows], ""]
     out += [sentence(n, report["lists"][n], kind, report["connections"]) for n in names]
     out.append(sentence("all lists", report["totals"], kind, report["connections"]))
+    removals = report.get("removals") or []
+    if removals:
+        out += ["", "Removals:", *[removal_line(r) for r in removals]]
     return "\n".join(out) + "\n"

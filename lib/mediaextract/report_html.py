@@ -2,7 +2,8 @@
 
 One self-contained page: the counts per list (the numbers of report.json), a stacked bar chart of
 statuses per list, histograms of original sizes and thumbnail dimensions, a contact sheet per list
-(a seeded sample of thumbnails) and the settings (secrets come masked in report.json). Charts are
+(a seeded sample of thumbnails), the removals by legal request (when, how many rows, which request;
+never a name) and the settings (secrets come masked in report.json). Charts are
 drawn by matplotlib's Agg canvas; every image is an inline data: URI, and a Content-Security-Policy
 forbids scripts and any load that is not inline, so the page opens offline and cannot reach out.
 The Spark side (pipeline.write_report_html) aggregates the bins and picks the sample; everything
@@ -24,7 +25,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from . import statuses
-from .report import FOUND, PLAN_STATUSES, human_bytes, sentence
+from .report import FOUND, PLAN_STATUSES, REMOVED, human_bytes, sentence
 
 # Original sizes: log-spaced bins, this many per power of ten (bin k covers 10^(k/4) .. 10^((k+1)/4)).
 SIZE_BINS_PER_DECADE = 4
@@ -50,6 +51,7 @@ STATUS_COLOURS = {
     statuses.CHECKSUM_MISMATCH: "#ad1457",
     statuses.TOO_LARGE: "#1565c0",
     statuses.FETCH_FAILED: "#000000",
+    statuses.REMOVED: "#ffeb3b",
 }
 
 
@@ -80,8 +82,13 @@ def dimension_bin(pixels: int) -> int:
 
 
 def status_columns(counts: Mapping) -> list[str]:
-    """Return the count keys of a report's table, in the order report.txt shows them."""
-    keys = ["requested", *PLAN_STATUSES, FOUND, *statuses.FETCH_STATUSES]
+    """Return the count keys of a report's table, in the order report.txt shows them.
+
+    counts are the report's totals: `removed` is a column only when some list has removed rows,
+    as in report.txt, so the page of a data set nobody purged stays as it was.
+    """
+    keys = ["requested", *PLAN_STATUSES, *([REMOVED] if counts.get(REMOVED) else []), FOUND,
+            *statuses.FETCH_STATUSES]
     return [k for k in keys if k in counts]
 
 
@@ -243,6 +250,16 @@ def _contact_sheets(report: Mapping, samples: Mapping[str, Sequence[Sample]]) ->
     return "".join(out)
 
 
+def _removals_table(removals: Sequence[Mapping]) -> str:
+    # Only the fields a removal is recorded with in report.json: it holds no name to show.
+    head = "".join(f'<th scope="col">{label}</th>' for label in ("time", "rows", "reason", "request"))
+    rows = "".join(
+        f'<tr data-request="{escape(str(r.get("request")))}"><td>{escape(str(r.get("at")))}</td>'
+        f'<td data-key="rows">{int(r.get("rows") or 0)}</td><td>{escape(str(r.get("reason")))}</td>'
+        f'<td>{escape(str(r.get("request")))}</td></tr>' for r in removals)
+    return f'<table id="removals"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
 def _settings_table(settings: Mapping) -> str:
     rows = "".join(f"<tr><th scope=\"row\">{escape(key)}</th><td><code>{escape(json.dumps(value, default=str))}"
                    "</code></td></tr>" for key, value in _flatten(settings))
@@ -260,6 +277,8 @@ table{border-collapse:collapse;font-size:.85em}
 #counts thead th{background:#f5f5f5;vertical-align:bottom;max-width:6em}
 #counts tbody th{text-align:left}#counts tfoot{font-weight:bold;background:#fafafa}
 #settings th{text-align:left;padding:.1em 1em .1em 0;font-weight:normal;color:#555}
+#removals th,#removals td{border:1px solid #ddd;padding:.25em .45em;text-align:left}
+#removals td[data-key]{text-align:right;font-variant-numeric:tabular-nums}
 .chart{max-width:100%;height:auto}.charts{display:flex;flex-wrap:wrap;gap:1em}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:.6em}
 figure{margin:0;padding:.3em;border:1px solid #e0e0e0;background:#fafafa;text-align:center}
@@ -305,6 +324,9 @@ def render(report: Mapping, size_bins: Mapping[int, int] | None = None,
     parts.append(f"<h2>Contact sheets <small>a seeded sample of up to {SAMPLE_PER_LIST} thumbnails "
                  "per list</small></h2>")
     parts.append(_contact_sheets(report, samples or {}))
+    if report.get("removals"):
+        parts.append("<h2>Removals <small>rows removed by legal request</small></h2>")
+        parts.append(_removals_table(report["removals"]))
     parts.append("<h2>Settings</h2>")
     parts.append(_settings_table(report.get("settings") or {}))
     parts.append("</body></html>\n")

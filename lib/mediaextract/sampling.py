@@ -15,6 +15,7 @@ from typing import Iterable
 
 from . import statuses
 from .errors import BadInput
+from .rows import ListRow
 
 ALL_LISTS = "*"
 
@@ -62,8 +63,8 @@ def spec_for(specs: Iterable[SampleSpec], list_name: str) -> SampleSpec | None:
     return own[-1] if own else next((s for s in reversed(specs) if s.list == ALL_LISTS), None)
 
 
-def apply_sample(rows: list[tuple], specs: Iterable[SampleSpec], seed: int) -> list[tuple]:
-    """Return list rows (LIST_SCHEMA tuples) with names outside their list's sample marked sampled_out.
+def apply_sample(rows: list[ListRow], specs: Iterable[SampleSpec], seed: int) -> list[ListRow]:
+    """Return list rows with names outside their list's sample marked sampled_out.
 
     Only rows still in play (no status yet) are candidates; invalid and duplicate rows keep theirs.
     """
@@ -73,9 +74,8 @@ def apply_sample(rows: list[tuple], specs: Iterable[SampleSpec], seed: int) -> l
     chosen: set[tuple[str, int]] = set()
     by_list: dict[str, list[tuple[int, int]]] = {}
     for row in rows:
-        list_name, line, _, name, status, _ = row
-        if status is None:
-            by_list.setdefault(list_name, []).append((rank(seed, list_name, name), line))
+        if row.in_play:
+            by_list.setdefault(row.list, []).append((rank(seed, row.list, row.name), row.line))
     for list_name, ranked in by_list.items():
         spec = spec_for(specs, list_name)
         if spec is None:
@@ -85,11 +85,6 @@ def apply_sample(rows: list[tuple], specs: Iterable[SampleSpec], seed: int) -> l
             chosen.update((list_name, line) for r, line in ranked if r < limit)
         else:
             chosen.update((list_name, line) for _, line in sorted(ranked)[:spec.count])
-    sampled = []
-    for row in rows:
-        list_name, line, requested, name, status, reason = row
-        if status is None and (list_name, line) not in chosen:
-            spec = spec_for(specs, list_name)
-            row = (list_name, line, requested, name, statuses.SAMPLED_OUT, spec.describe(seed))
-        sampled.append(row)
-    return sampled
+    return [row.decided(statuses.SAMPLED_OUT, spec_for(specs, row.list).describe(seed))
+            if row.in_play and (row.list, row.line) not in chosen else row
+            for row in rows]

@@ -9,12 +9,12 @@ on two machines see the same lock.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from . import faults, locks
 from .errors import BadInput, Locked
 
 FREQUENCIES = ("quarterly", "monthly", "weekly")
@@ -48,67 +48,77 @@ def period_before(nominal: datetime, frequency: str) -> Period:
     raise BadInput(f"--frequency must be one of {', '.join(FREQUENCIES)}, not {frequency!r}")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def is_stale(lock: dict, now: datetime, stale_after: timedelta, host: str | None = None) -> bool:
-    """Return True when a lock's holder is gone (dead pid on this host) or it is too old."""
-    host = host or socket.gethostname()
+    """Return True when a lock's holder is gone (dead pid on this host) or too old.
+
+    The rule is `locks.is_stale`; `started` stands in for the heartbeat when only the record is
+    at hand (a record without it counts as ancient)."""
     try:
-        started = datetime.fromisoformat(lock["started"])
+        heartbeat_ms = int(datetime.fromisoformat(lock["started"]).timestamp() * 1000)
     except (KeyError, ValueError, TypeError):
-        return True
-    if now - started > stale_after:
-        return True
-    return lock.get("host") == host and not _pid_alive(int(lock.get("pid", 0)))
+        heartbeat_ms = 0
+    return locks.is_stale(lock, heartbeat_ms, int(now.timestamp() * 1000), stale_after.total_seconds(),
+                          host or socket.gethostname(), locks.process_alive)
 
 
 class PeriodLock:
-    """An exclusive lock file on any Hadoop file system; a stale one is recovered."""
+    """An exclusive lock file on any Hadoop file system (the `locks` protocol, never waiting):
+    the holder heartbeats it, and a stale one (dead pid on this host, or no heartbeat for
+    stale_after) is broken with rename-and-verify."""
 
-    def __init__(self, fs, path: str, stale_after: timedelta, now=lambda: datetime.now(timezone.utc)):
-        self.fs, self.path, self.stale_after, self.now = fs, path, stale_after, now
+    def __init__(self, fs, path: str, stale_after: timedelta, now=lambda: datetime.now(timezone.utc),
+                 heartbeat_s: float = 60.0, job: str = "scheduled"):
+        self.fs, self.path, self.stale_after, self.now, self.job = fs, path, stale_after, now, job
+        # Several beats per stale_after, so one slow beat never makes a live run look dead.
+        self.heartbeat_s = min(heartbeat_s, stale_after.total_seconds() / 4)
         self.token = uuid.uuid4().hex
+        self._heartbeat: locks.Heartbeat | None = None
+
+    @property
+    def lost(self) -> bool:
+        """Return True when another run broke this lock while it was held."""
+        return bool(self._heartbeat and self._heartbeat.lost)
 
     def _content(self) -> bytes:
-        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "token": self.token,
-                           "started": self.now().isoformat(timespec="seconds")}).encode()
+        record = locks.new_record(self.job, self.token, socket.gethostname())
+        record["started"] = self.now().isoformat(timespec="seconds")
+        return json.dumps(record).encode()
+
+    def _take(self) -> bool:
+        faults.checkpoint("lock.period.create")
+        if not self.fs.create_exclusive(self.path, self._content(), 0o600):
+            return False
+        self._heartbeat = locks.Heartbeat(self.fs, self.path, self.token, self.heartbeat_s)
+        return True
 
     def acquire(self) -> str | None:
         """Take the lock; return a note when a stale lock was recovered. Raise Locked if held."""
-        if self.fs.create_exclusive(self.path, self._content()):
+        if self._take():
             return None
-        try:
-            held_raw = self.fs.read_bytes(self.path)
-            held = json.loads(held_raw)
-        except Exception:
-            held_raw, held = b"", {}
-        if not is_stale(held, self.now(), self.stale_after):
-            raise Locked(f"another run holds {self.path} (host {held.get('host')}, pid {held.get('pid')}, "
-                         f"since {held.get('started')}): not starting a second one")
-        # Move the stale lock aside atomically; if what moved is not what we judged stale,
-        # another run recovered it first: give it back and step aside.
-        aside = f"{self.path}.stale-{self.token}"
-        if not self.fs.rename(self.path, aside):
-            raise Locked(f"another run is recovering {self.path}")
-        if self.fs.read_bytes(aside) != held_raw:
-            self.fs.rename(aside, self.path)
-            raise Locked(f"another run recovered {self.path} first")
-        self.fs.delete(aside)
-        if not self.fs.create_exclusive(self.path, self._content()):
+        held = locks.read_holder(self.fs, self.path)
+        if held is None:  # released between our create and our read
+            if self._take():
+                return None
             raise Locked(f"another run took {self.path}")
-        return f"recovered a stale lock (host {held.get('host')}, pid {held.get('pid')}, since {held.get('started')})"
+        heartbeat = datetime.fromtimestamp(held.heartbeat_ms / 1000, timezone.utc)
+        if not locks.is_stale(held.record, held.heartbeat_ms, int(self.now().timestamp() * 1000),
+                              self.stale_after.total_seconds(), socket.gethostname(), locks.process_alive):
+            raise Locked(f"another run holds {self.path} ({locks.describe(held)}, last seen "
+                         f"{heartbeat.isoformat(timespec='seconds')}): not starting a second one")
+        if not locks.break_stale(self.fs, held, self.token):
+            raise Locked(f"another run recovered {self.path} first")
+        if not self._take():
+            raise Locked(f"another run took {self.path}")
+        return f"recovered a stale lock ({locks.describe(held)})"
 
     def release(self) -> None:
+        """Stop the heartbeat and delete the lock file if it is still ours (never raises)."""
+        if self._heartbeat:
+            self._heartbeat.stop()
+            self._heartbeat = None
         try:
-            if json.loads(self.fs.read_bytes(self.path)).get("token") == self.token:
+            holder = locks.read_holder(self.fs, self.path)
+            if holder is not None and holder.token == self.token:
                 self.fs.delete(self.path)
-        except Exception:
+        except Exception:  # release runs in `finally`: it must not hide the run's own error
             pass

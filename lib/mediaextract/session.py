@@ -7,10 +7,16 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from .errors import BadInput
+
 # Hadoop applies this umask to every file and directory Spark writes, on HDFS as on file://
 # (otherwise 644/755 whatever the process umask). Group-readable output is widened afterwards
 # by dataset.apply_permissions, so nothing is ever created wider than asked.
 PRIVATE_UMASK = "077"
+
+# Settings no job may run without, whatever spark-submit, spark-defaults.conf or `extra` say.
+# A speculative copy of a fetch task would fetch its objects a second time, past our caps.
+FORCED_CONF = {"spark.speculation": "false"}
 
 
 def session_conf(settings) -> dict[str, str]:
@@ -28,6 +34,11 @@ def session_conf(settings) -> dict[str, str]:
     return conf
 
 
+def job_conf(settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the Spark settings a job's session is built with: ours, then extra, then FORCED_CONF."""
+    return {**session_conf(settings), **(extra or {}), **FORCED_CONF}
+
+
 def build_session(settings, app_name: str, master: str | None = None,
                   extra: dict[str, str] | None = None) -> SparkSession:
     """Return the active SparkSession, creating it with mediaextract's settings if needed."""
@@ -36,8 +47,16 @@ def build_session(settings, app_name: str, master: str | None = None,
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    for key, value in {**session_conf(settings), **(extra or {})}.items():
+    for key, value in job_conf(settings, extra).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _refuse_speculation(spark)
     return spark
+
+
+def _refuse_speculation(spark: SparkSession) -> None:
+    """Raise BadInput when the context runs speculative tasks (one made before this module built it)."""
+    if spark.sparkContext.getConf().get("spark.speculation", "false").strip().lower() != "false":
+        raise BadInput("spark.speculation is on in this Spark context: a fetch task must never run twice; "
+                       "start the job without it")

@@ -11,6 +11,8 @@ NOT_IN_STORAGE = "not_in_storage"
 CHECKSUM_MISMATCH = "checksum_mismatch"
 TOO_LARGE = "too_large"
 FETCH_FAILED = "fetch_failed"
+# A legal request removed the file: only the row's list and line stay (counts still add up).
+REMOVED = "removed"
 
 # A row that passed the catalog and waits to be fetched. Never written to `items`:
 # `plan` counts these as "found", `extract` turns each into one of the final statuses.
@@ -18,7 +20,7 @@ PENDING = "pending"
 
 FINAL_STATUSES = (
     OK, INVALID_NAME, DUPLICATE, SAMPLED_OUT, NOT_IN_FILEARCHIVE, SUPPRESSED,
-    NO_STORAGE_KEY, NOT_IN_STORAGE, CHECKSUM_MISMATCH, TOO_LARGE, FETCH_FAILED,
+    NO_STORAGE_KEY, NOT_IN_STORAGE, CHECKSUM_MISMATCH, TOO_LARGE, FETCH_FAILED, REMOVED,
 )
 # Statuses decided after the catalog, by fetching: their sum is what plan calls "found".
 FETCH_STATUSES = (OK, NOT_IN_STORAGE, CHECKSUM_MISMATCH, TOO_LARGE, FETCH_FAILED)

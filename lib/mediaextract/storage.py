@@ -2,7 +2,7 @@
 
 Both stores have the same API, so the fetch worker does not care which one it has:
 
-    store = store_for(settings["storage"], secrets, max_pool)     # cached per process
+    store = store_for(settings.storage(), max_pool)               # cached per process
     store.preflight(container)                                    # once per job, fail fast
     fetched = store.fetch(storage_key, location, max_bytes, spool_bytes)   # -> Fetched
     try: ... fetched.body.read() ... finally: fetched.body.close()
@@ -12,11 +12,12 @@ Both stores have the same API, so the fetch worker does not care which one it ha
   `storage_key` (<root>/deleted/a/b/c/<key>) and ignores `location`.
 - `fetch` makes ONE attempt. Retries, backoff, the connection cap, the rate limit and the
   breaker are the caller's (retry.py, limits.py): every attempt must pass through them.
-- Every failure the caller must act on is a StorageError whose `kind` says what to do:
-  "not_found" (an answer: not_in_storage), "auth" (stop the job), "retryable" (back off and try
-  again, honouring `retry_after_s`), "failed" (will not succeed on retry: fetch_failed, or
-  too_large when the message starts with "too large"). str(error) is one short line and never
-  holds credentials. Anything else raised is a bug (or a full spool disk).
+- Every failure the caller must act on is a StorageError whose class says what to do:
+  ObjectNotFound (an answer: not_in_storage), StorageAuthRefused (stop the job),
+  RetryableStorageError (back off and try again, honouring `retry_after_s`), ObjectTooLarge
+  (too_large) and PermanentStorageError, its base (will not succeed on retry: fetch_failed).
+  str(error) is one short line and never holds credentials. Anything else raised is a bug (or a
+  full spool disk).
 - The bytes land in a SpooledTemporaryFile: in memory up to `spool_bytes`, then on disk in the
   temp directory, so a 1 GB original never sits whole in a worker's memory.
 
@@ -26,7 +27,6 @@ No Spark here.
 from __future__ import annotations
 
 import errno
-import hashlib
 import http.client
 import os
 import re
@@ -37,16 +37,10 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from mediaextract.config import StorageSettings
 from mediaextract.digest import Sha1Base36
-from mediaextract.errors import BadInput
 from mediaextract.layout import Location, disk_path
 from mediaextract.retry import parse_retry_after
-
-NOT_FOUND = "not_found"
-AUTH = "auth"
-RETRYABLE = "retryable"
-FAILED = "failed"
-KINDS = (NOT_FOUND, AUTH, RETRYABLE, FAILED)
 
 CHUNK_BYTES = 1024 * 1024
 USER_AGENT_EXTRA = "mediaextract"  # lets storage owners tell our requests apart in their logs
@@ -55,24 +49,40 @@ _ERROR_CODE_RE = re.compile(r"[A-Za-z0-9.]{1,64}")
 
 
 class StorageError(Exception):
-    """One failed attempt at storage; `kind` tells the caller what to do about it."""
+    """One failed attempt at storage; the subclass tells the caller what to do about it."""
 
-    def __init__(self, kind: str, message: str, http_status: int | None = None,
-                 retry_after_s: float | None = None):
-        if kind not in KINDS:
-            raise ValueError(f"unknown storage error kind {kind!r}")
+    def __init__(self, message: str, http_status: int | None = None, retry_after_s: float | None = None):
         super().__init__(message)
-        self.kind = kind
         self.http_status = http_status
         self.retry_after_s = retry_after_s
 
     def __reduce__(self):
         # Keeps the attributes when pickled (Spark ships exceptions between processes).
-        return (type(self), (self.kind, str(self), self.http_status, self.retry_after_s))
+        return (type(self), (str(self), self.http_status, self.retry_after_s))
 
     def __repr__(self) -> str:
-        return (f"StorageError(kind={self.kind!r}, message={str(self)!r}, "
+        return (f"{type(self).__name__}(message={str(self)!r}, "
                 f"http_status={self.http_status!r}, retry_after_s={self.retry_after_s!r})")
+
+
+class ObjectNotFound(StorageError):
+    """No object at the path (404, or no such file on disk): an answer, not a failure."""
+
+
+class StorageAuthRefused(StorageError):
+    """Storage refused our credentials (401/403): no request will succeed, the job stops."""
+
+
+class RetryableStorageError(StorageError):
+    """A failure a later attempt may not meet (timeout, reset, 429, 5xx, a body cut short)."""
+
+
+class PermanentStorageError(StorageError):
+    """A failure every attempt would meet (another 4xx, an untrusted certificate, no permission)."""
+
+
+class ObjectTooLarge(PermanentStorageError):
+    """The object is over the size limit (announced, or found while reading)."""
 
 
 @dataclass
@@ -96,18 +106,17 @@ def _spool(read, expected: int | None, max_bytes: int, spool_bytes: int,
             try:
                 chunk = read(CHUNK_BYTES)
             except cut_short as error:
-                raise StorageError(
-                    RETRYABLE, _cut_message(received, expected, describe_cut(error))) from error
+                raise RetryableStorageError(_cut_message(received, expected, describe_cut(error))) from error
             if not chunk:
                 break
             received += len(chunk)
             if received > max_bytes:
                 # Only reachable when the size was not announced (or lied about).
-                raise StorageError(FAILED, f"too large: more than {max_bytes} bytes")
+                raise ObjectTooLarge(f"too large: more than {max_bytes} bytes")
             hasher.update(chunk)
             spool.write(chunk)
         if expected is not None and received != expected:
-            raise StorageError(RETRYABLE, _cut_message(received, expected, None))
+            raise RetryableStorageError(_cut_message(received, expected, None))
         spool.seek(0)
         return Fetched(body=spool, size=received, sha1=hasher.base36())
     except BaseException:
@@ -120,8 +129,8 @@ def _cut_message(received: int, expected: int | None, why: str | None) -> str:
     return f"body cut short: {of}" + (f" ({why})" if why else "")
 
 
-def _too_large(size: int, max_bytes: int) -> StorageError:
-    return StorageError(FAILED, f"too large: {size} bytes, limit {max_bytes}")
+def _too_large(size: int, max_bytes: int) -> ObjectTooLarge:
+    return ObjectTooLarge(f"too large: {size} bytes, limit {max_bytes}")
 
 
 # --- S3 (Swift's s3api) ---------------------------------------------------------------------------
@@ -150,33 +159,32 @@ def _causes(error: BaseException, depth: int = 6):
         stack.extend((item, level + 1) for item in inner if isinstance(item, BaseException))
 
 
-def _transport_message(error: BaseException) -> tuple[str, str]:
-    """Return (kind, one-line message) for a transport failure; never echoes the endpoint's secrets."""
-    exc, _ = _botocore()
+def _transport_error(error: BaseException) -> StorageError:
+    """Return the StorageError (one-line message) of a transport failure; never echoes the endpoint's secrets."""
+    exc, u3 = _botocore()
     chain = list(_causes(error))
-    _, u3 = _botocore()
     if any(isinstance(item, (exc.ReadTimeoutError, u3.ReadTimeoutError)) for item in chain):
-        return RETRYABLE, "read timed out"
+        return RetryableStorageError("read timed out")
     if any(isinstance(item, exc.ConnectTimeoutError) for item in chain):
-        return RETRYABLE, "connect timed out"
+        return RetryableStorageError("connect timed out")
     if isinstance(error, exc.SSLError):
         if "CERTIFICATE_VERIFY_FAILED" in " ".join(str(item) for item in chain):
-            return FAILED, "TLS certificate of storage not trusted"
-        return RETRYABLE, "TLS error talking to storage"
+            return PermanentStorageError("TLS certificate of storage not trusted")
+        return RetryableStorageError("TLS error talking to storage")
     if isinstance(error, exc.ProxyConnectionError):
-        return RETRYABLE, "could not connect to the HTTP proxy"
+        return RetryableStorageError("could not connect to the HTTP proxy")
     if any(isinstance(item, ConnectionResetError) for item in chain):
-        return RETRYABLE, "connection reset"
+        return RetryableStorageError("connection reset")
     if any(isinstance(item, ConnectionRefusedError) for item in chain):
-        return RETRYABLE, "connection refused"
+        return RetryableStorageError("connection refused")
     if isinstance(error, exc.EndpointConnectionError):
-        return RETRYABLE, "could not connect to storage"
+        return RetryableStorageError("could not connect to storage")
     if any(isinstance(item, (exc.ConnectionClosedError, http.client.RemoteDisconnected,
                              ConnectionAbortedError, BrokenPipeError)) for item in chain):
-        return RETRYABLE, "connection closed by storage"
+        return RetryableStorageError("connection closed by storage")
     if any(isinstance(item, TimeoutError) for item in chain):
-        return RETRYABLE, "timed out"
-    return RETRYABLE, f"connection error ({type(error).__name__})"
+        return RetryableStorageError("timed out")
+    return RetryableStorageError(f"connection error ({type(error).__name__})")
 
 
 def _from_client_error(error, *, missing_is_ok: bool = False) -> StorageError | None:
@@ -191,18 +199,18 @@ def _from_client_error(error, *, missing_is_ok: bool = False) -> StorageError | 
     if shown_code:
         message += f" ({shown_code})"
     if status == 404 or code in ("NoSuchKey", "NoSuchBucket", "NotFound"):
-        return None if missing_is_ok else StorageError(NOT_FOUND, message, status or 404)
+        return None if missing_is_ok else ObjectNotFound(message, status or 404)
     if status in (401, 403) or code in ("AccessDenied", "InvalidAccessKeyId",
                                         "SignatureDoesNotMatch"):
-        return StorageError(AUTH, message, status)
+        return StorageAuthRefused(message, status)
     # 501 Not Implemented is a 5xx that no retry fixes.
     if status in (408, 429) or (status is not None and 500 <= status < 600 and status != 501) \
             or (status is None and code in ("SlowDown", "ServiceUnavailable", "InternalError",
                                             "RequestTimeout")):
         retry_after = parse_retry_after(headers.get("retry-after")
                                         or headers.get("x-amz-retry-after"))
-        return StorageError(RETRYABLE, message, status, retry_after)
-    return StorageError(FAILED, message, status)
+        return RetryableStorageError(message, status, retry_after)
+    return PermanentStorageError(message, status)
 
 
 class S3Store:
@@ -256,8 +264,7 @@ class S3Store:
         except exc.ClientError as error:
             raise _from_client_error(error) from error
         except transport as error:
-            kind, message = _transport_message(error)
-            raise StorageError(kind, message) from error
+            raise _transport_error(error) from error
         body = response["Body"]
         try:
             expected = response.get("ContentLength")
@@ -267,7 +274,7 @@ class S3Store:
                 # An IncompleteReadError says nothing the byte counts do not already say.
                 if isinstance(error, exc.IncompleteReadError):
                     return None
-                return _transport_message(error)[1]
+                return str(_transport_error(error))
 
             return _spool(body.read, expected, max_bytes, spool_bytes,
                           (exc.IncompleteReadError, *transport), why)
@@ -286,8 +293,7 @@ class S3Store:
             if problem is not None:
                 raise problem from error
         except self._transport_errors() as error:
-            kind, message = _transport_message(error)
-            raise StorageError(kind, message) from error
+            raise _transport_error(error) from error
 
 
 # --- a MediaWiki upload directory (FSFileBackend) ----------------------------------------------
@@ -308,15 +314,15 @@ class DiskStore:
         try:
             handle = open(path, "rb", buffering=0)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
-            raise StorageError(NOT_FOUND, "not found on disk") from error
+            raise ObjectNotFound("not found on disk") from error
         except PermissionError as error:
-            raise StorageError(FAILED, "permission denied reading the file") from error
+            raise PermanentStorageError("permission denied reading the file") from error
         except OSError as error:
-            raise StorageError(RETRYABLE, f"disk error ({_errno_name(error)})") from error
+            raise RetryableStorageError(f"disk error ({_errno_name(error)})") from error
         with handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
-                raise StorageError(NOT_FOUND, "not a regular file on disk")
+                raise ObjectNotFound("not a regular file on disk")
             if info.st_size > max_bytes:
                 raise _too_large(info.st_size, max_bytes)
             # A file that changes while read shows up as a sha1 mismatch: no size check here.
@@ -324,10 +330,10 @@ class DiskStore:
                           lambda error: f"disk error ({_errno_name(error)})")
 
     def preflight(self, container: str | None = None) -> None:
-        """Return None when <root>/deleted is a readable directory, else raise StorageError failed."""
+        """Return None when <root>/deleted is a readable directory, else raise PermanentStorageError."""
         deleted = self.root / "deleted"
         if not deleted.is_dir() or not os.access(deleted, os.R_OK | os.X_OK):
-            raise StorageError(FAILED, f"{deleted} is not a readable directory")
+            raise PermanentStorageError(f"{deleted} is not a readable directory")
 
 
 def _errno_name(error: OSError) -> str:
@@ -340,40 +346,24 @@ _STORES: dict[tuple, object] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def store_for(storage: dict, secrets: dict, max_pool: int):
-    """Return this process's S3Store or DiskStore for these settings, creating it once.
+def store_for(settings: StorageSettings, max_pool: int):
+    """Return this process's S3Store or DiskStore for these storage settings, creating it once.
 
     PySpark reuses a Python worker process across tasks: one client (and its connection pool)
-    per process, not per task. The cache key is built from the values at call time (the secret
-    only as a digest), so mutating the dicts afterwards changes nothing already cached.
+    per process, not per task. The settings are frozen and already validated (Settings.storage()),
+    so they are the cache key as they are.
     """
-    backend = storage.get("backend", "s3")
-    if backend == "disk":
-        root = storage.get("disk_root")
-        if not root:
-            raise BadInput("storage.disk_root is required with storage.backend: disk")
-        key: tuple = ("disk", str(root))
-        create = lambda: DiskStore(str(root))  # noqa: E731
-    elif backend == "s3":
-        endpoint = storage.get("endpoint")
-        if not endpoint:
-            raise BadInput("storage.endpoint is required with storage.backend: s3")
-        access_key = secrets.get("storage.access_key")
-        secret_key = secrets.get("storage.secret_key")
-        if not access_key or not secret_key:
-            raise BadInput("storage credentials missing: storage.access_key and storage.secret_key")
-        values = (str(endpoint), str(storage.get("region") or "us-east-1"),
-                  str(storage.get("addressing_style") or "path"),
-                  float(storage.get("connect_timeout_s", 5)),
-                  float(storage.get("read_timeout_s", 30)))
-        key = ("s3", *values, int(max_pool), str(access_key),
-               hashlib.sha256(str(secret_key).encode("utf-8")).hexdigest())
-        create = lambda: S3Store(values[0], values[1], values[2], str(access_key),  # noqa: E731
-                                 str(secret_key), values[3], values[4], int(max_pool))
-    else:
-        raise BadInput(f"storage.backend must be s3 or disk, got {backend!r}")
+    key = (settings, int(max_pool))
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is None:
-            store = _STORES[key] = create()
+            store = _STORES[key] = _new_store(settings, int(max_pool))
         return store
+
+
+def _new_store(settings: StorageSettings, max_pool: int):
+    """Return a new store of the settings' backend."""
+    if settings.backend == "disk":
+        return DiskStore(settings.disk_root)
+    return S3Store(settings.endpoint, settings.region, settings.addressing_style, settings.access_key,
+                   settings.secret_key, settings.connect_timeout_s, settings.read_timeout_s, max_pool)

@@ -6,7 +6,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from mediaextract import catalog, lists, pipeline, statuses
+from mediaextract import catalog, list_reader, lists, pipeline, statuses
 from mediaextract.errors import BadInput, CatalogUnreachable
 
 from ..conftest import sandbox_settings
@@ -93,7 +93,7 @@ def test_undeleted_names_are_explained(planned):
 
 def test_missing_list_path_is_bad_input(spark, sandbox):
     with pytest.raises(BadInput, match="list path not found"):
-        lists.read_lists(spark, ["/nonexistent/covers.txt"])
+        list_reader.read_lists(spark, ["/nonexistent/covers.txt"])
 
 
 def test_unreachable_catalog_is_exit_3(spark, sandbox, list_paths):

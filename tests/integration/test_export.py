@@ -149,13 +149,17 @@ def test_modes_are_0600_and_0700_and_the_export_is_registered(exports, extractio
         entries = [root, *root.rglob("*")]
         assert {stat.S_IMODE(p.stat().st_mode) for p in entries if p.is_dir()} == {0o700}
         assert {stat.S_IMODE(p.stat().st_mode) for p in entries if p.is_file()} == {0o600}
-        assert not list(root.parent.glob(f".{fmt}.exporting-*")), "no staging left behind"
-    metadata = json.loads(Path(extraction["output"], "_metadata.json").read_text())
-    registered = {e["path"]: e for e in metadata["exports"]}
+        assert not list(root.parent.glob(f"{fmt}.staging-*")), "no staging left behind"
+        assert not list(root.parent.glob(f"{fmt}.old")), "no replaced copy left behind"
+    # Registered in the registry of the data set's root, one file per copy (see governance.inventory).
+    registry = Path(extraction["settings"]["output.root"], "_registry")
+    entries = [json.loads(p.read_text()) for p in registry.glob("*.json")]
+    registered = {e["path"]: e for e in entries if e["kind"] == "export"}
     for fmt in ("tar", "files", "webdataset"):
         entry = registered[f"file:{exports[fmt]['path']}"]
-        assert entry["format"] == fmt and entry["what"] == "originals"
-        assert entry["lists"] == sorted({"album_covers", "books", "logos", "screenshots", "out_of_domain"})
+        assert entry["state"] == "complete" and entry["dataset"] == f"file:{extraction['output']}"
+        assert entry["extra"]["format"] == fmt and entry["extra"]["what"] == "originals"
+        assert entry["extra"]["lists"] == sorted({"album_covers", "books", "logos", "screenshots", "out_of_domain"})
         datetime.fromisoformat(entry["created"])
 
 
@@ -212,10 +216,11 @@ def test_a_re_export_replaces_the_export_and_its_entry(spark, extraction, tmp_pa
     run_export(spark, settings, extraction["output"], str(target), "tar", out=lambda line: None)
     run_export(spark, settings, extraction["output"], str(target), "tar", lists=["logos"], out=lambda line: None)
     assert sorted(p.name for p in target.iterdir()) == sorted([MANIFEST, "logos.tar"])
-    metadata = json.loads(Path(extraction["output"], "_metadata.json").read_text())
-    mine = [e for e in metadata["exports"] if e["path"] == f"file:{target}"]
-    assert len(mine) == 1 and mine[0]["lists"] == ["logos"]
-    assert stat.S_IMODE(Path(extraction["output"], "_metadata.json").stat().st_mode) == 0o600
+    registry = Path(settings["output.root"], "_registry")
+    entries = [json.loads(p.read_text()) for p in registry.glob("*.json")]
+    mine = [e for e in entries if e["path"] == f"file:{target}"]
+    assert len(mine) == 1 and mine[0]["extra"]["lists"] == ["logos"] and mine[0]["state"] == "complete"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in registry.glob("*.json")} == {0o600}
 
 
 def test_refuses_what_it_must_not_overwrite_or_cannot_find(spark, extraction, tmp_path):
@@ -239,7 +244,8 @@ def test_refuses_what_it_must_not_overwrite_or_cannot_find(spark, extraction, tm
 
 def test_the_job_entry_point_exports_and_reports_bad_arguments(spark, extraction, tmp_path, capsys):
     target = tmp_path / "cli"
-    argv = [extraction["output"], "--to", str(target), "--format", "tar", "--compress", "bz2", "--lists", "logos"]
+    argv = [extraction["output"], "--to", str(target), "--format", "tar", "--compress", "bz2", "--lists", "logos",
+            "--set", f"output.root={extraction['settings']['output.root']}"]
     assert cli.run(export_job.main, argv) == 0
     assert sorted(p.name for p in target.iterdir()) == sorted([MANIFEST, "logos.tar.bz2"])
     assert "exported" in capsys.readouterr().out
@@ -272,7 +278,8 @@ def awkward(spark, tmp_path_factory):
 
 
 def test_hostile_names_export_safely_in_line_order_across_partitions(spark, awkward, tmp_path):
-    settings = load_settings(None, environ={})
+    # the run's temporary directory is the root: the data set and the exports lie under it
+    settings = load_settings(None, overrides={"output.root": str(tmp_path.parent)}, environ={})
     target = tmp_path / "files"
     run_export(spark, settings, str(awkward), str(target), "files", out=lambda line: None, partition_bytes=2500)
     expected = ["___.._etc_passwd.jpg", NAME_255, "Foo_bar.jpg", "Foo_Bar~2.jpg", "FOO_BAR~3.JPG", "_htaccess",

@@ -24,7 +24,7 @@ from chispa import assert_df_equality
 from mediaextract import dataset, report, statuses
 from mediaextract.digest import sha1_base36
 from mediaextract.extract import fetch_shape, run_extract
-from mediaextract.sandbox.proxy import FaultProxy
+from mediaextract_sandbox.proxy import FaultProxy
 
 from ..conftest import sandbox_settings
 

@@ -30,7 +30,7 @@ from mediaextract.errors import StorageAuthError, StorageDown
 from mediaextract.extract import run_extract
 from mediaextract.fetch import AUTH_REFUSED, STORAGE_DOWN
 from mediaextract.hadoopfs import HadoopFS
-from mediaextract.sandbox.proxy import Delay, FaultProxy, Reset, Respond, Truncate, always
+from mediaextract_sandbox.proxy import Delay, FaultProxy, Reset, Respond, Truncate, always
 
 from ..conftest import sandbox_settings
 

@@ -20,7 +20,7 @@ from mediaextract import dataset, report, statuses
 from mediaextract.dataset import Paths
 from mediaextract.digest import sha1_base36
 from mediaextract.hadoopfs import HadoopFS
-from mediaextract.sandbox.proxy import FaultProxy
+from mediaextract_sandbox.proxy import FaultProxy
 
 from ..conftest import REPO
 

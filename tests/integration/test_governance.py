@@ -22,10 +22,12 @@ from pyspark.sql import functions as F
 
 from jobs import check_access as check_access_job
 from jobs import expire as expire_job
+from jobs import export as export_job
 from jobs import purge as purge_job
 from jobs import reconcile as reconcile_job
-from mediaextract import catalog, cli, dataset, export, governance, statuses
+from mediaextract import catalog, cli, dataset, export, statuses
 from mediaextract.config import load_settings
+from mediaextract.governance import access, expire, purge as purging, rules
 from mediaextract.errors import EXIT_PURGE_INCOMPLETE
 from mediaextract.extract import run_extract
 
@@ -50,7 +52,7 @@ def wait_for(condition, what: str, timeout_s: float = 240.0, alive=None):
 @pytest.fixture(scope="module")
 def pristine(spark, sandbox, list_paths, tmp_path_factory):
     root = tmp_path_factory.mktemp("governance") / "root"
-    settings = sandbox_settings(sandbox)
+    settings = sandbox_settings(sandbox, output__root=str(root))
     album = [p for p in list_paths if Path(p).stem == LIST]
     run_extract(spark, settings, album, str(root / "covers"), out=lambda line: None)
     catalog.write_snapshot(spark, settings, str(root / "snap"))
@@ -61,16 +63,22 @@ def pristine(spark, sandbox, list_paths, tmp_path_factory):
             "snapshot": spark.read.parquet(str(root / "snap" / "filearchive")).count()}
 
 
+def copy_root(source: Path, target: Path) -> Path:
+    """Copy a root; its registry entries then name the copies (they hold absolute paths)."""
+    shutil.copytree(source, target, symlinks=True)
+    for entry in (target / "_registry").glob("*.json"):
+        edit(entry, entry.read_text().replace(f"file:{source}", f"file:{target}"))
+    return target
+
+
 @pytest.fixture
 def root(pristine, tmp_path) -> Path:
-    copy = tmp_path / "root"
-    shutil.copytree(pristine["root"], copy, symlinks=True)
-    return copy
+    return copy_root(pristine["root"], tmp_path / "root")
 
 
-def plain_settings():
-    """Return the default settings (purge, expire and check-access need no service)."""
-    return load_settings(environ={})
+def plain_settings(root=None):
+    """Return the default settings with root as the one root (governance needs no service)."""
+    return load_settings(overrides={"output.root": str(root)} if root else {}, environ={})
 
 
 def items_of(spark, root: Path):
@@ -116,6 +124,10 @@ def audit_lines(root: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def removed_rows(items) -> int:
+    return items.where(F.col("status") == statuses.REMOVED).count()
+
+
 def run_job(job, argv, capsys) -> tuple[int, str, str]:
     code = cli.run(job.main, argv)
     captured = capsys.readouterr()
@@ -142,7 +154,7 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
     row = pristine["ok"][target]
     if kind == "names":  # exports registered in the data set's metadata are copies too
         for to, fmt, what in (("covers-tar", "tar", "originals"), ("covers-wds", "webdataset", "thumbnails")):
-            export.run_export(spark, plain_settings(), str(root / "covers"), str(root / "exports" / to), fmt,
+            export.run_export(spark, plain_settings(root), str(root / "covers"), str(root / "exports" / to), fmt,
                               what=what, out=lambda line: None)
     before = traces(root, row)
     assert any(k.startswith("content") for k in before) and any(k.startswith("thumbnail") for k in before), \
@@ -152,12 +164,12 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
     ids = tmp_path / "ids.txt"
     # names as a person writes them; the others as the catalog holds them
     ids.write_text(f"# request T-{kind}\n{'File:Foo bar.jpg' if kind == 'names' else identifier(row)}\n")
-    argv = ["--request", f"T-{kind}", f"--{kind}", str(ids), "--root", str(root)]
+    argv = ["--request", f"T-{kind}", f"--{kind}", str(ids), "--set", f"output.root={root}"]
 
     if kind == "names":
         code, out, _ = run_job(purge_job, [*argv, "--dry-run"], capsys)
         assert code == 0 and "would remove 2 rows from" in out and "nothing changed" in out
-        assert out.count("would remove 1 file(s) from export") == 2
+        assert out.count("would remove 1 file from export") == 2
         assert traces(root, row) == before and not audit_lines(root)
 
     code, out, err = run_job(purge_job, argv, capsys)
@@ -166,14 +178,14 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
     assert traces(root, row) == {}
     items = items_of(spark, root)
     gone = 2 if kind == "names" else 1  # by name the duplicate line goes too
-    assert items.count() == pristine["rows"] - gone
+    assert items.count() == pristine["rows"] and removed_rows(items) == gone  # list and line stay
     assert items.where(F.col("sha1") == row["sha1"]).count() == 0
     snapshot = spark.read.parquet(str(root / "snap" / "filearchive"))
     assert snapshot.count() == pristine["snapshot"] - (2 if kind == "names" else 1)  # Foo_bar.jpg: 2 versions
     if kind == "names":
         assert files_holding(root, target.encode()) == []
-        assert out.count("removed 1 file(s) from export") == 2
-    assert not list(root.rglob("_purge"))
+        assert out.count("removed 1 file from export") == 2
+    assert not list(root.rglob("*.staging-*")) and not list(root.rglob("*.old"))
 
     (line,) = audit_lines(root)
     covers = next(k for k in line["datasets"] if k.endswith("/covers"))
@@ -189,57 +201,54 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
         assert path.stat().st_mode & 0o777 == 0o600
     assert f"{gone} row{'s' if gone > 1 else ''} removed (legal request, request T-{kind})" in \
         (root / "covers" / "report.txt").read_text()
+    report = json.loads((root / "covers" / "report.json").read_text())
+    assert report["totals"]["removed"] == gone and report["totals"]["requested"] == pristine["rows"]
     removals = json.loads((root / "covers" / "_metadata.json").read_text())["removals"]
     assert [(r["rows"], r["request"]) for r in removals] == [(gone, f"T-{kind}")]
-    assert governance.check_access(spark, plain_settings(), str(root), out=lambda line: None) == []
+    assert access.check_access(spark, plain_settings(), str(root), out=lambda line: None) == []
 
     if kind == "names":  # idempotent: the same request again removes nothing and says so
         code, out, _ = run_job(purge_job, argv, capsys)
         assert code == 0 and "removed 0 rows" in out
-        assert items_of(spark, root).count() == pristine["rows"] - gone
+        assert removed_rows(items_of(spark, root)) == gone
         assert [entry["rows_removed"] for entry in audit_lines(root)] == [4, 0]
 
 
 CHILD = """
-import sys, threading
+import sys
 sys.path[:0] = {paths!r}
-from mediaextract import governance
 from mediaextract.config import load_settings
+from mediaextract.governance import purge, rules
 from mediaextract.session import build_session
 
-def stop_before_the_swap(fs, work, target):
-    open({marker!r}, "w").close()
-    threading.Event().wait()  # until SIGKILL
-
-governance._swap = stop_before_the_swap
-settings = load_settings(environ={{}})
+settings = load_settings(overrides={{"output.root": {root!r}}}, environ={{}})
 spark = build_session(settings, "purge-killed", master="local[1]", extra={{"spark.ui.enabled": "false"}})
-governance.purge(spark, settings, governance.Selector(names=frozenset({names!r})), "T-killed", [{root!r}])
+purge.purge(spark, settings, rules.Selector(names=frozenset({names!r})), "T-killed")
 """
 
 
 def test_a_purge_killed_before_the_swap_completes_when_run_again(spark, pristine, root, tmp_path):
-    marker = tmp_path / "staged"
-    script = CHILD.format(paths=[str(REPO / "lib"), str(REPO)], marker=str(marker), names=[BY_NAME],
-                          root=str(root))
+    script = CHILD.format(paths=[str(REPO / "lib"), str(REPO)], names=[BY_NAME], root=str(root))
     with open(tmp_path / "child.log", "wb") as log:
         child = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, cwd=REPO)
-    try:
-        wait_for(marker.exists, "the purge staging its copy", alive=lambda: child.poll() is None)
-    finally:
-        os.killpg(child.pid, signal.SIGKILL)  # the child and its JVM: a driver killed outright
-        child.wait(timeout=60)
-    staged = list((root / "covers" / "_purge").glob("*/READY"))
+                                 start_new_session=True, cwd=REPO,
+                                 env={**os.environ, "MEDIAEXTRACT_CRASH_ON": "purge.staged"})
+        code = child.wait(timeout=300)
+        try:
+            os.killpg(child.pid, signal.SIGKILL)  # its JVM too: a driver killed outright
+        except ProcessLookupError:
+            pass
+        assert code == -signal.SIGKILL, (tmp_path / "child.log").read_text()[-3000:]
+    staged = list(root.rglob("*.staging-*"))
     assert staged, (tmp_path / "child.log").read_text()[-3000:]
-    assert items_of(spark, root).count() == pristine["rows"], "nothing swapped yet: readers see the old items"
+    assert removed_rows(items_of(spark, root)) == 0, "nothing swapped yet: readers see the old items"
     assert traces(root, pristine["ok"][BY_NAME])  # the staged copy is clean, the live one is not
 
-    result = governance.purge(spark, plain_settings(), governance.Selector(names=frozenset({BY_NAME})),
-                              "T-killed", [str(root)], out=lambda line: None)
-    assert result.rows == 4 and not result.remaining
-    assert items_of(spark, root).count() == pristine["rows"] - 2
-    assert traces(root, pristine["ok"][BY_NAME]) == {} and not list(root.rglob("_purge"))
+    result = purging.purge(spark, plain_settings(root), rules.Selector(names=frozenset({BY_NAME})),
+                           "T-killed", out=lambda line: None)
+    assert result.rows == 4 and not result.remaining and any(l.kind == rules.SWAP_STAGING for l in result.cleaned)
+    assert removed_rows(items_of(spark, root)) == 2
+    assert traces(root, pristine["ok"][BY_NAME]) == {} and not list(root.rglob("*.staging-*"))
     killed, rerun = audit_lines(root)
     assert killed["interrupted"] is True and killed["request"] == "T-killed" and killed["rows_removed"] == 0
     assert rerun["rows_removed"] == 4 and "interrupted" not in rerun
@@ -250,32 +259,33 @@ class Killed(BaseException):
     """Stands for SIGKILL: nothing in the purge catches it or cleans up after it."""
 
 
-def test_a_purge_killed_between_the_renames_is_finished_by_the_next_and_audited(spark, pristine, root, monkeypatch):
-    def die(fs, work, target):
-        raise Killed()
+def test_a_purge_killed_between_the_renames_is_rolled_back_and_done_by_the_next_and_audited(
+        spark, pristine, root, monkeypatch):
+    def die(name):
+        if name == "swap.moved_aside":
+            raise Killed()
 
-    monkeypatch.setattr(governance, "_finish_swap", die)
-    selector = governance.Selector(sha1s=frozenset({pristine["ok"][BY_SHA1]["sha1"]}))
+    monkeypatch.setattr(dataset, "checkpoint", die)
+    selector = rules.Selector(sha1s=frozenset({pristine["ok"][BY_SHA1]["sha1"]}))
     with pytest.raises(Killed):
-        governance.purge(spark, plain_settings(), selector, "T-mid", [str(root)], out=lambda line: None)
+        purging.purge(spark, plain_settings(root), selector, "T-mid", out=lambda line: None)
     monkeypatch.undo()
     assert not (root / "covers" / "items").exists(), "killed with items moved aside"
 
-    result = governance.purge(spark, plain_settings(), selector, "T-mid", [str(root)], out=lambda line: None)
-    assert result.recovered and result.recovered[0]["rows"] == 1
-    assert items_of(spark, root).count() == pristine["rows"] - 1
-    assert traces(root, pristine["ok"][BY_SHA1]) == {} and not list(root.rglob("_purge"))
+    result = purging.purge(spark, plain_settings(root), selector, "T-mid", out=lambda line: None)
+    assert result.recovered and result.recovered[0]["interrupted"] is True
+    assert removed_rows(items_of(spark, root)) == 1 and items_of(spark, root).count() == pristine["rows"]
+    assert traces(root, pristine["ok"][BY_SHA1]) == {} and not list(root.rglob("*.old"))
     killed, rerun = audit_lines(root)
-    covers = str(root / "covers")
-    assert killed["interrupted"] is True and [v for k, v in killed["datasets"].items() if k.endswith(covers)] == [1]
-    assert rerun["rows_removed"] == 1  # the snapshot's row: the killed run never reached it
+    assert killed["interrupted"] is True and killed["rows_removed"] == 0  # rolled back: it removed nothing
+    assert rerun["rows_removed"] >= 2  # items and the snapshot's row
     removals = json.loads((root / "covers" / "_metadata.json").read_text())["removals"]
     assert len(removals) == 1 and removals[0]["request"] == "T-mid"
 
 
 def test_a_reader_during_a_purge_sees_the_old_or_the_new_rows_never_an_error(spark, pristine, root):
     path = str(root / "covers" / "items")
-    old, new = pristine["rows"], pristine["rows"] - 2
+    old, new = 0, 2
     seen: list[int] = []
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -283,7 +293,7 @@ def test_a_reader_during_a_purge_sees_the_old_or_the_new_rows_never_an_error(spa
     def reader():
         while not stop.is_set():
             try:
-                seen.append(dataset.with_items(spark, path, lambda items: items.count()))
+                seen.append(dataset.with_items(spark, path, removed_rows))
             except Exception as error:  # noqa: BLE001 - any failure is the finding
                 errors.append(error)
 
@@ -291,8 +301,8 @@ def test_a_reader_during_a_purge_sees_the_old_or_the_new_rows_never_an_error(spa
     thread.start()
     try:
         wait_for(lambda: seen or errors, "the first read")
-        governance.purge(spark, plain_settings(), governance.Selector(names=frozenset({BY_NAME})),
-                         "T-read", [str(root)], out=lambda line: None)
+        purging.purge(spark, plain_settings(root), rules.Selector(names=frozenset({BY_NAME})),
+                      "T-read", out=lambda line: None)
         wait_for(lambda: new in seen or errors, "a read of the new items")
     finally:
         stop.set()
@@ -302,16 +312,22 @@ def test_a_reader_during_a_purge_sees_the_old_or_the_new_rows_never_an_error(spa
 
 
 def test_a_rescan_that_still_finds_rows_exits_7(pristine, root, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(governance, "_swap", lambda fs, work, target: None)  # a swap that silently did nothing
+    monkeypatch.setattr(dataset, "swap_in", lambda fs, staging, target: None)  # a swap that silently did nothing
     ids = tmp_path / "ids.txt"
     ids.write_text(BY_NAME + "\n")
-    code, out, err = run_job(purge_job, ["--request", "T-7", "--names", str(ids), "--root", str(root)], capsys)
+    code, out, err = run_job(purge_job, ["--request", "T-7", "--names", str(ids), "--set", f"output.root={root}"],
+                             capsys)
     assert code == EXIT_PURGE_INCOMPLETE
-    assert "matching rows remain after the purge" in err and BY_NAME not in err
+    assert "matches remain" in err and BY_NAME not in err and len(err.strip().splitlines()) == 1
     assert audit_lines(root)[-1]["remaining"] == 4
 
 
 # --- expire --------------------------------------------------------------------------------------
+
+
+def export_module_run(spark, settings, data_set: Path, to: Path) -> dict:
+    (data_set / "_SUCCESS").touch()
+    return export.run_export(spark, settings, str(data_set), str(to), "tar", out=lambda line: None)
 
 
 def test_expire_deletes_what_expired_by_the_injected_clock_and_never_the_undated(spark, pristine, tmp_path, capsys):
@@ -320,22 +336,21 @@ def test_expire_deletes_what_expired_by_the_injected_clock_and_never_the_undated
         shutil.copytree(pristine["root"] / "covers", root / name)
     created = datetime.fromisoformat(json.loads((root / "a" / "_metadata.json").read_text())["created"])
     export = root / "exports" / "b-tar"
-    export.mkdir(parents=True)
-    (export / "part-0.tar").write_bytes(b"tar")
     meta_b = json.loads((root / "b" / "_metadata.json").read_text())
     meta_b["expires"] = (created + timedelta(days=10)).isoformat()
-    meta_b["exports"] = [{"path": export.as_uri(), "format": "tar", "created": meta_b["created"], "lists": [LIST]}]
     edit(root / "b" / "_metadata.json", json.dumps(meta_b))
+    settings = plain_settings(root)
+    export_of_b = export_module_run(spark, settings, root / "b", export)
     (root / "sub" / "c" / "_metadata.json").unlink()
     edit(root / "d" / "_metadata.json", "{ cut short")
-    settings = plain_settings()
+    assert export_of_b["path"].endswith("b-tar")
     quiet = lambda line: None  # noqa: E731
 
-    listed = governance.expire(spark, settings, [str(root)], now=created + timedelta(days=5), warn_days=7, out=quiet)
+    listed = expire.expire(spark, settings, [str(root)], now=created + timedelta(days=5), warn_days=7, out=quiet)
     assert [(Path(p).name, when) for p, when in listed.expiring] == [("b", (created + timedelta(days=10)).strftime("%Y-%m-%d"))]
     assert (root / "b").exists() and export.exists() and not audit_lines(root)
 
-    result = governance.expire(spark, settings, [str(root)], now=created + timedelta(days=11), out=quiet)
+    result = expire.expire(spark, settings, [str(root)], now=created + timedelta(days=11), out=quiet)
     assert [Path(p).name for p in result.deleted] == ["b"]
     assert not (root / "b").exists() and not export.exists() and not list(root.glob("*.expiring"))
     assert sorted(Path(p).name for p in result.unreadable) == ["c", "d"]
@@ -344,7 +359,9 @@ def test_expire_deletes_what_expired_by_the_injected_clock_and_never_the_undated
     assert line["action"] == "expire" and line["dataset"].endswith("/b") and line["exports_deleted"] == 1
 
     later = (created + timedelta(days=181)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    code, out, err = run_job(expire_job, ["--root", str(root), "--now", later], capsys)
+    code, out, err = run_job(expire_job, ["--set", f"output.root={root}", "--now", later, "--dry-run"], capsys)
+    assert code == 0 and "/a: expired" in out and "would be deleted" in out and (root / "a").exists()
+    code, out, err = run_job(expire_job, ["--set", f"output.root={root}", "--now", later], capsys)
     assert code == 0, err
     assert "/a: expired" in out and "1 deleted" in out and "2 without readable metadata" in out
     assert not (root / "a").exists() and (root / "sub" / "c").exists() and (root / "d").exists()
@@ -368,7 +385,7 @@ def test_reconcile_removes_what_was_undeleted_hard_deleted_or_suppressed(spark, 
             cursor.execute("DELETE FROM filearchive WHERE fa_id IN (%s, %s)", (undeleted["fa_id"], hard_deleted["fa_id"]))
             cursor.execute("UPDATE filearchive SET fa_deleted = 15 WHERE fa_id = %s", (suppressed["fa_id"],))
 
-        argv = ["--root", str(root), *job_sets(sandbox)]
+        argv = [*job_sets(sandbox, **{"output.root": str(root)})]
         code, out, err = run_job(reconcile_job, ["--dry-run", *argv], capsys)
         assert code == 0, err
         assert "3 rows to remove: suppressed 1, undeleted 1, hard_deleted 1" in out
@@ -380,7 +397,7 @@ def test_reconcile_removes_what_was_undeleted_hard_deleted_or_suppressed(spark, 
         items = items_of(spark, root)
         gone = {undeleted["fa_id"], hard_deleted["fa_id"], suppressed["fa_id"]}
         assert items.where(F.col("fa_id").isin(list(gone))).count() == 0
-        assert items.count() == pristine["rows"] - 3
+        assert items.count() == pristine["rows"] and removed_rows(items) == 3
         snapshot = spark.read.parquet(str(root / "snap" / "filearchive"))
         assert snapshot.where(F.col("fa_id").isin(list(gone))).count() == 0
         (line,) = audit_lines(root)
@@ -418,18 +435,204 @@ def test_check_access_lists_what_others_can_read_and_exits_1(pristine, root, cap
 
 def test_an_extract_after_a_purge_does_not_fetch_the_removed_file_again(
         spark, sandbox, list_paths, pristine, root, tmp_path, capsys):
-    from mediaextract.extract import REMOVED
-
     row = pristine["ok"][BY_NAME]
     ids = tmp_path / "ids.txt"
     ids.write_text("File:Foo bar.jpg\n")
-    code, _, err = run_job(purge_job, ["--request", "T-again", "--names", str(ids), "--root", str(root)], capsys)
+    code, _, err = run_job(purge_job, ["--request", "T-again", "--names", str(ids), "--set", f"output.root={root}"],
+                           capsys)
     assert code == 0, err
     album = [p for p in list_paths if Path(p).stem == LIST]
-    run_extract(spark, sandbox_settings(sandbox), album, str(root / "covers"), out=lambda line: None)
-    again = items_of(spark, root).where((F.col("name") == BY_NAME) & (F.col("status") != statuses.DUPLICATE))
-    rows = again.collect()
-    assert len(rows) == 1
-    assert (rows[0]["status"], rows[0]["reason"], rows[0]["content"], rows[0]["sha1"]) == \
-        (statuses.SUPPRESSED, REMOVED, None, None)
-    assert not any(k.startswith("content") for k in traces(root, row))
+    run_extract(spark, sandbox_settings(sandbox, output__root=str(root)), album, str(root / "covers"),
+                out=lambda line: None)
+    items = items_of(spark, root)
+    assert items.where(F.col("name") == BY_NAME).count() == 0 and removed_rows(items) == 2
+    assert items.count() == pristine["rows"]
+    assert files_holding(root, BY_NAME.encode()) == [] and not any(k.startswith("content") for k in traces(root, row))
+
+
+# --- copies anywhere, garbage, logs (issue 10) -----------------------------------------------------
+
+
+def registry_entries(root: Path) -> list[tuple[Path, dict]]:
+    return [(p, json.loads(p.read_text())) for p in sorted((root / "_registry").glob("*.json"))]
+
+
+def make_exports(spark, root: Path, second: Path) -> tuple[Path, Path]:
+    """Export covers once under root and once under a second configured root; return both."""
+    settings = load_settings(overrides={"output.root": str(root), "output.roots": [str(second)]}, environ={})
+    inside, outside = root / "exports" / "covers-tar", second / "covers-files"
+    export.run_export(spark, settings, str(root / "covers"), str(inside), "tar", out=lambda line: None)
+    export.run_export(spark, settings, str(root / "covers"), str(outside), "files", out=lambda line: None)
+    return inside, outside
+
+
+def test_exports_are_registered_and_a_write_outside_the_roots_is_refused(spark, pristine, root, tmp_path, capsys):
+    second = tmp_path / "second"
+    second.mkdir()
+    inside, outside = make_exports(spark, root, second)
+    exports = {entry["path"]: entry for _, entry in registry_entries(root) if entry["kind"] == "export"}
+    assert set(exports) == {f"file:{inside}", f"file:{outside}"}
+    assert all(e["state"] == "complete" and e["dataset"] == f"file:{root / 'covers'}" for e in exports.values())
+    code, out, err = run_job(export_job, [str(root / "covers"), "--to", str(tmp_path / "elsewhere"), "--format", "tar",
+                                          "--set", f"output.root={root}"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not under a configured root" in err
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_registered_export_that_cannot_be_read_fails_the_purge_closed_naming_it(spark, pristine, root, tmp_path, capsys):
+    second = tmp_path / "second"
+    second.mkdir()
+    inside, outside = make_exports(spark, root, second)
+    (outside / "manifest.csv").unlink()           # the manifest is gone: which files it holds is unknown
+    ids = tmp_path / "ids.txt"
+    ids.write_text(BY_NAME + "\n")
+    # the second root is not named: the registry of the first leads the purge there
+    code, out, err = run_job(purge_job, ["--request", "T-closed", "--names", str(ids), "--set", f"output.root={root}"],
+                             capsys)
+    assert code == EXIT_PURGE_INCOMPLETE
+    assert len(err.strip().splitlines()) == 1 and str(outside) in err and BY_NAME not in err + out
+    assert "re-scan: nothing matches any more" not in out
+    assert removed_rows(items_of(spark, root)) == 2            # what could be removed was
+    assert files_holding(inside, BY_NAME.encode()) == []
+    line = audit_lines(root)[-1]
+    assert any(str(outside) in p for p in line["unreachable"]) and line["export_files_removed"] == 1
+
+
+def test_a_registered_export_on_another_hosts_disk_is_named_not_skipped(spark, pristine, root, tmp_path, capsys):
+    second = tmp_path / "second"
+    second.mkdir()
+    make_exports(spark, root, second)
+    for path, entry in registry_entries(root):
+        if entry["kind"] == "export" and "second" in entry["path"]:
+            edit(path, json.dumps({**entry, "host": "another-host.example"}))
+    ids = tmp_path / "ids.txt"
+    ids.write_text(BY_NAME + "\n")
+    code, out, err = run_job(purge_job, ["--request", "T-host", "--names", str(ids), "--set", f"output.root={root}"],
+                             capsys)
+    assert code == EXIT_PURGE_INCOMPLETE and "another-host.example" in err and "covers-files" in err
+
+
+def test_garbage_and_a_truncated_part_file_never_block_a_purge(spark, pristine, root, tmp_path, capsys):
+    part = next((root / "covers" / "items").rglob("*.parquet"))
+    temporary = root / "covers" / "_work" / "run-x" / "batch-00001" / "_temporary" / "0"
+    temporary.mkdir(parents=True)
+    (temporary / "part-00000-x.snappy.parquet").write_bytes(part.read_bytes()[:200])   # truncated
+    uncommitted = root / "covers" / "_work" / "run-x" / "batch-00002" / "list=album_covers"
+    uncommitted.mkdir(parents=True)
+    shutil.copy(part, uncommitted / part.name)                                         # no _COMMITTED
+    staging = root / "exports" / ".covers-tar.exporting-deadbeef"
+    staging.mkdir(parents=True)
+    (staging / "Foo_bar.jpg").write_bytes(bytes(pristine["ok"][BY_NAME]["content"]))
+    broken = root / "snap" / "filearchive" / "part-99999-broken.snappy.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    ids = tmp_path / "ids.txt"
+    ids.write_text(BY_NAME + "\n")
+    code, out, err = run_job(purge_job, ["--request", "T-garbage", "--names", str(ids), "--set", f"output.root={root}"],
+                             capsys)
+    assert code == 0, err
+    assert "Exception" not in out + err and "re-scan: nothing matches any more" in out
+    assert f"deleted the unreadable part file file:{broken}" in out
+    for gone in (temporary.parent, uncommitted.parent, staging, broken):
+        assert not gone.exists()
+    assert traces(root, pristine["ok"][BY_NAME]) == {} and files_holding(root, BY_NAME.encode()) == []
+
+
+EVENT_LOG_CHILD = """
+import sys
+sys.path[:0] = {paths!r}
+from jobs import purge
+from mediaextract import cli
+sys.exit(cli.run(purge.main, {argv!r}))
+"""
+
+
+def test_a_purge_leaves_no_removed_name_in_sparks_event_log_or_its_output(pristine, root, tmp_path):
+    events = tmp_path / "events"
+    events.mkdir()
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{BY_NAME}\n{BY_KEY}\n")
+    argv = ["--request", "T-events", "--names", str(ids), "--set", f"output.root={root}", "--master", "local[1]"]
+    submit = (f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file:{events} "
+              "--conf spark.eventLog.compress=false --conf spark.ui.enabled=false pyspark-shell")
+    done = subprocess.run([sys.executable, "-c", EVENT_LOG_CHILD.format(paths=[str(REPO / "lib"), str(REPO)], argv=argv)],
+                          capture_output=True, cwd=REPO, timeout=600,
+                          env={**os.environ, "PYSPARK_SUBMIT_ARGS": submit})
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    logs = [p for p in events.rglob("*") if p.is_file()]
+    assert logs and any(b"SparkListenerSQLExecutionStart" in p.read_bytes() for p in logs), "no event log written"
+    output = done.stdout + done.stderr
+    for name in (BY_NAME, BY_KEY):
+        for needle in {name.encode(), name.encode("unicode_escape"), json.dumps(name)[1:-1].encode()}:
+            assert needle not in output
+            assert not [p for p in logs if needle in p.read_bytes()], f"a removed name in the event log"
+
+
+def test_two_purges_at_once_each_remove_their_file_and_nothing_else(spark, pristine, root):
+    """The second waits for the first (both hold the root exclusively): no staging is taken over
+    from a live run, and every row not targeted stays."""
+    results: dict[str, object] = {}
+
+    def run(name: str, request: str) -> None:
+        try:
+            results[request] = purging.purge(spark, plain_settings(root), rules.Selector(names=frozenset({name})),
+                                             request, out=lambda line: None)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            results[request] = error
+
+    threads = [threading.Thread(target=run, args=(BY_NAME, "T-one")),
+               threading.Thread(target=run, args=(BY_KEY, "T-two"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert all(isinstance(r, purging.PurgeResult) for r in results.values()), results
+    items = items_of(spark, root)
+    targeted = sum(1 for name in pristine["names"] if name in (BY_NAME, BY_KEY))   # duplicate lines too
+    assert items.count() == pristine["rows"] and removed_rows(items) == targeted
+    kept = sorted(r["sha1"] for r in items.where(F.col("status") == statuses.OK).collect())
+    gone = {pristine["ok"][BY_NAME]["sha1"], pristine["ok"][BY_KEY]["sha1"]}
+    assert kept == sorted(r["sha1"] for n, r in pristine["ok"].items() if r["sha1"] not in gone)
+    lines = audit_lines(root)
+    assert sorted(l["request"] for l in lines) == ["T-one", "T-two"] and not any(l.get("interrupted") for l in lines)
+
+
+def test_an_export_killed_while_replacing_itself_is_rolled_back_and_purged(spark, pristine, root, monkeypatch):
+    settings = plain_settings(root)
+    target = root / "exports" / "covers-files"
+    export.run_export(spark, settings, str(root / "covers"), str(target), "files", out=lambda line: None)
+
+    def die(name):
+        if name == "swap.moved_aside":
+            raise Killed()
+
+    monkeypatch.setattr(dataset, "checkpoint", die)
+    with pytest.raises(Killed):
+        export.run_export(spark, settings, str(root / "covers"), str(target), "files", out=lambda line: None)
+    monkeypatch.undo()
+    assert not target.exists() and (target.parent / "covers-files.old").exists()
+    purging.purge(spark, settings, rules.Selector(names=frozenset({BY_NAME})), "T-export", out=lambda line: None)
+    assert (target / "manifest.csv").exists(), "the old export is back in place"
+    assert list(target.parent.iterdir()) == [target], "staging and the replaced copy are gone"
+    assert files_holding(root, BY_NAME.encode()) == [] and traces(root, pristine["ok"][BY_NAME]) == {}
+    (entry,) = [e for _, e in registry_entries(root) if e["kind"] == "export"]
+    assert entry["state"] == "complete" and entry["path"] == f"file:{target}"
+
+
+def test_a_purge_waits_for_writers_then_exits_8_in_one_line(spark, pristine, root, tmp_path, capsys):
+    from mediaextract import locks
+    from mediaextract.errors import EXIT_LOCK_TIMEOUT
+    from mediaextract.hadoopfs import HadoopFS
+
+    writer = locks.Lock.for_root(HadoopFS(spark), f"file:{root}", "extract", plain_settings(root))
+    ids = tmp_path / "ids.txt"
+    ids.write_text(BY_NAME + "\n")
+    with writer.shared():  # an extract committing a batch that does not end in time
+        code, out, err = run_job(purge_job, ["--request", "T-wait", "--names", str(ids), "--set", f"output.root={root}",
+                                             "--set", "governance.lock_timeout_s=1"], capsys)
+    assert code == EXIT_LOCK_TIMEOUT
+    assert len(err.strip().splitlines()) == 1 and "extract" in err and BY_NAME not in err
+    assert removed_rows(items_of(spark, root)) == 0 and not audit_lines(root)   # nothing touched
+    assert not (root / "_locks" / "exclusive").exists(), "a purge that gave up leaves no lock behind"
+    code, out, err = run_job(purge_job, ["--request", "T-wait", "--names", str(ids), "--set", f"output.root={root}"],
+                             capsys)
+    assert code == 0, err

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import mediaextract
-from mediaextract.sandbox.proxy import (
+from mediaextract_sandbox.proxy import (
     Delay,
     FaultProxy,
     Reset,
@@ -662,7 +662,7 @@ def test_cli_runs_until_sigterm_and_writes_its_stats(upstream, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [lib_dir, *filter(None, [os.environ.get("PYTHONPATH")])])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "mediaextract.sandbox.proxy", "--upstream",
+        [sys.executable, "-m", "mediaextract_sandbox.proxy", "--upstream",
          f"127.0.0.1:{upstream.port}", "--stats-file", str(stats_file)],
         stdout=subprocess.PIPE, text=True, env=env)
     try:

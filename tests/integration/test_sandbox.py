@@ -17,8 +17,8 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from mediaextract.sandbox import Sandbox, SandboxError
-from mediaextract.sandbox import seed as seed_module
+from mediaextract_sandbox import Sandbox, SandboxError
+from mediaextract_sandbox import seed as seed_module
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -71,7 +71,7 @@ def _ports() -> dict[str, int]:
 def _cli(sandbox: Sandbox, action: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
     return subprocess.run(
-        [sys.executable, "-m", "mediaextract.sandbox", action, "--root", str(sandbox.root),
+        [sys.executable, "-m", "mediaextract_sandbox", action, "--root", str(sandbox.root),
          "--mariadb-port", str(sandbox.mariadb_port), "--swift-port", str(sandbox.swift_port),
          "--memcached-port", str(sandbox.memcached_port)],
         env=env, capture_output=True, text=True, timeout=120)

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mediaextract.config import StorageSettings
 from mediaextract.digest import sha1_base36
 from mediaextract.errors import BadInput
 from mediaextract.layout import Location, deleted_location, disk_path
-from mediaextract.sandbox import Sandbox
-from mediaextract.sandbox.proxy import Delay, FaultProxy, Reset, Respond, Truncate, always
-from mediaextract.storage import DiskStore, Fetched, S3Store, StorageError, store_for
+from mediaextract_sandbox import Sandbox
+from mediaextract_sandbox.proxy import Delay, FaultProxy, Reset, Respond, Truncate, always
+from mediaextract.storage import (DiskStore, Fetched, ObjectNotFound, ObjectTooLarge, PermanentStorageError,
+                                  RetryableStorageError, S3Store, StorageAuthRefused, StorageError, store_for)
 
 from ..conftest import free_ports
 
@@ -164,13 +166,13 @@ def test_a_missing_object_is_not_found(box, store):
     assert rows, "the seed has no not_in_storage row"
     key = rows[0]["storage_key"]
     error = fetch_error(store, key, deleted_location(key, wiki_id=box.wiki_id))
-    assert (error.kind, error.http_status) == ("not_found", 404)
+    assert (type(error), error.http_status) == (ObjectNotFound, 404)
     assert str(error).startswith("HTTP 404 from storage")
 
 
 def test_a_missing_bucket_is_not_found(store):
     error = fetch_error(store, "k", Location("no-such-container.zz", "a/b/c/key"))
-    assert error.kind == "not_found"
+    assert type(error) is ObjectNotFound
 
 
 def test_a_wrong_secret_is_auth_and_never_echoed(box, credentials, ok_row):
@@ -178,12 +180,12 @@ def test_a_wrong_secret_is_auth_and_never_echoed(box, credentials, ok_row):
     store = make_store(box.settings()["storage.endpoint"], credentials, secret_key=wrong)
     key = ok_row["storage_key"]
     error = fetch_error(store, key, deleted_location(key, wiki_id=box.wiki_id))
-    assert (error.kind, error.http_status) == ("auth", 403)
+    assert (type(error), error.http_status) == (StorageAuthRefused, 403)
     assert wrong not in str(error) and wrong not in repr(error)
     assert credentials["secret_key"] not in str(error)
     with pytest.raises(StorageError) as caught:
         store.preflight(deleted_location(key, wiki_id=box.wiki_id).container)
-    assert caught.value.kind == "auth"
+    assert type(caught.value) is StorageAuthRefused
     assert wrong not in repr(store)
 
 
@@ -195,11 +197,11 @@ def test_preflight_accepts_good_credentials_with_or_without_the_bucket(box, stor
 def test_unreachable_storage_is_retryable(credentials):
     store = make_store(f"http://127.0.0.1:{closed_port()}", credentials)
     error = fetch_error(store, "k", Location("bucket", "a/b/c/key"))
-    assert error.kind == "retryable"
+    assert type(error) is RetryableStorageError
     assert error.http_status is None
     with pytest.raises(StorageError) as caught:
         store.preflight("bucket")
-    assert caught.value.kind == "retryable"
+    assert type(caught.value) is RetryableStorageError
 
 
 def test_a_large_object_is_spooled_to_disk(store, big_object):
@@ -226,12 +228,12 @@ def test_an_object_over_max_bytes_is_too_large_before_download(store, big_object
                                                                credentials):
     data, key, location = big_object
     error = fetch_error(store, key, location, max_bytes=BIG_BYTES - 1)
-    assert error.kind == "failed"
+    assert type(error) is ObjectTooLarge
     assert str(error).startswith("too large")
     # Through the proxy: the connection is dropped long before 40 MB went through.
     proxied = make_store(proxy.endpoint, credentials)
     error = fetch_error(proxied, key, location, max_bytes=MiB)
-    assert str(error).startswith("too large")
+    assert type(error) is ObjectTooLarge
     assert settled(proxy, 1)[0].body_bytes < BIG_BYTES
 
 
@@ -240,7 +242,7 @@ def test_the_object_server_down_is_retryable(box, store, small_object):
     box.stop_object_server()
     try:
         error = fetch_error(store, key, location)
-        assert error.kind == "retryable"
+        assert type(error) is RetryableStorageError
         assert error.http_status is not None and error.http_status >= 500
     finally:
         box.start_object_server()
@@ -262,7 +264,7 @@ def test_503_with_retry_after_is_retryable_and_keeps_the_delay(proxy, credential
     proxy.fault_for = always(Respond.s3_error(503, "ServiceUnavailable",
                                               headers={"Retry-After": "7"}))
     error = fetch_error(make_store(proxy.endpoint, credentials), key, location)
-    assert (error.kind, error.http_status, error.retry_after_s) == ("retryable", 503, 7.0)
+    assert (type(error), error.http_status, error.retry_after_s) == (RetryableStorageError, 503, 7.0)
     assert str(error).startswith("HTTP 503 from storage")
     assert proxy.total_requests == 1  # botocore did not retry behind our back
 
@@ -271,7 +273,7 @@ def test_429_is_retryable_without_retry_after(proxy, credentials, small_object):
     _, key, location = small_object
     proxy.fault_for = always(Respond(429))
     error = fetch_error(make_store(proxy.endpoint, credentials), key, location)
-    assert (error.kind, error.http_status, error.retry_after_s) == ("retryable", 429, None)
+    assert (type(error), error.http_status, error.retry_after_s) == (RetryableStorageError, 429, None)
 
 
 @pytest.mark.parametrize("status", [400, 405, 501])
@@ -279,24 +281,24 @@ def test_answers_no_retry_can_fix_are_failed(proxy, credentials, small_object, s
     _, key, location = small_object
     proxy.fault_for = always(Respond.s3_error(status, "InvalidRequest"))
     error = fetch_error(make_store(proxy.endpoint, credentials), key, location)
-    assert (error.kind, error.http_status) == ("failed", status)
+    assert (type(error), error.http_status) == (PermanentStorageError, status)
 
 
 def test_403_from_the_server_is_auth(proxy, credentials, small_object):
     _, key, location = small_object
     proxy.fault_for = always(Respond.s3_error(403, "AccessDenied"))
     store = make_store(proxy.endpoint, credentials)
-    assert fetch_error(store, key, location).kind == "auth"
+    assert type(fetch_error(store, key, location)) is StorageAuthRefused
     with pytest.raises(StorageError) as caught:
         store.preflight(location.container)
-    assert caught.value.kind == "auth"
+    assert type(caught.value) is StorageAuthRefused
 
 
 def test_a_reset_connection_is_retryable(proxy, credentials, small_object):
     _, key, location = small_object
     proxy.fault_for = always(Reset())
     error = fetch_error(make_store(proxy.endpoint, credentials), key, location)
-    assert error.kind == "retryable"
+    assert type(error) is RetryableStorageError
     assert str(error) == "connection reset"
     assert proxy.total_requests == 1
 
@@ -305,7 +307,7 @@ def test_a_body_cut_short_is_retryable(proxy, credentials, small_object):
     _, key, location = small_object
     proxy.fault_for = always(Truncate(0.5), method="GET")
     error = fetch_error(make_store(proxy.endpoint, credentials), key, location)
-    assert error.kind == "retryable"
+    assert type(error) is RetryableStorageError
     assert str(error).startswith("body cut short: ")
     assert f"of {SMALL_BYTES} bytes" in str(error)
 
@@ -315,7 +317,7 @@ def test_a_silent_server_is_a_read_timeout(proxy, credentials, small_object):
     proxy.fault_for = always(Delay(10.0))
     store = make_store(proxy.endpoint, credentials, read_timeout_s=0.5)
     error = fetch_error(store, key, location)
-    assert error.kind == "retryable"
+    assert type(error) is RetryableStorageError
     assert str(error) == "read timed out"
 
 
@@ -331,16 +333,14 @@ def test_keep_alive_connections_are_reused_after_a_full_read(proxy, credentials,
 
 # --- errors, the store cache ---------------------------------------------------------------------
 
-def test_storage_errors_survive_pickling():
-    error = StorageError("retryable", "HTTP 503 from storage", 503, 7.0)
+@pytest.mark.parametrize("kind", [ObjectNotFound, StorageAuthRefused, RetryableStorageError,
+                                  PermanentStorageError, ObjectTooLarge])
+def test_storage_errors_survive_pickling(kind):
+    error = kind("HTTP 503 from storage", 503, 7.0)
     copy = pickle.loads(pickle.dumps(error))
-    assert (copy.kind, str(copy), copy.http_status, copy.retry_after_s) == \
-        ("retryable", "HTTP 503 from storage", 503, 7.0)
-
-
-def test_unknown_error_kinds_are_refused():
-    with pytest.raises(ValueError):
-        StorageError("weird", "x")
+    assert (type(copy), str(copy), copy.http_status, copy.retry_after_s) == \
+        (kind, "HTTP 503 from storage", 503, 7.0)
+    assert isinstance(copy, StorageError)
 
 
 S3_SETTINGS = {"backend": "s3", "endpoint": "http://127.0.0.1:9", "region": "us-east-1",
@@ -349,41 +349,42 @@ S3_SETTINGS = {"backend": "s3", "endpoint": "http://127.0.0.1:9", "region": "us-
 SECRETS = {"storage.access_key": "test:tester", "storage.secret_key": "s3cr3t-value"}
 
 
+def storage_settings(section=None, secrets=None) -> StorageSettings:
+    return StorageSettings.from_section({**S3_SETTINGS, **(section or {})},
+                                        SECRETS if secrets is None else secrets)
+
+
 def test_store_for_gives_one_store_per_process_and_settings():
-    first = store_for(dict(S3_SETTINGS), dict(SECRETS), 4)
+    first = store_for(storage_settings(), 4)
     assert isinstance(first, S3Store)
-    assert store_for(dict(S3_SETTINGS), dict(SECRETS), 4) is first
-    assert store_for({**S3_SETTINGS, "read_timeout_s": 60}, dict(SECRETS), 4) is not first
-    assert store_for(dict(S3_SETTINGS), {**SECRETS, "storage.secret_key": "other"}, 4) is not first
-    assert store_for(dict(S3_SETTINGS), dict(SECRETS), 8) is not first
+    assert store_for(storage_settings(), 4) is first
+    assert store_for(storage_settings({"read_timeout_s": 60}), 4) is not first
+    assert store_for(storage_settings(secrets={**SECRETS, "storage.secret_key": "other"}), 4) is not first
+    assert store_for(storage_settings(), 8) is not first
     assert SECRETS["storage.secret_key"] not in repr(first)
 
 
-def test_store_for_is_not_fooled_by_mutating_the_settings():
-    settings = {**S3_SETTINGS, "endpoint": "http://127.0.0.1:19"}
-    first = store_for(settings, dict(SECRETS), 4)
-    settings["endpoint"] = "http://127.0.0.1:29"
-    second = store_for(settings, dict(SECRETS), 4)
-    assert second is not first
-    assert (first.endpoint, second.endpoint) == ("http://127.0.0.1:19", "http://127.0.0.1:29")
-    assert store_for({**S3_SETTINGS, "endpoint": "http://127.0.0.1:19"}, dict(SECRETS), 4) is first
+def test_storage_settings_never_show_the_credentials():
+    shown = repr(storage_settings()) + str(storage_settings())
+    assert SECRETS["storage.secret_key"] not in shown and SECRETS["storage.access_key"] not in shown
 
 
 def test_store_for_disk(tmp_path):
-    store = store_for({"backend": "disk", "disk_root": str(tmp_path)}, {}, 4)
+    disk = {"backend": "disk", "disk_root": str(tmp_path)}
+    store = store_for(storage_settings(disk, {}), 4)
     assert isinstance(store, DiskStore)
-    assert store_for({"backend": "disk", "disk_root": str(tmp_path)}, {}, 4) is store
+    assert store_for(storage_settings(disk, {}), 4) is store
 
 
-@pytest.mark.parametrize("storage, secrets", [
-    ({**S3_SETTINGS, "backend": "ftp"}, SECRETS),
-    ({**S3_SETTINGS, "endpoint": None}, SECRETS),
-    (S3_SETTINGS, {"storage.access_key": "test:tester"}),
+@pytest.mark.parametrize("section, secrets", [
+    ({"backend": "ftp"}, SECRETS),
+    ({"endpoint": None}, SECRETS),
+    ({}, {"storage.access_key": "test:tester"}),
     ({"backend": "disk", "disk_root": None}, {}),
 ])
-def test_store_for_refuses_incomplete_settings(storage, secrets):
+def test_incomplete_storage_settings_are_refused(section, secrets):
     with pytest.raises(BadInput) as caught:
-        store_for(storage, secrets, 4)
+        storage_settings(section, secrets)
     assert SECRETS["storage.secret_key"] not in str(caught.value)
 
 
@@ -415,17 +416,17 @@ def test_disk_store_reads_a_deleted_file(tmp_path):
 def test_disk_store_missing_file_is_not_found(tmp_path):
     (tmp_path / "deleted").mkdir()
     error = fetch_error(DiskStore(str(tmp_path)), "0" * 31 + ".jpg", None)
-    assert error.kind == "not_found"
+    assert type(error) is ObjectNotFound
 
 
 def test_disk_store_too_large(tmp_path):
     key = _write_deleted(tmp_path, b"x" * 1000)
     error = fetch_error(DiskStore(str(tmp_path)), key, None, max_bytes=999)
-    assert error.kind == "failed"
+    assert type(error) is ObjectTooLarge
     assert str(error).startswith("too large")
 
 
 def test_disk_store_preflight_needs_the_deleted_directory(tmp_path):
     with pytest.raises(StorageError) as caught:
         DiskStore(str(tmp_path)).preflight("ignored")
-    assert caught.value.kind == "failed"
+    assert type(caught.value) is PermanentStorageError

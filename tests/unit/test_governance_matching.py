@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mediaextract import governance as g
+from mediaextract import statuses
+from mediaextract.governance import inventory
+from mediaextract.governance import rules as g
 from mediaextract.digest import sha1_base36
 from mediaextract.errors import BadInput
 
@@ -132,17 +134,39 @@ def test_an_acl_is_always_reported():
     assert "ACL" in g.access_problem(0o600, False, acl=True)
 
 
-@pytest.mark.parametrize("state, action", [
-    (dict(ready=False, done=False, target=True, new=True, old=False), g.DISCARD),
-    (dict(ready=True, done=False, target=True, new=True, old=False), g.DISCARD),
-    (dict(ready=True, done=False, target=False, new=True, old=True), g.FINISH_SWAP),
-    (dict(ready=True, done=False, target=True, new=False, old=True), g.FINISHED),
-    (dict(ready=True, done=True, target=True, new=False, old=False), g.FINISHED),
-    (dict(ready=True, done=False, target=False, new=False, old=True), g.ROLL_BACK),
-    (dict(ready=True, done=False, target=True, new=True, old=True), g.DISCARD),
+@pytest.mark.parametrize("name, is_dir, committed, kind", [
+    ("_temporary", True, False, g.SPARK_TEMPORARY),
+    ("items.staging-20261129T101010-abc123", True, False, g.SWAP_STAGING),
+    (".covers-tar.exporting-1a2b3c4d", True, False, g.EXPORT_STAGING),
+    ("covers-tar.replaced-1a2b3c4d", True, False, g.EXPORT_REPLACED),
+    ("batch-00003", True, False, g.UNCOMMITTED_BATCH),
+    ("batch-00003", True, True, None),
+    ("report.json._writing", False, False, g.HALF_WRITTEN),
+    ("covers.expiring", True, False, g.EXPIRING),
+    ("list=my.staging-list", True, False, None),   # a partition is data, whatever its list is called
+    ("items", True, False, None),
+    ("part-00000.parquet", False, False, None),
 ])
-def test_what_a_purge_does_with_a_killed_runs_staging(state, action):
-    assert g.recovery_action(**state) == action
+def test_what_a_dead_run_left_is_told_by_its_name(name, is_dir, committed, kind):
+    assert g.leftover_kind(name, is_dir, committed) == kind
+
+
+def test_a_half_done_swap_rolls_back_unless_the_new_copy_is_in_place():
+    assert g.swap_repair(target_exists=False) == g.ROLL_BACK
+    assert g.swap_repair(target_exists=True) == g.DROP_OLD
+    assert g.swapped_aside("items.old", True) and not g.swapped_aside("list=a.old", True)
+
+
+def test_only_tables_of_requested_lines_keep_a_removed_row():
+    assert g.keeps_rows(["list", "line", "status", "name"]) and not g.keeps_rows(["fa_id", "name_bytes"])
+    row = g.removed_row({"list": "covers", "line": 3, "name": "Foo.jpg", "sha1": "x", "status": "ok", "reason": None})
+    assert row == {"list": "covers", "line": 3, "name": None, "sha1": None, "status": statuses.REMOVED,
+                   "reason": g.REMOVED_REASON}
+
+
+def test_a_data_set_is_told_by_its_metadata_file_or_items_directory():
+    assert inventory.is_dataset({"_metadata.json": False}) and inventory.is_dataset({"items": True})
+    assert not inventory.is_dataset({"items": False, "_metadata.json": True, "report.json": False})
 
 
 def test_table_roots_strip_partition_directories_down_to_the_root_only():

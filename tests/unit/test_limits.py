@@ -8,10 +8,11 @@ import signal
 import stat
 import tempfile
 import threading
+from contextlib import contextmanager
 
 import pytest
 
-from mediaextract.limits import HostSlots, RateLimiter, slots_directory
+from mediaextract.limits import HostSlots, RateLimiter, request_turn, slots_directory
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -226,6 +227,35 @@ def test_unlimited_never_waits_nor_touches_disk(tmp_path):
     for _ in range(100):
         limiter.wait()
     assert list(tmp_path.iterdir()) == []
+
+
+class SlotsFreeAt:
+    """Slots that are all busy until `free_at` on the fake clock: holding one waits until then."""
+
+    def __init__(self, fake: FakeTime, free_at: float):
+        self.fake, self.free_at = fake, free_at
+
+    @contextmanager
+    def hold(self):
+        self.fake.now = max(self.fake.now, self.free_at)
+        yield 0
+
+
+def test_a_request_takes_its_rate_start_after_its_slot(tmp_path):
+    """Starts reserved while requests queued for a slot would all have passed when the slots
+    free up, and those requests would go out at once; taken after the slot, they stay spaced."""
+    fake = FakeTime(100.0)
+
+    def sleep(seconds):
+        fake.now += seconds
+
+    rate = RateLimiter(tmp_path, 2.0, clock=fake.clock, sleep=sleep)
+    slots = SlotsFreeAt(fake, free_at=110.0)
+    sent = []
+    for _ in range(3):
+        with request_turn(slots, rate):
+            sent.append(fake.now)
+    assert sent == pytest.approx([110.0, 110.5, 111.0])
 
 
 @pytest.mark.parametrize("per_second", [0, -1.0])

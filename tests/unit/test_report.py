@@ -43,3 +43,68 @@ def test_table_has_a_sentence_per_list_in_peoples_words():
     assert "covers: of 2527 requested, filearchive knew 2453, 2441 downloaded" in text
     header = text.splitlines()[0].split()
     assert header == ["covers", "total"]
+
+
+REMOVED_ROWS = [CountRow("covers", "ok", "bitmap", 5, 500), CountRow("covers", "not_in_storage", "bitmap", 1, 10),
+                CountRow("covers", "duplicate", None, 1, 0), CountRow("covers", "removed", None, 2, 0),
+                CountRow("logos", "ok", "bitmap", 3, 30)]
+REMOVALS = [{"at": "2026-11-21T22:00:40Z", "rows": 2, "reason": "legal request", "request": "T-12345",
+             "run": "0fda96196758", "names": ["Secret_cover.jpg"]},
+            {"at": "2026-11-22T08:00:00Z", "rows": 1, "reason": "legal request", "request": "T-7"}]
+
+
+def test_removed_rows_are_requested_but_not_found():
+    built = build_report(REMOVED_ROWS, "extract", removals=REMOVALS)
+    covers = built["lists"]["covers"]
+    assert (covers["requested"], covers["removed"], covers["found"], covers["ok"]) == (9, 2, 6, 5)
+    assert covers["bytes_found"] == 510 and covers["bytes_by_media_type"] == {"bitmap": 510}
+    assert built["lists"]["logos"]["removed"] == 0
+    assert (built["totals"]["requested"], built["totals"]["removed"]) == (12, 2)
+    assert check_sums(built) == []
+    built["lists"]["covers"]["removed"] = 1
+    assert check_sums(built) == ["covers"]
+
+
+def test_every_report_has_a_removed_count_and_removals():
+    plan = build_report([CountRow("a", "pending", "bitmap", 1, 5)], "plan")
+    assert plan["totals"]["removed"] == 0 and plan["removals"] == []
+    assert build_report([], "extract")["removals"] == []
+
+
+def test_removals_keep_when_how_many_why_and_which_request_only():
+    built = build_report(REMOVED_ROWS, "extract", removals=REMOVALS)
+    assert built["removals"] == [
+        {"at": "2026-11-21T22:00:40Z", "rows": 2, "reason": "legal request", "request": "T-12345"},
+        {"at": "2026-11-22T08:00:00Z", "rows": 1, "reason": "legal request", "request": "T-7"}]
+
+
+def test_sums_of_a_report_written_before_removed_existed_still_hold():
+    built = build_report([CountRow("a", "ok", "bitmap", 3, 300)], "extract")
+    for counts in [*built["lists"].values(), built["totals"]]:
+        del counts["removed"]
+    del built["removals"]
+    assert check_sums(built) == []
+    assert "removed" not in format_table(built)
+
+
+def test_table_shows_removed_and_the_removals():
+    text = format_table(build_report(REMOVED_ROWS, "extract", removals=REMOVALS))
+    lines = text.splitlines()
+    labels = [line.split()[0] for line in lines[2:lines.index("")]]
+    assert labels.index("removed") == labels.index("found") - 1
+    assert [line.split() for line in lines if line.startswith("removed ")] == [["removed", "2", "0", "2"]]
+    assert ("covers: of 9 requested, filearchive knew 6, 5 downloaded (500 B); 2 removed by legal request."
+            in lines)
+    assert "logos: of 3 requested, filearchive knew 3, 3 downloaded (30 B)." in lines
+    assert "all lists: of 12 requested, filearchive knew 9, 8 downloaded (530 B); 2 removed by legal request." in lines
+    assert lines[-3:] == ["Removals:",
+                          "2026-11-21T22:00:40Z: 2 rows removed (legal request, request T-12345)",
+                          "2026-11-22T08:00:00Z: 1 row removed (legal request, request T-7)"]
+    assert "Secret_cover" not in text
+
+
+def test_table_without_removed_rows_is_as_before():
+    rows = [CountRow("covers", "ok", "bitmap", 2, 10), CountRow("covers", "not_in_filearchive", None, 1, 0)]
+    text = format_table(build_report(rows, "extract"))
+    assert "removed" not in text and "Removals" not in text
+    assert text.splitlines()[-1] == "all lists: of 3 requested, filearchive knew 2, 2 downloaded (10 B)."

@@ -169,3 +169,65 @@ def test_bins_and_sample_order_are_the_ones_spark_computes():
     key = report_html.sample_order_key("covers", 3, "Foo_bar.jpg")
     assert key == report_html.sample_order_key("covers", 3, "Foo_bar.jpg") != report_html.sample_order_key("covers", 4, "Foo_bar.jpg")
     assert len(key) == 40
+
+
+class Removals(HTMLParser):
+    """Collects the cells of the #removals table, row by row."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self._inside = self._cell = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and dict(attrs).get("id") == "removals":
+            self._inside = True
+        elif self._inside and tag == "tr":
+            self._row: list[str] = []
+        elif self._inside and tag == "td":
+            self._cell = True
+            self._row.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._inside = False
+        elif tag == "td":
+            self._cell = False
+        elif self._inside and tag == "tr" and self._row:  # the header row has no td
+            self.rows.append(self._row)
+
+    def handle_data(self, data):
+        if self._cell:
+            self._row[-1] += data
+
+
+REMOVALS = [{"at": "2026-11-21T22:00:40Z", "rows": 2, "reason": "legal request", "request": "T-<12345>",
+             "run": "0fda96196758", "names": ["Secret_cover.jpg"]}]
+
+
+def _removed_report():
+    rows = [CountRow("covers", statuses.OK, "BITMAP", 3, 3000), CountRow("covers", statuses.REMOVED, None, 2, 0),
+            CountRow("logos", statuses.OK, "BITMAP", 1, 10)]
+    return build_report(rows, "extract", removals=REMOVALS)
+
+
+def test_removed_rows_are_a_column_and_the_removals_a_section():
+    built = _removed_report()
+    html = report_html.render(built, samples={"covers": [report_html.Sample("covers", 1, "Kept.jpg", "image/jpeg",
+                                                                             _image())]})
+    page = Page(html)
+    columns = report_html.status_columns(built["totals"])
+    assert columns.index("removed") == columns.index("found") - 1
+    assert [page.rows[n]["removed"] for n in ("covers", "logos", "*total*")] == ["2", "0", "2"]
+    assert page.rows["covers"]["requested"] == "5" and page.rows["covers"]["ok"] == "3"
+    assert "; 2 removed by legal request." in html
+    assert Removals(html).rows == [["2026-11-21T22:00:40Z", "2", "legal request", "T-<12345>"]]
+    assert "T-<12345>" not in html and "0fda96196758" not in html and "Secret_cover" not in html
+    assert [t for t, _ in page.tags if t == "script"] == []
+
+
+def test_no_removed_column_nor_section_when_nothing_was_removed(html):
+    assert "removed" not in report_html.status_columns(_report()["totals"])
+    assert "removed" not in Page(html).rows["covers"]
+    assert 'id="removals"' not in html and "Removals" not in html

@@ -1,15 +1,16 @@
 import pytest
 
 from mediaextract.errors import BadInput
+from mediaextract.rows import ListRow
 from mediaextract.sampling import SampleSpec, apply_sample, rank
 
 
 def rows(names, list_name="books"):
-    return [(list_name, i + 1, n, n, None, None) for i, n in enumerate(names)]
+    return [ListRow(list_name, i + 1, n, n) for i, n in enumerate(names)]
 
 
 def kept(result):
-    return {r[3] for r in result if r[4] is None}
+    return {r.name for r in result if r.in_play}
 
 
 NAMES = [f"File_{i}.jpg" for i in range(400)]
@@ -27,8 +28,9 @@ def test_spec_parsing():
 def test_count_keeps_exactly_n_and_marks_the_rest_sampled_out():
     result = apply_sample(rows(NAMES), [SampleSpec("books", count=25)], seed=7)
     assert len(kept(result)) == 25
-    out = [r for r in result if r[4] == "sampled_out"]
-    assert len(out) == 375 and out[0][5] == "not in the sample (25 names, seed 7)"
+    out = [r for r in result if r.status == "sampled_out"]
+    assert len(out) == 375 and out[0].reason == "not in the sample (25 names, seed 7)"
+    assert all(type(r) is ListRow for r in result)
 
 
 def test_same_sample_whatever_the_order_of_the_list():
@@ -57,16 +59,16 @@ def test_growing_a_list_never_adds_an_old_name_to_a_count_sample():
 
 
 def test_rows_with_a_status_are_not_candidates_and_keep_it():
-    data = rows(NAMES[:10]) + [("books", 99, "Category:X", None, "invalid_name", "not a file")]
+    data = rows(NAMES[:10]) + [ListRow("books", 99, "Category:X", None, "invalid_name", "not a file")]
     result = apply_sample(data, [SampleSpec("*", count=3)], seed=0)
-    assert result[-1][4] == "invalid_name"
+    assert result[-1] == data[-1]
     assert len(kept(result)) == 3
 
 
 def test_other_lists_untouched_without_a_star_spec():
     data = rows(NAMES[:10], "books") + rows(NAMES[:10], "logos")
     result = apply_sample(data, [SampleSpec("books", count=2)], seed=0)
-    assert sum(1 for r in result if r[0] == "logos" and r[4] is None) == 10
+    assert sum(1 for r in result if r.list == "logos" and r.in_play) == 10
 
 
 def test_rank_is_stable_across_processes():

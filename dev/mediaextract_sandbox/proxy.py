@@ -17,7 +17,7 @@ upstream therefore sees exactly as many connections as the client opened.
 
 CLI (for a job in another process, and for benchmarks):
 
-    python -m mediaextract.sandbox.proxy --upstream 127.0.0.1:8080 [--listen 0] [--latency 0.2]
+    python -m mediaextract_sandbox.proxy --upstream 127.0.0.1:8080 [--listen 0] [--latency 0.2]
         [--stats-file stats.json]
 
 prints its endpoint on the first line of stdout, runs until SIGTERM/SIGINT, then writes its
@@ -952,7 +952,7 @@ def _parse_host_port(value: str) -> tuple[str, int]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Gives the exit code after running a proxy until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m mediaextract.sandbox.proxy",
+    parser = argparse.ArgumentParser(prog="python -m mediaextract_sandbox.proxy",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", required=True, type=_parse_host_port, help="HOST:PORT")
     parser.add_argument("--listen", type=int, default=0, help="port on 127.0.0.1 (0: any free)")

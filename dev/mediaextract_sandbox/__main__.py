@@ -1,4 +1,4 @@
-"""Command line: python -m mediaextract.sandbox up|seed|status|down [--root .sandbox] [ports]."""
+"""Command line: python -m mediaextract_sandbox up|seed|status|down [--root .sandbox] [ports]."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from . import Sandbox, SandboxError
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mediaextract.sandbox",
+        prog="python -m mediaextract_sandbox",
         description="Local MariaDB + Swift sandbox for mediaextract (loopback only).")
     parser.add_argument("action", choices=("up", "seed", "status", "down"))
     parser.add_argument("--root", default=".sandbox", help="sandbox directory (default .sandbox)")

@@ -8,6 +8,9 @@ that started them and are stopped through their pid files.
     sandbox.up()            # MariaDB, memcached, Swift (account, container, object, proxy)
     truth = sandbox.seed()  # schema + rows + objects + lists/ + ground_truth.json
     sandbox.down()
+
+Development tooling only: this package sits in dev/, outside lib/mediaextract, so it is never in
+the zip shipped to executors (scripts/dist.sh). scripts/bootstrap.sh puts dev/ on the venv's path.
 """
 
 from __future__ import annotations
@@ -255,7 +258,7 @@ class Sandbox:
         status = self.status()
         if not all(status.values()):
             stopped = ", ".join(name for name, ok in status.items() if not ok)
-            raise SandboxError(f"sandbox not running ({stopped}): run `python -m mediaextract.sandbox up` first")
+            raise SandboxError(f"sandbox not running ({stopped}): run `python -m mediaextract_sandbox up` first")
         return seed_module.seed(self)
 
     def status(self) -> dict[str, bool]:
@@ -285,14 +288,20 @@ class Sandbox:
 
     # -- what clients need ------------------------------------------------------------------------
 
+    # Where test runs may write (output.root); None leaves the settings' own root.
+    output_root: str | None = None
+
     def settings(self) -> dict[str, object]:
         """Return dotted setting overrides that point the job at this sandbox."""
-        return {
+        values: dict[str, object] = {
             "catalog.url": f"jdbc:mysql://127.0.0.1:{self.mariadb_port}/{DATABASE}",
             "storage.endpoint": f"http://127.0.0.1:{self.swift_port}",
             "wiki.id": self.wiki_id,
             "secrets_file": str(self.credentials_path),
         }
+        if self.output_root:
+            values["output.root"] = self.output_root
+        return values
 
     def connect_db(self):
         """Return a pymysql connection as the admin (root over the socket) to commonswiki, autocommit."""
@@ -374,7 +383,7 @@ class Sandbox:
                 pass  # unreadable: write a fresh one below
         password = secrets.token_hex(16)
         text = (
-            "# Local sandbox credentials (loopback only). Written by `python -m mediaextract.sandbox up`.\n"
+            "# Local sandbox credentials (loopback only). Written by `python -m mediaextract_sandbox up`.\n"
             f'catalog: {{user: {JDBC_USER}, password: "{password}"}}\n'
             f'storage: {{access_key: "{S3_ACCESS_KEY}", secret_key: {S3_SECRET_KEY}}}\n'
         )

@@ -1,0 +1,38 @@
+"""Crash points for kill-and-interleave tests (no Spark, no I/O unless armed).
+
+Code that writes or deletes calls `checkpoint("what")` between its steps. Unarmed (always, in
+production) it does nothing. A test arms a process with MEDIAEXTRACT_CRASH_AT=N (or `arm(N)`):
+the N-th checkpoint that process reaches kills it with SIGKILL, as a machine failure would, so a
+seed that picks N picks the instruction at which a run dies; MEDIAEXTRACT_CRASH_ON=NAME kills it at
+the first checkpoint of that name. MEDIAEXTRACT_CHECKPOINT_LOG=PATH
+appends each checkpoint's name to PATH, so a test can count the steps of a run first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_crash_at = int(os.environ.get("MEDIAEXTRACT_CRASH_AT", "0") or 0)
+_crash_on = os.environ.get("MEDIAEXTRACT_CRASH_ON") or None   # or the first checkpoint of this name
+_log_path = os.environ.get("MEDIAEXTRACT_CHECKPOINT_LOG") or None
+_reached = 0
+
+
+def arm(crash_at: int, log_path: str | None = None) -> None:
+    """Kill this process at its crash_at-th checkpoint from now (0: never); log names to log_path."""
+    global _crash_at, _reached, _log_path
+    _crash_at, _reached, _log_path = crash_at, 0, log_path
+
+
+def checkpoint(name: str) -> None:
+    """Count a step; die here (SIGKILL) when this is the armed one."""
+    global _reached
+    if not _crash_at and not _log_path and not _crash_on:
+        return
+    _reached += 1
+    if _log_path:
+        with open(_log_path, "a", encoding="utf-8") as log:
+            log.write(f"{_reached} {name}\n")
+    if (_crash_at and _reached == _crash_at) or name == _crash_on:
+        os.kill(os.getpid(), signal.SIGKILL)

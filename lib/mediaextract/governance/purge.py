@@ -1,0 +1,411 @@
+"""purge: remove files from every copy under the configured roots and every registered copy.
+
+Order of a purge, all under an exclusive lock on every root (writers hold them shared, so no
+batch commit, export or snapshot write is in progress, and every writer that died left only
+garbage):
+  1. clean up: half-done swaps are repaired (dataset.repair_swap), and leftovers of dead runs
+     (Spark's _temporary, swap and export staging, replaced exports, uncommitted batches,
+     half-written small files) are deleted; interrupted purges' journals are logged;
+  2. every Parquet table under each root is matched (governance.matching: joins, never literals)
+     and, when rows match, rewritten beside itself and swapped in; tables of requested lines keep
+     a `removed` row per line; part files Spark cannot read are deleted and listed;
+  3. every export, registered anywhere or found under a root, loses its matching files; a copy
+     that cannot be reached or read (another host's disk, moved, manifest gone) is named;
+  4. each changed data set records the removal and gets report.json/txt/html counted again;
+  5. everything is scanned again; the audit line of each root records what was really removed.
+A purge that could not reach a copy or still finds a match exits 7 naming paths, never files.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Mapping
+
+from pyspark.sql import SparkSession
+
+from .. import audit, dataset, export, locks, pipeline
+from ..errors import BadInput, PurgeIncomplete
+from ..faults import checkpoint
+from ..hadoopfs import HadoopFS
+from . import inventory as inv
+from . import matching, rules
+from .rules import LEGAL_REQUEST, Selector
+
+
+@dataclass
+class PurgeResult:
+    """What a purge did (or, in a dry run, would do)."""
+
+    run: str
+    dry_run: bool
+    tables: dict[str, int] = field(default_factory=dict)       # table -> rows (removed or to remove)
+    units: dict[str, int] = field(default_factory=dict)        # data set / snapshot -> rows, all its tables
+    items_rows: dict[str, int] = field(default_factory=dict)   # data set -> rows of its items (its report's)
+    datasets: set[str] = field(default_factory=set)            # which units are data sets
+    export_files: dict[str, int] = field(default_factory=dict)  # export path -> files removed
+    unreachable: dict[str, str] = field(default_factory=dict)  # copy path -> why it was not reached
+    remaining: dict[str, int] = field(default_factory=dict)    # after the re-scan: path -> matches
+    cleaned: list[inv.Leftover] = field(default_factory=list)  # leftovers of dead runs deleted
+    corrupt: list[str] = field(default_factory=list)           # unreadable part files deleted
+    recovered: list[dict] = field(default_factory=list)        # interrupted runs logged first
+    audit_logs: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.tables.values())
+
+
+def purge_roots(fs: HadoopFS, settings, roots: Iterable[str] | None) -> list[str]:
+    """Return the roots a governance command covers: every configured root, plus any named."""
+    chosen = inv.configured_roots(fs, settings)
+    for root in roots or []:
+        if not fs.exists(root):
+            raise BadInput(f"root {root} does not exist")
+        path = fs.qualify(root).rstrip("/")
+        if path not in chosen:
+            chosen.append(path)
+    return [r for r in chosen if fs.exists(r)] or chosen[:1]
+
+
+def lock_directories(roots: Iterable[str]) -> list[str]:
+    return [f"{root}/{inv.LOCKS}" for root in roots]
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def user_of(fs: HadoopFS) -> str:
+    try:
+        return fs.user()
+    except Exception:  # no JVM user: fall back to the OS account
+        import getpass
+        return getpass.getuser()
+
+
+def purge(spark: SparkSession, settings, selector: Selector, request: str, roots: Iterable[str] | None = None,
+          *, dry_run: bool = False, reason: str = LEGAL_REQUEST, now: datetime | None = None,
+          out: Callable[[str], None] = print, audit_extra: Mapping | None = None) -> PurgeResult:
+    """Remove every row and file the selector matches from every copy; return what went.
+
+    Raises PurgeIncomplete (exit 7) when a copy could not be reached or a match remains, and
+    LockTimeout (exit 8) when writers kept a root past governance.lock_timeout_s.
+    """
+    if selector.is_empty():
+        raise BadInput("nothing to purge: no identifier given")
+    if not request or not request.strip():
+        raise BadInput("a purge needs a request ID (--request)")
+    fs = HadoopFS(spark)
+    roots = purge_roots(fs, settings, roots)
+    result = PurgeResult(run=uuid.uuid4().hex[:12], dry_run=dry_run)
+    moment = now or datetime.now(timezone.utc)
+    note = {"run": result.run, "request": request, "reason": reason, "at": audit.utc_text(moment)}
+    out(f"purge {request}{' (dry run)' if dry_run else ''}: {selector.describe()}; "
+        f"root{'s' if len(roots) > 1 else ''} {', '.join(roots)}")
+    hold = locks.shared_all if dry_run else locks.exclusive_all
+    with hold(fs, lock_directories(roots), "purge", **locks.options(settings)):
+        _purge_locked(spark, fs, settings, selector, roots, result, note, out, audit_extra, moment)
+    _summary(result, out)
+    problems = []
+    if result.unreachable:
+        problems.append(f"could not reach {_plural(len(result.unreachable), 'copy', 'copies')} "
+                        f"({'; '.join(f'{p}: {why}' for p, why in sorted(result.unreachable.items()))})")
+    if result.remaining:
+        problems.append(f"{sum(result.remaining.values())} matches remain (in {', '.join(sorted(result.remaining))})")
+    if problems:
+        raise PurgeIncomplete(f"purge {request}: {'; '.join(problems)}: what could be removed was; "
+                              "make those copies reachable (or delete them) and run the purge again")
+    return result
+
+
+def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list[str], result: PurgeResult,
+                  note: dict, out, audit_extra, moment: datetime) -> None:
+    dry_run = result.dry_run
+    if not dry_run:
+        for root in roots:
+            _clean_up(fs, root, result, out)
+            result.recovered += audit.AuditLog(fs, root).flush_interrupted(moment)
+    inventories = [inv.discover(fs, root) for root in roots]
+    if dry_run:
+        for leftover in (l for i in inventories for l in i.leftovers):
+            out(f"  {leftover.path}: {leftover.kind}, would be deleted")
+
+    logs: dict[str, audit.AuditLog] = {}
+    if not dry_run:
+        user = user_of(fs)
+        for root in roots:
+            log_ = audit.AuditLog(fs, root)
+            record = {"action": "purge", "run": result.run, "request": note["request"], "reason": note["reason"],
+                      "time": note["at"], "user": user, "identifiers": log_.hashes(selector.identifiers()),
+                      **(audit_extra or {})}
+            log_.begin(result.run, record)
+            logs[root] = log_
+        checkpoint("purge.journal_begun")
+
+    ids = matching.Identifiers(spark, selector)
+    tables = _tables(inventories)
+    for owner, table in tables:
+        rows = _count(spark, fs, table, ids, result, out, dry_run)
+        if not rows:
+            continue
+        inventory = next(i for i in inventories if i.root == owner)
+        if table.unit in inventory.datasets:
+            result.datasets.add(table.unit)
+        result.tables[table.path] = rows
+        result.units[table.unit] = result.units.get(table.unit, 0) + rows
+        if table.path == f"{table.unit}/{inv.ITEMS}":
+            result.items_rows[table.unit] = rows
+        if dry_run:
+            out(f"  would remove {_plural(rows, 'row')} from {table.path}")
+            continue
+        _rewrite(spark, fs, table, ids, result.run)
+        out(f"  removed {_plural(rows, 'row')} from {table.path}")
+    if not dry_run:
+        for unit in sorted(result.units):
+            owner = next(r for r in roots if rules.under(unit, r))
+            logs[owner].note(result.run, unit, result.units[unit])
+            if unit in result.datasets:
+                _record_removal(spark, fs, unit, note, result.items_rows.get(unit, 0), out)
+
+    for owner, path, copy in _exports(fs, inventories):
+        why = _unreachable(fs, path, copy)
+        if why:
+            result.unreachable[path] = why
+            out(f"  could not reach export {path}: {why}")
+            continue
+        entry = {"path": path, "format": (copy.extra.get("format") if copy else None) or export.infer_format(fs, path)}
+        if dry_run:
+            files = export.scan_export(fs, entry, selector.matches)
+            if files:
+                result.export_files[path] = files
+                out(f"  would remove {_plural(files, 'file')} from export {path}")
+            continue
+        files = export.purge_export(fs, entry, selector.matches)
+        if files:
+            result.export_files[path] = files
+            logs[owner].note_copies(result.run, "exports", {path: files})
+            out(f"  removed {_plural(files, 'file')} from export {path}")
+    for path, why in _unreachable_entries(fs, inventories, roots).items():
+        result.unreachable[path] = why
+        out(f"  could not reach {path}: {why}")
+    if dry_run:
+        return
+
+    checkpoint("purge.rescan")
+    for inventory in (inv.discover(fs, root) for root in roots):
+        for table in inventory.tables:
+            rows = _count(spark, fs, table, ids, result, out, dry_run=True)
+            if rows:
+                result.remaining[table.path] = rows
+    for _, path, copy in _exports(fs, [inv.discover(fs, root) for root in roots]):
+        if path in result.unreachable:
+            continue
+        entry = {"path": path, "format": (copy.extra.get("format") if copy else None) or export.infer_format(fs, path)}
+        files = export.scan_export(fs, entry, selector.matches)
+        if files:
+            result.remaining[path] = files
+    for root, log_ in logs.items():
+        mine = lambda path: rules.under(path, root)  # noqa: E731 - a root answers for what lies under it
+        line = log_.finish(result.run,
+                           remaining=sum(n for p, n in result.remaining.items() if mine(p)),
+                           unreachable=sorted(p for p in result.unreachable if mine(p) or root == roots[0]),
+                           leftovers_deleted=sum(1 for l in result.cleaned if mine(l.path)),
+                           corrupt_deleted=sorted(p for p in result.corrupt if mine(p)))
+        checkpoint("purge.logged")
+        result.audit_logs.append(log_.path)
+        del line
+
+
+def _clean_up(fs: HadoopFS, root: str, result: PurgeResult, out) -> None:
+    """Repair half-done swaps and delete what dead runs left under a root (we hold it exclusively,
+    so every writer that left something is dead)."""
+    inventory = inv.discover(fs, root)
+    for target in inventory.swaps:
+        done = dataset.repair_swap(fs, target)
+        if done:
+            out(f"  {target}: a swap was interrupted: {done}")
+    registry = inv.Registry(fs, root)
+    for copy in inventory.copies:
+        if copy.kind == inv.EXPORT and copy.reachable_here():
+            _repair_export(fs, registry, copy, result, out)
+        elif copy.kind in (inv.BATCH, inv.DATASET, inv.SNAPSHOT) and rules.under(copy.path, root) \
+                and not _exists(fs, copy.path):
+            registry.unregister(copy)  # deleted (a finished run, or by hand): nothing left to reach
+    for leftover in inventory.leftovers:
+        if not fs.exists(leftover.path):
+            continue  # an export's staging, dealt with through its entry above
+        fs.delete(leftover.path)
+        result.cleaned.append(leftover)
+        out(f"  deleted {leftover.path} ({leftover.kind})")
+        checkpoint("purge.leftover_deleted")
+
+
+def _repair_export(fs: HadoopFS, registry: inv.Registry, copy: inv.Copy, result: PurgeResult, out) -> None:
+    """Finish what a dead export left wherever it is: a half-done swap repaired (the old export
+    back in place, or the old copy dropped), its staging deleted, its entry complete or gone."""
+    done = dataset.repair_swap(fs, copy.path)
+    if done:
+        out(f"  {copy.path}: an export was interrupted: {done}")
+    staging = copy.extra.get("staging")
+    if staging and _exists(fs, staging):
+        fs.delete(staging)
+        result.cleaned.append(inv.Leftover(staging, rules.SWAP_STAGING))
+        out(f"  deleted {staging} ({rules.SWAP_STAGING})")
+    if copy.state == inv.WRITING:
+        if _exists(fs, f"{copy.path}/{inv.MANIFEST}"):
+            registry.complete(copy)   # whole (swapped in, or rolled back): it is purged like any
+        elif not _exists(fs, copy.path):
+            registry.unregister(copy)  # it never got further than its staging
+
+
+def _exists(fs: HadoopFS, path: str) -> bool:
+    try:
+        return fs.exists(path)
+    except Exception:  # an unreachable file system (a host or name node that is gone)
+        return False
+
+
+def _tables(inventories: list[inv.Inventory]) -> list[tuple[str, inv.Table]]:
+    seen, tables = set(), []
+    for inventory in inventories:
+        for table in inventory.tables:
+            if table.path not in seen:
+                seen.add(table.path)
+                tables.append((inventory.root, table))
+    return tables
+
+
+def _count(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, result: PurgeResult, out,
+           dry_run: bool) -> int:
+    """Return a table's matching rows; unreadable part files are deleted first (listed), or in a
+    dry run reported and skipped."""
+    try:
+        return matching.count_matches(spark, table, ids)
+    except Exception as error:  # noqa: BLE001 - Py4J/Spark errors: which file is broken is found below
+        broken = [part for part in table.parts if not _readable(spark, part)]
+        if not broken:
+            raise RuntimeError(f"cannot read the table {table.path} ({type(error).__name__})") from None
+    for part in broken:
+        if dry_run:
+            out(f"  unreadable part file {part}: would be deleted")
+            continue
+        fs.delete(part)
+        crc = part.rsplit("/", 1)
+        fs.delete(f"{crc[0]}/.{crc[1]}.crc")
+        result.corrupt.append(part)
+        out(f"  deleted the unreadable part file {part}")
+    if dry_run:
+        return 0
+    survivors = tuple(p for p in table.parts if p not in broken)
+    if not survivors:
+        return 0
+    return matching.count_matches(spark, inv.Table(table.path, table.unit, table.partitions, survivors), ids)
+
+
+def _readable(spark, part: str) -> bool:
+    try:
+        spark.read.parquet(part).count()  # the footer's row counts: every footer is read
+        return True
+    except Exception:  # noqa: BLE001 - any failure to read it means it cannot be kept
+        return False
+
+
+def _rewrite(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, run: str) -> None:
+    """Write the table without its matches beside itself, with its modes, and swap it in."""
+    frame = matching.read_table(spark, table)
+    staging = dataset.staging_path(table.path, run)
+    writer = matching.without_matches(frame, ids).write.mode("overwrite")
+    if table.partitions:
+        writer = writer.partitionBy(*table.partitions)
+    writer.parquet(staging)
+    checkpoint("purge.staged")
+    mode = fs.info(table.path).mode
+    for entry in [fs.info(staging), *fs.walk(staging)]:
+        fs.set_mode(entry.path, mode if entry.is_dir else mode & 0o666)
+    if fs.exists(f"{table.path}/{inv.COMMITTED}"):
+        fs.write_bytes(f"{staging}/{inv.COMMITTED}", b"", mode & 0o666)  # a batch stays committed
+    dataset.swap_in(fs, staging, table.path)
+
+
+def _record_removal(spark, fs: HadoopFS, unit: str, note: Mapping, rows: int, out) -> None:
+    """Record the removal in the data set's metadata, then count its reports again."""
+    paths = dataset.Paths(unit)
+    removals = dataset.add_removal(fs, paths, {**note, "rows": rows})
+    checkpoint("purge.metadata")
+    if fs.exists(paths.report_json):
+        _, problem = pipeline.refresh_reports(spark, fs, unit, removals)
+        if problem:
+            out(f"  {problem}")
+        checkpoint("purge.reports")
+
+
+def _exports(fs: HadoopFS, inventories: list[inv.Inventory]):
+    """Yield (owning root, path, registry entry or None) of every export: registered anywhere,
+    or found under a root without an entry."""
+    seen = set()
+    for inventory in inventories:
+        for copy in inventory.copies:
+            if copy.kind == inv.EXPORT and copy.path not in seen:
+                seen.add(copy.path)
+                yield inventory.root, copy.path, copy
+    for inventory in inventories:
+        for path in inventory.exports:
+            if path not in seen:
+                seen.add(path)
+                yield inventory.root, path, None
+
+
+def _unreachable(fs: HadoopFS, path: str, copy: inv.Copy | None) -> str | None:
+    """Return why an export cannot be purged from here, None when it can."""
+    if copy is not None and not copy.reachable_here():
+        return f"on the local disk of host {copy.host}"
+    if not _exists(fs, path):
+        return "not found (moved or deleted by hand?)"
+    if not _exists(fs, f"{path}/{inv.MANIFEST}"):
+        return f"its {inv.MANIFEST} is gone: which files it holds cannot be told"
+    return None
+
+
+def _unreachable_entries(fs: HadoopFS, inventories: list[inv.Inventory], roots: list[str]) -> dict[str, str]:
+    """Return registered data sets and snapshots outside every root that cannot be read, and
+    registry entries that cannot be read at all."""
+    found = {}
+    for inventory in inventories:
+        for path in inventory.unreadable_entries:
+            found[path] = "unreadable registry entry: the copy it names cannot be told"
+        for copy in inventory.copies:
+            if copy.kind == inv.EXPORT or any(rules.under(copy.path, r) for r in roots):
+                continue
+            if not copy.reachable_here():
+                found[copy.path] = f"on the local disk of host {copy.host}"
+            elif not _exists(fs, copy.path):
+                found[copy.path] = "not found (moved or deleted by hand?)"
+            else:
+                found[copy.path] = "outside every configured root: add it to output.roots"
+    return found
+
+
+def _summary(result: PurgeResult, out) -> None:
+    datasets = len(result.datasets)
+    others = len(result.units) - datasets
+    where = _plural(datasets, "data set")
+    if others:
+        where += f" and {_plural(others, 'other table')}"
+    files = sum(result.export_files.values())
+    exports = f", and {_plural(files, 'file')} from exports" if files else ""
+    if result.dry_run:
+        out(f"dry run: would remove {_plural(result.rows, 'row')} from {where}{exports}; nothing changed")
+        return
+    if result.remaining or result.unreachable:
+        rescan = (f"INCOMPLETE: {_plural(len(result.unreachable), 'copy', 'copies')} not reached, "
+                  f"{sum(result.remaining.values())} matches remain")
+    else:
+        rescan = "re-scan: nothing matches any more"
+    out(f"removed {_plural(result.rows, 'row')} from {where}{exports}; {rescan}")
+    if result.cleaned or result.corrupt:
+        out(f"deleted {_plural(len(result.cleaned), 'leftover')} of interrupted runs and "
+            f"{_plural(len(result.corrupt), 'unreadable part file')}")
+    for path in result.audit_logs:
+        out(f"audit: {path}")

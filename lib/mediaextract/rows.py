@@ -1,0 +1,114 @@
+"""The row of every stage, declared once: list row -> planned row -> item row (no Spark).
+
+Each column is declared here once, with its Spark SQL type name and whether the items table
+may hold null in it; each stage adds its columns to the row of the stage before:
+
+    list row     ListRow: list .. reason          lists, sampling, a deletion window (plain tuples)
+    planned row  + CATALOG_PART: fa_id ..         catalog.resolve (status PENDING: to fetch)
+    item row     + FETCH_PART: content ..         the items table, the output contract
+    fetched row  + `stop`                         what a fetch worker gives back for a batch
+
+Type names are Spark's own (`DataType.simpleString()`): `F.col(c).cast(TYPES[c])` works as it
+is, and `schema()` builds a StructType only when called, so pure modules (lists, sampling,
+fetch) use these declarations without importing Spark.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+
+class Column(NamedTuple):
+    """One column: its name (part of the contract), Spark SQL type name and nullability."""
+
+    name: str
+    type: str
+    nullable: bool = True
+
+
+LIST_PART: tuple[Column, ...] = (
+    Column("list", "string", False),
+    Column("line", "int", False),
+    Column("requested_name", "string"),  # null once a legal request removed the row
+    Column("name", "string"),            # the DB key; null when the line is not a usable name
+    Column("status", "string", False),   # one of statuses.*; null in a list row while in play
+    Column("reason", "string"),
+)
+# What the catalog adds (catalog.resolve); never anything that identifies a user or an actor.
+CATALOG_PART: tuple[Column, ...] = (
+    Column("fa_id", "bigint"),
+    Column("sha1", "string"),            # MediaWiki's base 36
+    Column("storage_key", "string"),
+    Column("size", "bigint"),
+    Column("width", "int"),
+    Column("height", "int"),
+    Column("media_type", "string"),
+    Column("mime", "string"),
+    Column("uploaded_at", "timestamp"),
+    Column("deleted_at", "timestamp"),
+    Column("versions", "int"),
+    Column("archive_name", "string"),
+)
+# What fetching adds (fetch.Outcome, and when it was fetched).
+FETCH_PART: tuple[Column, ...] = (
+    Column("content", "binary"),
+    Column("thumbnail", "binary"),
+    Column("thumbnail_mime", "string"),
+    Column("thumbnail_width", "int"),
+    Column("thumbnail_height", "int"),
+    Column("fetched_at", "timestamp"),
+    Column("attempts", "int"),
+)
+# fetch.Stop's value on a row a worker gave up on because the whole job must stop (storage
+# refused our credentials, or looks down): the driver's verdict after a batch, never in items.
+STOP = Column("stop", "string")
+
+
+class ListRow(NamedTuple):
+    """One requested line of a list (LIST_PART); `status` is None while the name is in play."""
+
+    list: str
+    line: int
+    requested_name: str
+    name: str | None
+    status: str | None = None
+    reason: str | None = None
+
+    @property
+    def in_play(self) -> bool:
+        """Return True while no stage has given this row a status."""
+        return self.status is None
+
+    def decided(self, status: str, reason: str | None) -> "ListRow":
+        """Return this row with a status and its reason: it leaves play."""
+        return self._replace(status=status, reason=reason)
+
+
+def names(columns: Iterable[Column]) -> tuple[str, ...]:
+    """Return the names of columns, in order."""
+    return tuple(column.name for column in columns)
+
+
+# The rows of each stage.
+LIST = tuple(c._replace(nullable=True) if c.name == "status" else c for c in LIST_PART)
+PLANNED = LIST_PART + CATALOG_PART
+ITEM = PLANNED + FETCH_PART
+FETCHED = ITEM + (STOP,)
+
+LIST_COLUMNS = names(LIST)
+CATALOG_COLUMNS = names(CATALOG_PART)
+ITEM_COLUMNS = names(ITEM)
+FETCHED_COLUMNS = names(FETCHED)
+# What a fetch decides (a planned row comes in PENDING) and what it reads from the plan.
+FETCH_COLUMNS = ("status", "reason", *names(FETCH_PART))
+PLAN_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in FETCH_COLUMNS)
+TYPES = {c.name: c.type for c in FETCHED}
+
+
+def schema(columns: Iterable[Column]):
+    """Return the Spark StructType of columns (imports Spark: call it on the Spark side only)."""
+    from pyspark.sql import types
+
+    spark_types = {"string": types.StringType, "int": types.IntegerType, "bigint": types.LongType,
+                   "binary": types.BinaryType, "timestamp": types.TimestampType}
+    return types.StructType([types.StructField(c.name, spark_types[c.type](), c.nullable) for c in columns])
