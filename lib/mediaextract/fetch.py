@@ -13,12 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Iterator
 
 from . import layout, statuses, storage, thumbs
+from .config import StorageSettings
 from .limits import HostSlots, RateLimiter, request_turn
 from .retry import FailureWindow, backoff_delay
 from .rows import FETCHED_COLUMNS, PLAN_COLUMNS
@@ -48,8 +49,7 @@ class FetchPlan:
     """Everything a worker needs, picklable: sent to executors with the task."""
 
     run_token: str
-    storage: dict
-    secrets: dict = field(repr=False)
+    storage: StorageSettings        # typed, credentials included (never in its repr)
     wiki_id: str
     zone: str
     sharded: bool
@@ -66,14 +66,13 @@ class FetchPlan:
     failure_threshold: float
     keep_content: bool
     make_thumbnails: bool
-    thumbnail: dict
+    thumbnail: thumbs.ThumbnailSettings
 
     @classmethod
     def from_settings(cls, settings, run_token: str, slots: int, threads: int, slots_dir: str) -> "FetchPlan":
         content = settings["output.content"]
         return cls(
-            run_token=run_token, storage=settings.section("storage"),
-            secrets={k: settings[k] for k in ("storage.access_key", "storage.secret_key")},
+            run_token=run_token, storage=settings.storage(),
             wiki_id=settings["wiki.id"], zone=settings["storage.zone"], sharded=settings["storage.sharded"],
             slots=slots, threads=threads, slots_dir=slots_dir, requests_per_second=settings["fetch.requests_per_second"],
             max_attempts=settings["fetch.max_attempts"], backoff_initial_s=settings["fetch.backoff_initial_s"],
@@ -81,7 +80,7 @@ class FetchPlan:
             spool_bytes=settings["fetch.spool_bytes"], failure_window=settings["fetch.failure_window"],
             failure_threshold=settings["fetch.failure_threshold"],
             keep_content=content in ("originals", "both"), make_thumbnails=content in ("thumbnails", "both"),
-            thumbnail=settings.section("thumbnail"))
+            thumbnail=thumbs.ThumbnailSettings.from_mapping(settings.section("thumbnail")))
 
 
 class RunState:
@@ -133,14 +132,13 @@ class Worker:
     def __init__(self, plan: FetchPlan):
         self.plan = plan
         self.state = RunState.of(plan)
-        self.store = storage.store_for(storage.StorageSettings.from_section(plan.storage, plan.secrets),
-                                       max_pool=plan.threads)
+        self.store = storage.store_for(plan.storage, max_pool=plan.threads)
         self.slots = HostSlots(plan.slots_dir, plan.slots)
         self.rate = RateLimiter(plan.slots_dir, plan.requests_per_second)
-        self.thumbnail_settings = thumbs.ThumbnailSettings.from_mapping(plan.thumbnail)
+        self.thumbnail_settings = plan.thumbnail
 
     def _location(self, storage_key: str):
-        if self.plan.storage.get("backend") == "disk":
+        if self.plan.storage.backend == "disk":
             return None
         return layout.deleted_location(storage_key, self.plan.wiki_id, self.plan.sharded, self.plan.zone)
 

@@ -77,6 +77,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator
 
 from . import faults
+from .config import DEFAULTS
 from .errors import EXIT_BUG, LockTimeout, MediaextractError
 
 log = logging.getLogger("mediaextract")
@@ -84,7 +85,7 @@ log = logging.getLogger("mediaextract")
 EXCLUSIVE = "exclusive"
 SHARED_PREFIX = "shared-"
 BROKEN_INFIX = ".broken-"
-DEFAULT_STALE_AFTER_S = 300.0   # governance.lock_stale_s's default
+DEFAULT_STALE_AFTER_S = DEFAULTS["governance.lock_stale_s"]   # the declared setting's default
 MAX_WAIT_STEP_S = 2.0           # waiting never sleeps longer than this between looks
 
 

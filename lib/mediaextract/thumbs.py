@@ -34,6 +34,7 @@ from PIL import (
     WebPImagePlugin,  # noqa: F401
 )
 
+from mediaextract.config import DEFAULTS
 from mediaextract.errors import BadInput
 
 # Reason words: the part before ": " in ThumbnailResult.reason.
@@ -117,11 +118,12 @@ _SWAPS_AXES = frozenset({5, 6, 7, 8})
 class ThumbnailSettings:
     """How thumbnails are made: the `thumbnail:` section of the settings."""
 
-    width: int = 500  # MediaWiki's "500px": the target width
-    box: int | None = None  # if set, bound the longer side to this instead of the width
-    quality: int = 85  # JPEG/WebP quality
-    alpha_format: str = "png"  # "png" or "webp" for images with transparency
-    max_pixels: int = 100_000_000  # source width*height above which the file is refused
+    # Defaults are the declared settings' (config.SETTINGS): declared once, not again here.
+    width: int = DEFAULTS["thumbnail.width"]  # MediaWiki's "500px": the target width
+    box: int | None = DEFAULTS["thumbnail.box"]  # if set, bound the longer side instead of the width
+    quality: int = DEFAULTS["thumbnail.quality"]  # JPEG/WebP quality
+    alpha_format: str = DEFAULTS["thumbnail.alpha_format"]  # "png" or "webp" for transparency
+    max_pixels: int = DEFAULTS["thumbnail.max_pixels"]  # width*height above which a source is refused
 
     def __post_init__(self) -> None:
         for name in ("width", "max_pixels"):
