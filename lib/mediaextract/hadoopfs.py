@@ -137,7 +137,12 @@ class HadoopFS:
             if os.path.exists(crc):
                 os.replace(crc, os.path.join(os.path.dirname(local_target), f".{os.path.basename(local_target)}.crc"))
             return True
-        return bool(self._fs(source).rename(self._path(source), self._path(target)))
+        try:
+            return bool(self._fs(source).rename(self._path(source), self._path(target)))
+        except Exception as error:  # py4j: Hadoop's local file system raises where HDFS says false
+            if "FileNotFoundException" in str(error):
+                return False  # the source is gone (another run moved it first)
+            raise
 
     def _local_path(self, path: str) -> str | None:
         """Return the OS path of a path on the local file system, None for any other."""
