@@ -33,7 +33,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -55,7 +54,8 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 
 from mediaextract.config import load_settings  # noqa: E402
 from mediaextract.digest import hex_to_base36, sha1_base36, storage_key_for  # noqa: E402
-from mediaextract_sandbox import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, Sandbox, free_ports  # noqa: E402
+from bench.frame import machine_facts, new_sandbox, record_failure, start_run, wind_down, write_results  # noqa: E402
+from mediaextract_sandbox import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, Sandbox  # noqa: E402
 from mediaextract_sandbox.proxy import FaultProxy  # noqa: E402
 
 TARGET_RATIO = 0.8
@@ -852,15 +852,7 @@ def main(argv=None) -> int:
     if args.memory_child:
         return memory_child(args.memory_child)
     rng = random.Random(args.seed)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    def on_term(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-    # Short root: MariaDB's socket lives inside it (108-byte limit on socket paths).
-    root = Path(tempfile.mkdtemp(prefix="mxfetch-"))
+    out_dir, root = start_run(args.out, "mxfetch-")
     # Everything else temporary (spool files, the run's slot locks, Spark's local dirs) goes
     # under root too, so one rmtree removes all of it.
     tmp = root / "tmp"
@@ -875,9 +867,7 @@ def main(argv=None) -> int:
                    "sequential_names": args.sequential_names, "reference_objects": args.reference_objects,
                    "big_count": args.big_count, "big_mb": args.big_mb, "small_count": args.small_count,
                    "skip_memory": args.skip_memory, "seed": args.seed},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "loadavg_before": " ".join(f"{x:.2f}" for x in os.getloadavg())},
+        "machine": machine_facts(),
         "timings": {},
         "load_1min": {},
     }
@@ -889,8 +879,7 @@ def main(argv=None) -> int:
     code = 0
     bench_started = time.perf_counter()
     try:
-        sandbox = Sandbox(root / "sb", mariadb_port=free_ports(1), swift_port=free_ports(4),
-                          memcached_port=free_ports(1))
+        sandbox = new_sandbox(root)
         t = time.perf_counter()
         sandbox.up()
         results["timings"]["sandbox_up_s"] = time.perf_counter() - t
@@ -976,24 +965,16 @@ def main(argv=None) -> int:
                                          "small_count": args.small_count, "total_mb": mix_bytes / 1e6},
                                  "runs": runs, "notes": memory_notes(runs, args.big_mb)}
     except BaseException as error:
-        code = 1 if not isinstance(error, SystemExit) else (error.code or 1)
-        results["error"] = f"{type(error).__name__}: {error}"
-        traceback.print_exc()
+        code = record_failure(results, error)
     finally:
-        results["machine"]["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        results["timings"]["total_s"] = time.perf_counter() - bench_started
         for child in list(CHILDREN):
             try:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait(timeout=30)
             except Exception:  # noqa: BLE001 - already gone
                 pass
-        for step in (lambda: sampler and sampler.stop(), lambda: proxy and proxy.close(),
-                     lambda: spark and spark.stop(), lambda: sandbox and sandbox.down()):
-            try:
-                step()
-            except Exception:  # noqa: BLE001 - clean up the rest anyway
-                traceback.print_exc()
+        wind_down(results, bench_started, (lambda: sampler and sampler.stop(), lambda: proxy and proxy.close(),
+                                           lambda: spark and spark.stop(), lambda: sandbox and sandbox.down()))
         shutil.rmtree(root, ignore_errors=True)
 
     try:
@@ -1003,12 +984,7 @@ def main(argv=None) -> int:
         text = ["(run incomplete: see fetch.json)"]
     if results.get("error"):
         text.append(f"RUN FAILED: {results['error']}")
-    print()
-    print("\n".join(text))
-    (out_dir / "fetch.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
-    (out_dir / "fetch.json").write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n",
-                                        encoding="utf-8")
-    print(f"\nwritten: {out_dir / 'fetch.txt'}, {out_dir / 'fetch.json'}")
+    write_results(out_dir, "fetch", text, results)
     return code
 
 

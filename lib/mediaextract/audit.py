@@ -7,8 +7,10 @@ Under each root that governance commands touch:
 
 Identifiers (names, sha1s, storage keys) are logged as HMAC-SHA256(salt, "kind:value"): whoever
 holds the salt and a candidate name can prove it was removed; a reader of the log alone learns
-nothing about which files were. The journal of a run is written after each data set, so a run
-killed half-way still ends up in the log (as "interrupted") the next time a command runs there.
+nothing about which files were. The journal of a run names each table rewrite before its swap
+("pending", with its staging path) and counts it after, so a run killed half-way still ends up in
+the log (as "interrupted") the next time a purge runs there, with exactly the rows it removed: a
+pending rewrite counts when its staging is gone (swapped in), not when it is still there.
 
 File operations go through `fs`, anything with HadoopFS's small-file methods (exists, mkdirs,
 read_bytes, write_bytes, create_exclusive, append_bytes, delete, list).
@@ -21,7 +23,7 @@ import hmac
 import json
 import secrets
 from datetime import datetime, timezone
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 AUDIT_DIR = "_audit"
 LOG_NAME = "purge.jsonl"
@@ -170,15 +172,18 @@ class AuditLog:
                         records.append(journal.get("record") or {})
         return removed_hashes(records)
 
-    def note(self, run: str, dataset: str, rows: int, record: Mapping | None = None) -> None:
-        """Record in the journal that a run removed rows from a data set (first note wins).
+    def stage(self, run: str, staging: str, dataset: str, rows: int) -> None:
+        """Record that a run is about to swap in a rewritten table (staging) of a data set."""
+        journal = self.read_journal(run) or {"record": {"run": run}, "datasets": {}}
+        journal.setdefault("pending", {})[staging] = {"dataset": dataset, "rows": int(rows)}
+        self._write_journal(run, journal)
 
-        `record` starts the journal when there is none (a run found interrupted by another).
-        """
-        journal = self.read_journal(run) or {"record": dict(record or {"run": run}), "datasets": {}}
-        if dataset in journal["datasets"]:
-            return
-        journal["datasets"][dataset] = int(rows)
+    def note(self, run: str, dataset: str, rows: int, staging: str | None = None) -> None:
+        """Record that a run removed rows from a data set (added up over its tables); the staged
+        rewrite they came from, if any, is no longer pending."""
+        journal = self.read_journal(run) or {"record": {"run": run}, "datasets": {}}
+        journal["datasets"][dataset] = journal["datasets"].get(dataset, 0) + int(rows)
+        (journal.get("pending") or {}).pop(staging, None)
         self._write_journal(run, journal)
 
     def finish(self, run: str, **extra) -> dict:
@@ -201,11 +206,14 @@ class AuditLog:
         line.update(extra)
         return line
 
-    def flush_interrupted(self, now: datetime | None = None) -> list[dict]:
+    def flush_interrupted(self, now: datetime | None = None,
+                          swapped_in: Callable[[str], bool] | None = None) -> list[dict]:
         """Append a line for every run that was killed before writing its own; return them.
 
         A run whose line is already in the log (killed between appending it and dropping its
-        journal) is not logged twice.
+        journal) is not logged twice. swapped_in(staging) tells whether a pending rewrite was
+        swapped in (its rows count); call it after half-done swaps are repaired and before
+        leftover staging is deleted. Without it, pending rewrites do not count.
         """
         if not self.fs.exists(self.running):
             return []
@@ -218,6 +226,10 @@ class AuditLog:
             run = path.rsplit("/", 1)[-1][:-len(".json")]
             journal = self.read_journal(run)
             if journal is not None and run not in logged:
+                for staging, pending in sorted((journal.get("pending") or {}).items()):
+                    if swapped_in is not None and swapped_in(staging):
+                        unit = pending["dataset"]
+                        journal["datasets"][unit] = journal["datasets"].get(unit, 0) + int(pending["rows"])
                 line = self._line(journal, {"interrupted": True, "completed_at": utc_text(now)})
                 self.append(line)
                 lines.append(line)

@@ -29,7 +29,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from . import __version__, rows
+from .dataset_files import COMMITTED, ITEMS, METADATA, REPORT_HTML, REPORT_JSON, REPORT_TEXT, SUCCESS, WORK
 from .faults import checkpoint
+from .governance.rules import OLD_SUFFIX
 from .hadoopfs import HadoopFS
 
 # The items table, declared in rows.ITEM: names are part of the contract (add, don't rename).
@@ -54,19 +56,14 @@ def modes(settings) -> tuple[int, int]:
     return FILE_MODE, DIR_MODE
 
 
-METADATA = "_metadata.json"
-ITEMS = "items"
-REPORT_JSON, REPORT_TEXT, REPORT_HTML = "report.json", "report.txt", "report.html"
-
-
 class Paths:
     """Where each part of one extraction lives."""
 
     def __init__(self, output: str):
         self.root = output.rstrip("/")
         self.items = f"{self.root}/{ITEMS}"
-        self.work = f"{self.root}/_work"
-        self.success = f"{self.root}/_SUCCESS"
+        self.work = f"{self.root}/{WORK}"
+        self.success = f"{self.root}/{SUCCESS}"
         self.metadata = f"{self.root}/{METADATA}"
         self.report_json = f"{self.root}/{REPORT_JSON}"
         self.report_text = f"{self.root}/{REPORT_TEXT}"
@@ -125,7 +122,6 @@ def previous_results(spark: SparkSession, fs: HadoopFS, paths: Paths) -> DataFra
             .where(F.col("_rank") == 1).drop("_rank", "_order"))
 
 
-COMMITTED = "_COMMITTED"
 
 
 def write_batch(fs: HadoopFS, frame: DataFrame, path: str) -> None:
@@ -175,7 +171,7 @@ def staging_path(target: str, run_id: str) -> str:
 
 def old_path(target: str) -> str:
     """Return where a swap moves the current copy of target while the new one goes in."""
-    return f"{target.rstrip('/')}.old"
+    return f"{target.rstrip('/')}{OLD_SUFFIX}"
 
 
 def swap_in(fs, staging: str, target: str) -> None:
@@ -209,6 +205,32 @@ def repair_swap(fs, target: str) -> str | None:
     if not fs.rename(old, target):
         raise OSError(f"could not put {old} back in place")
     return "rolled back"
+
+
+def repair_swaps(fs: HadoopFS, paths: Paths) -> list[str]:
+    """Finish every swap a dead run left in a data set (items, and the plans and batches under
+    _work); return the targets repaired. Only for a caller no other swapper of these can run
+    beside: an extract holding the data set's lock and its root shared (purges swap under the
+    root held exclusively, extracts under the data set's lock)."""
+    directories = [paths.root]
+    if fs.exists(paths.work):
+        directories += [run.path for run in fs.list(paths.work) if run.is_dir]
+    repaired = []
+    for directory in directories:
+        for entry in fs.list(directory):
+            if entry.is_dir and entry.path.endswith(OLD_SUFFIX):
+                target = entry.path[:-len(OLD_SUFFIX)]
+                if repair_swap(fs, target):
+                    repaired.append(target)
+    return repaired
+
+
+def readable(fs: HadoopFS, target: str) -> str:
+    """Return where target can be read now: itself, or its old copy while a swap is half done
+    (target moved aside, the new copy not yet in: by a live run, or one that died there)."""
+    if fs.exists(target) or not fs.exists(old_path(target)):
+        return target
+    return old_path(target)
 
 
 def read_metadata(fs: HadoopFS, paths: Paths) -> dict | None:

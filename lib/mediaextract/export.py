@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 
 from . import dataset, statuses
 from .dataset import ITEM_COLUMNS, Paths
+from .dataset_files import MANIFEST
 from .digest import sha1_base36
 from .errors import BadInput, MediaextractError
 from .hadoopfs import HadoopFS
@@ -48,7 +49,6 @@ from .safe_names import UniqueNames, extension_of, sample_key, thumbnail_name
 FORMATS = ("tar", "files", "webdataset")
 WHAT = ("originals", "thumbnails")
 COMPRESSION = {"none": "", "gz": "gz", "bz2": "bz2"}
-MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "list", "line", "name", "sha1", "storage_key")
 DEFAULT_SHARD_SIZE = 1000
 # Bytes of content per partition the driver receives at a time (an estimate: see _plan).
@@ -420,7 +420,7 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
     _check_destination(target, root)
     inventory.root_of(fs, settings, qualified, "export")  # exit 2 before any work when outside the roots
 
-    items = dataset.read_items(spark, paths.items)
+    items = dataset.read_items(spark, dataset.readable(fs, paths.items))
     available = sorted(r["list"] for r in items.select("list").distinct().collect())
     wanted = sorted({n for value in (lists or ()) for n in value.split(",") if n}) or available
     unknown = [n for n in wanted if n not in available]
@@ -438,7 +438,7 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
     with writers.writing(fs, settings, inventory.EXPORT, qualified, "export", dataset=dataset_root,
                          extra=extra):
         # Read again under the lock: a purge may have swapped items/ since the lists were read.
-        items = dataset.read_items(spark, paths.items).where(F.col("list").isin(wanted))
+        items = dataset.read_items(spark, dataset.readable(fs, paths.items)).where(F.col("list").isin(wanted))
         exported, skipped = _write_export(spark, target, items, what, fmt, compress, shard_size, wanted, stems,
                                           staging, root, replaced, settings, partition_bytes, paths, qualified, out)
     entry = {"path": qualified, "format": fmt, "what": what,

@@ -182,16 +182,36 @@ class Guard:
     list read inside it, so no write puts a removed file back.
     """
 
-    def __init__(self, fs: HadoopFS, settings, root: str):
-        self.fs, self.settings = fs, settings
+    def __init__(self, fs: HadoopFS, settings, root: str, paths: Paths):
+        self.fs, self.settings, self.paths = fs, settings, paths
         self.lock = locks.Lock.for_root(fs, root, "extract", settings)
+        # One extract per data set at a time: the second waits (exit 8 after the timeout).
+        self.own = locks.Lock(fs, dataset_lock_directory(root, fs.qualify(paths.root)), "extract",
+                              **locks.options(settings))
+
+    @contextmanager
+    def running(self):
+        """Hold the data set's own lock for a whole run."""
+        with self.own.exclusive():
+            yield
 
     @contextmanager
     def writing(self):
-        """Hold the root shared; yield a function that marks removed rows in a frame."""
+        """Hold the root shared; yield a function that marks removed rows in a frame.
+
+        A swap a dead purge or extract left half done in this data set is finished first: with
+        the root held shared no purge is at work, and with the data set's lock no other extract.
+        """
         with self.lock.shared():
+            dataset.repair_swaps(self.fs, self.paths)
             blocked = _blocked(self.fs, self.settings)
             yield lambda frame: _mark_removed(frame, blocked)
+
+
+def dataset_lock_directory(root: str, data_set: str) -> str:
+    """Return the lock directory of one data set (under its root's lock directory)."""
+    digest = hashlib.sha1(data_set.encode("utf-8")).hexdigest()[:16]
+    return f"{root.rstrip('/')}/{inv.LOCKS}/datasets/{digest}"
 
 
 def _fetch_batches(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, guard: Guard,
@@ -262,13 +282,18 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
     """Extract the lists into output; return the report. Raises StorageAuthError/StorageDown."""
     fs = HadoopFS(spark)
     paths = Paths(output)
-    file_mode, dir_mode = dataset.modes(settings)
     settings.storage()  # exit 2 before any work when the storage settings are incomplete
     registry = inv.registry_for(fs, settings, paths.root, "data set")  # exit 2 outside the roots
-    guard = Guard(fs, settings, registry.root)
+    guard = Guard(fs, settings, registry.root, paths)
     planned = pipeline.planned(spark, settings, list_args, column, selection)
     preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
+    with guard.running():
+        return _run(spark, fs, settings, paths, registry, guard, planned, out)
 
+
+def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: inv.Registry, guard: Guard,
+         planned, out) -> dict:
+    file_mode, dir_mode = dataset.modes(settings)
     run_id = dataset.new_run_id()
     with guard.writing() as mark_removed:
         # Registered before its first byte; writing until this run has finished it.

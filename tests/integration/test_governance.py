@@ -283,6 +283,60 @@ def test_a_purge_killed_between_the_renames_is_rolled_back_and_done_by_the_next_
     assert len(removals) == 1 and removals[0]["request"] == "T-mid"
 
 
+def test_a_purge_killed_just_after_a_swap_is_counted_exactly_and_recorded_by_the_next(
+        spark, pristine, root, monkeypatch):
+    selector = rules.Selector(sha1s=frozenset({pristine["ok"][BY_SHA1]["sha1"]}))
+    quiet = lambda line: None  # noqa: E731
+    total = purging.purge(spark, plain_settings(root), selector, "T-dry", dry_run=True, out=quiet).rows
+
+    def die(name):
+        if name == "swap.moved_in":  # the first rewritten table is in, its rows not yet counted
+            raise Killed()
+
+    monkeypatch.setattr(dataset, "checkpoint", die)
+    with pytest.raises(Killed):
+        purging.purge(spark, plain_settings(root), selector, "T-after", out=quiet)
+    monkeypatch.undo()
+
+    purging.purge(spark, plain_settings(root), selector, "T-after", out=quiet)
+    killed, rerun = audit_lines(root)
+    assert killed["interrupted"] is True and killed["rows_removed"] > 0
+    assert killed["rows_removed"] + rerun["rows_removed"] == total  # nothing lost, nothing counted twice
+    assert removed_rows(items_of(spark, root)) == 1 and traces(root, pristine["ok"][BY_SHA1]) == {}
+    metadata = json.loads((root / "covers" / "_metadata.json").read_text())
+    shown = json.loads((root / "covers" / "report.json").read_text())
+    assert [r["request"] for r in metadata["removals"]] == [r["request"] for r in shown["removals"]]
+    assert {r["request"] for r in shown["removals"]} == {"T-after"}
+
+
+def test_an_expire_killed_after_moving_a_data_set_aside_is_finished_and_audited_by_a_purge(
+        spark, pristine, root, monkeypatch):
+    shutil.copytree(pristine["root"] / "covers", root / "gone")
+    metadata = json.loads((root / "gone" / "_metadata.json").read_text())
+    metadata["expires"] = "2001-01-01T00:00:00+00:00"
+    edit(root / "gone" / "_metadata.json", json.dumps(metadata))
+    settings = plain_settings(root)
+    export_of_gone = Path(export_module_run(spark, settings, root / "gone", root / "exports" / "gone-tar")["path"]
+                          .removeprefix("file:"))
+
+    def die(name):
+        if name == "expire.moved_aside":
+            raise Killed()
+
+    monkeypatch.setattr(expire, "checkpoint", die)
+    with pytest.raises(Killed):
+        expire.expire(spark, settings, out=lambda line: None)
+    monkeypatch.undo()
+    assert (root / "gone.expiring").exists() and export_of_gone.exists()
+
+    result = purging.purge(spark, settings, rules.Selector(names=frozenset({BY_NAME})), "T-exp", out=lambda line: None)
+    assert not result.unreachable and not result.remaining
+    assert not (root / "gone.expiring").exists() and not export_of_gone.exists()
+    expired = [line for line in audit_lines(root) if line["action"] == "expire"]
+    assert [(line["dataset"].rsplit("/", 1)[-1], line["exports_deleted"]) for line in expired] == [("gone", 1)]
+    assert not any("gone" in p.read_text() for p in (root / "_registry").glob("*.json"))
+
+
 def test_a_reader_during_a_purge_sees_the_old_or_the_new_rows_never_an_error(spark, pristine, root):
     path = str(root / "covers" / "items")
     old, new = 0, 2

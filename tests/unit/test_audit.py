@@ -112,9 +112,9 @@ def test_a_finished_run_writes_one_line_with_rows_per_data_set_and_drops_its_jou
     log.begin("run1", {"action": "purge", "request": "T1", "run": "run1"})
     log.note("run1", "/r/a", 3)
     log.note("run1", "/r/b", 2)
-    log.note("run1", "/r/a", 99)  # a recovered note never overrides the first
+    log.note("run1", "/r/a", 1)  # a second table of the same data set adds up
     line = log.finish("run1", remaining=0)
-    assert line["datasets"] == {"/r/a": 3, "/r/b": 2} and line["rows_removed"] == 5 and line["remaining"] == 0
+    assert line["datasets"] == {"/r/a": 4, "/r/b": 2} and line["rows_removed"] == 6 and line["remaining"] == 0
     assert log.read_journal("run1") is None
     assert [r["run"] for r in log.records()] == ["run1"]
 
@@ -127,6 +127,28 @@ def test_a_killed_run_is_logged_as_interrupted_once():
     lines = log.flush_interrupted(datetime(2025, 1, 1, tzinfo=timezone.utc))
     assert len(lines) == 1 and lines[0]["interrupted"] is True and lines[0]["rows_removed"] == 4
     assert log.flush_interrupted() == [] and len(log.records()) == 1
+
+
+def test_a_killed_runs_pending_rewrite_counts_only_when_it_was_swapped_in():
+    fs = MemoryFS()
+    log = audit.AuditLog(fs, "/r")
+    log.begin("dead", {"action": "purge", "request": "T9", "run": "dead"})
+    log.stage("dead", "/r/a/items.staging-dead", "/r/a", 2)
+    log.note("dead", "/r/a", 2, "/r/a/items.staging-dead")          # swapped in and counted
+    log.stage("dead", "/r/a/_work/x.staging-dead", "/r/a", 5)        # swapped in, killed before its note
+    log.stage("dead", "/r/b/items.staging-dead", "/r/b", 7)          # killed before its swap
+    still_there = {"/r/b/items.staging-dead"}
+    [line] = log.flush_interrupted(swapped_in=lambda staging: staging not in still_there)
+    assert line["datasets"] == {"/r/a": 7} and line["rows_removed"] == 7 and line["interrupted"] is True
+
+
+def test_a_killed_runs_pending_rewrite_does_not_count_without_a_way_to_tell():
+    fs = MemoryFS()
+    log = audit.AuditLog(fs, "/r")
+    log.begin("dead", {"action": "purge", "run": "dead"})
+    log.stage("dead", "/r/a/items.staging-dead", "/r/a", 2)
+    [line] = log.flush_interrupted()
+    assert line["datasets"] == {} and line["rows_removed"] == 0
 
 
 def test_a_run_killed_after_its_line_was_written_is_not_logged_twice():

@@ -25,6 +25,7 @@ SHIPPED = [
     "mediaextract/cli.py",
     "mediaextract/config.py",
     "mediaextract/dataset.py",
+    "mediaextract/dataset_files.py",
     "mediaextract/defaults.yaml",
     "mediaextract/digest.py",
     "mediaextract/errors.py",

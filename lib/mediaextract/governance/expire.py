@@ -112,6 +112,24 @@ def expire(spark: SparkSession, settings, roots: Iterable[str] | None = None, *,
     return result
 
 
+def finish_interrupted(fs: HadoopFS, roots: list[str], moved: str, now: datetime, user: str) -> dict[str, str]:
+    """Finish the deletion a killed expire began (`<data set>.expiring`): its exports, its audit
+    line, the directory; return the exports that could not be reached (path -> why).
+
+    purge calls it for a `.expiring` it finds under the root it holds (so a removal never
+    waits for the next expire, and the deletion is still audited as an expire)."""
+    registries = {root: inv.Registry(fs, root) for root in roots}
+    original = moved[:-len(rules.EXPIRING_SUFFIX)]
+    mine = [(root, c) for root, r in registries.items() for c in r.entries()[0]
+            if c.dataset == original or rules.under(c.path, original)]
+    metadata = dataset.read_metadata(fs, dataset.Paths(moved)) or {}
+    owner = next((r for r in roots if rules.under(moved, r)), roots[0])
+    result = ExpireResult()
+    _expire_one(fs, audit.AuditLog(fs, owner), registries, moved, original, metadata,
+                str(metadata.get("expires") or "?"), now, user, mine, result)
+    return result.unreachable
+
+
 def _expire_one(fs: HadoopFS, log_: audit.AuditLog, registries: Mapping[str, inv.Registry], data_set: str,
                 original: str, metadata: Mapping, when: str, now: datetime, user: str,
                 copies: list[tuple[str, inv.Copy]], result: ExpireResult) -> None:

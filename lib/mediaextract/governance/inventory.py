@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
+from ..dataset_files import COMMITTED, ITEMS, MANIFEST, METADATA
 from ..errors import BadInput
 from ..faults import checkpoint
 from . import rules
@@ -38,10 +39,6 @@ AUDIT = "_audit"
 LOCKS = "_locks"
 # Directories of a root that hold bookkeeping, never copies of files.
 BOOKKEEPING = (REGISTRY, AUDIT, LOCKS)
-MANIFEST = "manifest.csv"
-COMMITTED = "_COMMITTED"
-METADATA = "_metadata.json"
-ITEMS = "items"
 
 DATASET, BATCH, SNAPSHOT, EXPORT = "dataset", "batch", "snapshot", "export"
 WRITING, COMPLETE = "writing", "complete"

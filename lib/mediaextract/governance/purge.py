@@ -18,6 +18,7 @@ A purge that could not reach a copy or still finds a match exits 7 naming paths,
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -125,8 +126,7 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
     dry_run = result.dry_run
     if not dry_run:
         for root in roots:
-            _clean_up(fs, root, result, out)
-            result.recovered += audit.AuditLog(fs, root).flush_interrupted(moment)
+            _clean_up(fs, root, roots, result, out, moment)
     inventories = [inv.discover(fs, root) for root in roots]
     if dry_run:
         for leftover in (l for i in inventories for l in i.leftovers):
@@ -160,14 +160,18 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
         if dry_run:
             out(f"  would remove {_plural(rows, 'row')} from {table.path}")
             continue
-        _rewrite(spark, fs, table, ids, result.run)
+        _rewrite(spark, fs, table, ids, result.run, logs[owner], rows)
         out(f"  removed {_plural(rows, 'row')} from {table.path}")
     if not dry_run:
-        for unit in sorted(result.units):
-            owner = next(r for r in roots if rules.under(unit, r))
-            logs[owner].note(result.run, unit, result.units[unit])
-            if unit in result.datasets:
-                _record_removal(spark, fs, unit, note, result.items_rows.get(unit, 0), out)
+        for unit in sorted(result.datasets):
+            _record_removal(fs, unit, note, result.items_rows.get(unit, 0))
+        for line in result.recovered:  # a killed purge may have died before recording its removals
+            for unit in sorted(line.get("datasets") or {}):
+                if any(unit in i.datasets for i in inventories):
+                    _record_removal(fs, unit, _note_of(line), int(line["datasets"][unit]))
+        for inventory in inventories:
+            for unit in sorted(inventory.datasets):
+                _refresh_reports_if_behind(spark, fs, unit, out)
 
     for owner, path, copy in _exports(fs, inventories):
         why = _unreachable(fs, path, copy)
@@ -218,9 +222,9 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
         del line
 
 
-def _clean_up(fs: HadoopFS, root: str, result: PurgeResult, out) -> None:
-    """Repair half-done swaps and delete what dead runs left under a root (we hold it exclusively,
-    so every writer that left something is dead)."""
+def _clean_up(fs: HadoopFS, root: str, roots: list[str], result: PurgeResult, out, moment: datetime) -> None:
+    """Repair half-done swaps, log interrupted purges and delete what dead runs left under a root
+    (we hold it exclusively, so every writer that left something is dead)."""
     inventory = inv.discover(fs, root)
     for target in inventory.swaps:
         done = dataset.repair_swap(fs, target)
@@ -233,9 +237,20 @@ def _clean_up(fs: HadoopFS, root: str, result: PurgeResult, out) -> None:
         elif copy.kind in (inv.BATCH, inv.DATASET, inv.SNAPSHOT) and rules.under(copy.path, root) \
                 and not _exists(fs, copy.path):
             registry.unregister(copy)  # deleted (a finished run, or by hand): nothing left to reach
+    # Before the leftovers go: a killed purge's pending rewrite counts when its staging was
+    # swapped in (is gone), not when it is still there.
+    result.recovered += audit.AuditLog(fs, root).flush_interrupted(
+        moment, swapped_in=lambda staging: not fs.exists(staging))
     for leftover in inventory.leftovers:
         if not fs.exists(leftover.path):
             continue  # an export's staging, dealt with through its entry above
+        if leftover.kind == rules.EXPIRING:
+            from .expire import finish_interrupted  # expire builds on purge's helpers
+            unreachable = finish_interrupted(fs, roots, leftover.path, moment, user_of(fs))
+            result.unreachable.update(unreachable)
+            result.cleaned.append(leftover)
+            out(f"  finished deleting {leftover.path} (an interrupted expire)")
+            continue
         fs.delete(leftover.path)
         result.cleaned.append(leftover)
         out(f"  deleted {leftover.path} ({leftover.kind})")
@@ -312,8 +327,10 @@ def _readable(spark, part: str) -> bool:
         return False
 
 
-def _rewrite(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, run: str) -> None:
-    """Write the table without its matches beside itself, with its modes, and swap it in."""
+def _rewrite(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, run: str,
+             log_: audit.AuditLog, rows: int) -> None:
+    """Write the table without its matches beside itself, with its modes, and swap it in; the
+    journal names the rewrite before the swap and counts its rows after."""
     frame = matching.read_table(spark, table)
     staging = dataset.staging_path(table.path, run)
     writer = matching.without_matches(frame, ids).write.mode("overwrite")
@@ -326,19 +343,41 @@ def _rewrite(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, r
         fs.set_mode(entry.path, mode if entry.is_dir else mode & 0o666)
     if fs.exists(f"{table.path}/{inv.COMMITTED}"):
         fs.write_bytes(f"{staging}/{inv.COMMITTED}", b"", mode & 0o666)  # a batch stays committed
+    log_.stage(run, staging, table.unit, rows)
+    checkpoint("purge.journal_staged")
     dataset.swap_in(fs, staging, table.path)
+    log_.note(run, table.unit, rows, staging)
 
 
-def _record_removal(spark, fs: HadoopFS, unit: str, note: Mapping, rows: int, out) -> None:
-    """Record the removal in the data set's metadata, then count its reports again."""
-    paths = dataset.Paths(unit)
-    removals = dataset.add_removal(fs, paths, {**note, "rows": rows})
+def _record_removal(fs: HadoopFS, unit: str, note: Mapping, rows: int) -> None:
+    """Record a removal in a data set's metadata (once per run)."""
+    dataset.add_removal(fs, dataset.Paths(unit), {**note, "rows": rows})
     checkpoint("purge.metadata")
-    if fs.exists(paths.report_json):
-        _, problem = pipeline.refresh_reports(spark, fs, unit, removals)
-        if problem:
-            out(f"  {problem}")
-        checkpoint("purge.reports")
+
+
+def _note_of(line: Mapping) -> dict:
+    """Return the removal note of an interrupted purge's audit line."""
+    return {"run": line.get("run"), "request": line.get("request"), "reason": line.get("reason"),
+            "at": line.get("time")}
+
+
+def _refresh_reports_if_behind(spark, fs: HadoopFS, unit: str, out) -> None:
+    """Count a data set's reports again when they do not show every removal its metadata records
+    (this purge's, or one killed between its metadata and its reports)."""
+    paths = dataset.Paths(unit)
+    if not fs.exists(paths.report_json):
+        return
+    removals = (dataset.read_metadata(fs, paths) or {}).get("removals") or []
+    try:
+        shown = json.loads(fs.read_text(paths.report_json)).get("removals") or []
+    except ValueError:
+        shown = []
+    if len(shown) == len(removals):
+        return
+    _, problem = pipeline.refresh_reports(spark, fs, unit, removals)
+    if problem:
+        out(f"  {problem}")
+    checkpoint("purge.reports")
 
 
 def _exports(fs: HadoopFS, inventories: list[inv.Inventory]):
