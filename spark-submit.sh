@@ -9,6 +9,15 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 JOBS="plan extract snapshot purge expire reconcile export report check-access scheduled"
 
+venv="${MEDIAEXTRACT_VENV:-$here/.venv}"
+# --help and --version answer before anything else (no JVM, no settings).
+case "${1:-}" in
+  -h|--help|help|--version|version)
+    [ -x "$venv/bin/python" ] || { echo "mediaextract: error: no $venv: run make install" >&2; exit 2; }
+    what=help; case "$1" in *version) what=version ;; esac
+    PYTHONPATH="$here/lib${PYTHONPATH:+:$PYTHONPATH}" exec "$venv/bin/python" -m mediaextract.usage "$what" "$here/jobs" ;;
+esac
+
 spark_opts=()
 job=""
 while [ $# -gt 0 ]; do
@@ -16,14 +25,13 @@ while [ $# -gt 0 ]; do
   spark_opts+=("$1"); shift
 done
 if [ -z "$job" ]; then
-  echo "usage: ./spark-submit.sh [SPARK-SUBMIT OPTIONS] JOB [ARGS]  (JOB: $JOBS)" >&2
+  echo "mediaextract: error: no job named (jobs: $JOBS); see ./spark-submit.sh --help" >&2
   exit 2
 fi
 job_args=("$@")
 script="$here/jobs/${job//-/_}.py"
 [ -f "$script" ] || { echo "mediaextract: error: job $job is not built yet" >&2; exit 2; }
 
-venv="${MEDIAEXTRACT_VENV:-$here/.venv}"
 [ -x "$venv/bin/python" ] || { echo "mediaextract: error: no $venv: run make install" >&2; exit 2; }
 SPARK_SUBMIT="${SPARK_SUBMIT:-$venv/bin/spark-submit}"
 jar="${MEDIAEXTRACT_JDBC_JAR:-/usr/share/java/mariadb-java-client.jar}"

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 from . import Sandbox, SandboxError
+
+
+DEFAULT_PORTS = {"mariadb_port": 13306, "swift_port": 18080, "memcached_port": 11311}
+PORTS_FILE = "ports.json"
+
+
+def ports(args) -> dict[str, int]:
+    """Return the ports to use: each given one, else the one `up` recorded, else its default."""
+    recorded = {}
+    try:
+        recorded = json.loads((Path(args.root) / PORTS_FILE).read_text())
+    except (OSError, ValueError):
+        pass
+    return {key: getattr(args, key) or int(recorded.get(key) or default) for key, default in DEFAULT_PORTS.items()}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,10 +31,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Local MariaDB + Swift sandbox for mediaextract (loopback only).")
     parser.add_argument("action", choices=("up", "seed", "status", "down"))
     parser.add_argument("--root", default=".sandbox", help="sandbox directory (default .sandbox)")
-    parser.add_argument("--mariadb-port", type=int, default=13306)
-    parser.add_argument("--swift-port", type=int, default=18080,
-                        help="Swift proxy; account/container/object servers use the next three")
-    parser.add_argument("--memcached-port", type=int, default=11311)
+    # Ports: given, else those `up` recorded under the root (so `down` stops what `up` started,
+    # whatever flags it is given), else the defaults.
+    parser.add_argument("--mariadb-port", type=int, help=f"default {DEFAULT_PORTS['mariadb_port']}")
+    parser.add_argument("--swift-port", type=int, help=f"Swift proxy (default {DEFAULT_PORTS['swift_port']}); "
+                        "account/container/object servers use the next three")
+    parser.add_argument("--memcached-port", type=int, help=f"default {DEFAULT_PORTS['memcached_port']}")
     parser.add_argument("--wiki-id", default="wikipedia-commons")
     return parser
 
@@ -26,12 +44,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one action; return the exit code (0 ok, 1 status: not all running, 2 SandboxError)."""
     args = _parser().parse_args(argv)
-    sandbox = Sandbox(args.root, mariadb_port=args.mariadb_port, swift_port=args.swift_port,
-                      memcached_port=args.memcached_port, wiki_id=args.wiki_id)
+    chosen = ports(args)
+    sandbox = Sandbox(args.root, wiki_id=args.wiki_id, **chosen)
     started = time.monotonic()
     try:
         if args.action == "up":
             sandbox.up()
+            (Path(sandbox.root) / PORTS_FILE).write_text(json.dumps(chosen) + "\n")
             print(f"up: MariaDB on 127.0.0.1:{sandbox.mariadb_port}, Swift on "
                   f"127.0.0.1:{sandbox.swift_port} ({time.monotonic() - started:.1f} s), "
                   f"root {sandbox.root}")

@@ -10,7 +10,7 @@ import traceback
 from typing import Callable, Sequence
 
 from .config import Settings, load_settings
-from .errors import EXIT_BAD_INPUT, EXIT_BUG, BadInput, MediaextractError
+from .errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED, BadInput, MediaextractError
 
 log = logging.getLogger("mediaextract")
 
@@ -22,10 +22,19 @@ class OneLineParser(argparse.ArgumentParser):
         raise BadInput(f"{self.prog}: {message} (see --help)")
 
 
+class Once(argparse.Action):
+    """Store an option's value, refusing it a second time (a second --conf would silently win)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice: give it once")
+        setattr(namespace, self.dest, values)
+
+
 def job_parser(job: str, description: str, lists: bool = True) -> OneLineParser:
     """Return a parser with the options every job takes."""
     parser = OneLineParser(prog=f"mediaextract {job}", description=description)
-    parser.add_argument("--conf", help="settings file (YAML) over conf/defaults.yaml")
+    parser.add_argument("--conf", action=Once, help="settings file (YAML) over conf/defaults.yaml (once)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one setting (repeatable)")
     parser.add_argument("--master", help="Spark master when not run through spark-submit")
@@ -142,7 +151,7 @@ def _main(main: Callable[[Sequence[str]], int], argv: Sequence[str]) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print("mediaextract: interrupted; committed batches are kept, run again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except SystemExit as exit_:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_BAD_INPUT
     except Exception:

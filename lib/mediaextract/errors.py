@@ -13,6 +13,21 @@ EXIT_STORAGE_DOWN = 5       # too many recent failures: stopped cleanly, resumab
 EXIT_LOCKED = 6             # another run holds the lock (scheduler)
 EXIT_PURGE_INCOMPLETE = 7   # a copy could not be reached, or a re-scan still found matches
 EXIT_LOCK_TIMEOUT = 8       # a root stayed locked by other runs past governance.lock_timeout_s
+EXIT_INTERRUPTED = 130      # Ctrl-C (SIGINT)
+
+# One line each, as --help prints them (README's exit-code table says what to do about each).
+EXIT_MEANINGS = {
+    EXIT_OK: "done",
+    EXIT_BUG: "unexpected failure (a bug)",
+    EXIT_BAD_INPUT: "bad arguments, settings or input paths",
+    EXIT_CATALOG_UNREACHABLE: "catalog unreachable or refused us",
+    EXIT_STORAGE_AUTH: "storage refused our credentials",
+    EXIT_STORAGE_DOWN: "storage looks down: stopped cleanly, resumable",
+    EXIT_LOCKED: "(scheduled) another run holds this period's lock",
+    EXIT_PURGE_INCOMPLETE: "a purge or expire could not reach a copy, or matches remain",
+    EXIT_LOCK_TIMEOUT: "waited too long for a lock held by other runs",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): run again to resume",
+}
 
 
 class MediaextractError(Exception):

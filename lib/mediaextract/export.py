@@ -20,7 +20,6 @@ Hadoop file system for other schemes (streamed through HadoopFS).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -37,19 +36,21 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from . import dataset, statuses
+from . import manifest as manifest_file
 from .dataset import ITEM_COLUMNS, Paths
 from .dataset_files import MANIFEST
 from .digest import sha1_base36
 from .errors import BadInput, MediaextractError
 from .hadoopfs import HadoopFS
 from .faults import checkpoint
+from .report import plural
 from .governance import inventory, writers
 from .safe_names import UniqueNames, extension_of, sample_key, thumbnail_name
 
 FORMATS = ("tar", "files", "webdataset")
 WHAT = ("originals", "thumbnails")
 COMPRESSION = {"none": "", "gz": "gz", "bz2": "bz2"}
-MANIFEST_COLUMNS = ("file", "list", "line", "name", "sha1", "storage_key")
+MANIFEST_COLUMNS = manifest_file.COLUMNS
 DEFAULT_SHARD_SIZE = 1000
 # Bytes of content per partition the driver receives at a time (an estimate: see _plan).
 PARTITION_BYTES = 64 * 1024 * 1024
@@ -443,8 +444,8 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
                                           staging, root, replaced, settings, partition_bytes, paths, qualified, out)
     entry = {"path": qualified, "format": fmt, "what": what,
              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lists": wanted}
-    out(f"exported {sum(exported.values())} files to {qualified}"
-        + (f"; {skipped} ok rows have no {BLOB_COLUMNS[what]} and were left out" if skipped else ""))
+    out(f"exported {plural(sum(exported.values()), 'file')} to {qualified}"
+        + (f"; {plural(skipped, 'ok row')} without {BLOB_COLUMNS[what]} left out" if skipped else ""))
     return {**entry, "files": exported, "skipped": skipped}
 
 
@@ -462,11 +463,11 @@ def _write_export(spark, target, items: DataFrame, what: str, fmt: str, compress
     skipped = 0
     try:
         total, rows = stream_rows(items, what, partition_bytes)
-        out(f"export {paths.root}: {total} ok rows of {len(wanted)} lists to {qualified} ({fmt}, {what})")
+        out(f"export {paths.root}: {plural(total, 'ok row')} of {plural(len(wanted), 'list')} to {qualified} "
+            f"({fmt}, {what})")
         with target.open_write(f"{staging}/{MANIFEST}", file_mode) as raw:
             manifest_text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            manifest = csv.writer(manifest_text, lineterminator="\n")
-            manifest.writerow(MANIFEST_COLUMNS)
+            manifest = manifest_file.Writer(manifest_text)
             current, names, number = None, None, 0
             for spark_row in rows:
                 row = spark_row.asDict()
@@ -478,7 +479,7 @@ def _write_export(spark, target, items: DataFrame, what: str, fmt: str, compress
                 if row["list"] != current:
                     if current is not None:
                         writer.finish()
-                        out(f"  {current}: {exported[current]} files")
+                        out(f"  {current}: {plural(exported[current], 'file')}")
                     current, names, number = row["list"], UniqueNames(), 0
                     writer.start(stems[current])
                 if what == "originals" and (sha1_base36(data) != row["sha1"] or len(data) != row["size"]):
@@ -489,21 +490,22 @@ def _write_export(spark, target, items: DataFrame, what: str, fmt: str, compress
                 extension = extension_of(row["name"], row["thumbnail_mime"] if what == "thumbnails" else None)
                 mtime = _utc(row["uploaded_at"]).timestamp() if row["uploaded_at"] else 0
                 relative = writer.add(safe, data, row_metadata(row), mtime, extension, number)
-                manifest.writerow([relative, row["list"], row["line"], row["name"], row["sha1"] or "",
-                                   row["storage_key"] or ""])
+                manifest.add({**row, "file": relative})
                 exported[current] += 1
                 number += 1
             if current is not None:
                 writer.finish()
-                out(f"  {current}: {exported[current]} files")
+                out(f"  {current}: {plural(exported[current], 'file')}")
             manifest_text.flush()
             manifest_text.detach()
-        if fmt != "webdataset":
-            # Every list asked for has its directory or archive, empty ones too.
-            for name in wanted:
-                if exported[name] == 0:
+        for name in wanted:
+            if exported[name] == 0:
+                if fmt == "webdataset":  # a shard holds at least one sample: none is written
+                    out(f"  {name}: 0 files (no ok row with {BLOB_COLUMNS[what]}): no shard written")
+                else:  # every list asked for has its directory or archive, empty ones too
                     writer.start(stems[name])
                     writer.finish()
+                    out(f"  {name}: 0 files (no ok row with {BLOB_COLUMNS[what]}): left empty")
         _swap_in(target, staging, root)
     except BaseException:
         writer.abort()
@@ -516,8 +518,20 @@ def _write_export(spark, target, items: DataFrame, what: str, fmt: str, compress
 
 
 def _read_manifest(target, root: str) -> Iterator[dict]:
+    """Yield the manifest's rows (texts, escapes undone)."""
+    for row, _ in _read_manifest_both(target, root):
+        yield row
+
+
+def _read_manifest_both(target, root: str) -> Iterator[tuple[dict, dict]]:
+    """Yield (row, row as written) of each manifest line (see manifest.read)."""
     with target.open_read(f"{root}/{MANIFEST}") as raw:
-        yield from csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+        yield from manifest_file.read(raw)
+
+
+def _matching(target, root: str, matches: Callable[[dict], bool]) -> list[dict]:
+    """Return the manifest rows a purge selects: by their text, or as written (older manifests)."""
+    return [row for row, written in _read_manifest_both(target, root) if matches(row) or matches(written)]
 
 
 def _archive_compression(name: str) -> str:
@@ -559,7 +573,7 @@ def scan_export(fs: HadoopFS, entry: dict, matches: Callable[[dict], bool]) -> i
     target, root = target_for(fs, entry["path"])
     if not target.exists(f"{root}/{MANIFEST}"):
         return 0
-    return sum(1 for row in _read_manifest(target, root) if matches(row))
+    return len(_matching(target, root, matches))
 
 
 def purge_export(fs: HadoopFS, entry: dict, matches: Callable[[dict], bool], hadoop: bool | None = None) -> int:
@@ -574,7 +588,7 @@ def purge_export(fs: HadoopFS, entry: dict, matches: Callable[[dict], bool], had
     target, root = target_for(fs, entry["path"], hadoop)
     if not target.exists(f"{root}/{MANIFEST}"):
         return 0
-    removed = {row["file"]: row for row in _read_manifest(target, root) if matches(row)}
+    removed = {row["file"]: row for row in _matching(target, root, matches)}
     if not removed:
         return 0
     by_container: dict[str, set[str]] = {}
@@ -603,11 +617,7 @@ def purge_export(fs: HadoopFS, entry: dict, matches: Callable[[dict], bool], had
     target.delete(temporary)
     with target.open_write(temporary, target.mode_of(manifest)) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        writer = csv.DictWriter(text, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in _read_manifest(target, root):
-            if row["file"] not in removed:
-                writer.writerow(row)
+        manifest_file.Writer(text).add_all(row for row in _read_manifest(target, root) if row["file"] not in removed)
         text.flush()
         text.detach()
     target.replace(temporary, manifest)

@@ -50,6 +50,7 @@ def planned(spark: SparkSession, settings, list_args: list[str], column: str = "
                                           max_list_bytes=settings["input.max_list_bytes"])
     elif selection.window is None:
         raise BadInput("no lists given: name list files, or select by --deleted-since/--deleted-until")
+    sampling.check_lists(selection.samples, {row.list for row in rows} if list_args else {selection.window_list})
     filearchive, image = catalog.load_catalog(spark, settings)
     if selection.window is not None:
         selected = catalog.names_deleted_in(filearchive, selection.window)

@@ -24,6 +24,11 @@ REMOVED = statuses.REMOVED
 REMOVAL_KEYS = ("at", "rows", "reason", "request")
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """Return "1 file", "2 files" (many: the plural when it is not one + "s")."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
 @dataclass(frozen=True)
 class CountRow:
     """Rows of one list with one status and media type, and the sum of their fa_size."""
@@ -133,7 +138,11 @@ def human_duration(seconds: float) -> str:
 def sentence(name: str, counts: dict, kind: str, connections: int) -> str:
     """Return one line in the words people used for a list's outcome."""
     knew = counts[FOUND] + counts[statuses.SUPPRESSED] + counts[statuses.NO_STORAGE_KEY]
-    text = f"{name}: of {counts['requested']} requested, filearchive knew {knew}"
+    sampled_out = counts.get(statuses.SAMPLED_OUT, 0)
+    text = f"{name}: of {counts['requested']} requested, "
+    if sampled_out:  # never looked up: "filearchive knew 0" would read as a finding
+        text += f"{sampled_out} sampled out; of the other {counts['requested'] - sampled_out}, "
+    text += f"filearchive knew {knew}"
     if kind == "plan":
         text = (f"{text}, {counts[FOUND]} can be fetched ({human_bytes(counts['bytes_found'])}, "
                 f"about {human_duration(counts['estimated_fetch_s'])} at {connections} connections)")

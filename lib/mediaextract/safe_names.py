@@ -3,8 +3,8 @@
 A MediaWiki name may hold `/`, start with a dot, be 255 bytes long, or differ from another only in
 case (`Foo_bar.jpg` and `Foo_Bar.jpg` are two files on Commons, one on macOS or Windows). Exported
 names keep the MediaWiki name wherever it is safe and change as little as possible where it is not:
-  - `/`, NUL and other control characters become `_`; leading dots become `_` (no `..`, no
-    hidden files);
+  - `/`, `\\` (a separator on Windows), NUL and other control characters become `_`; leading
+    dots become `_` (no `..`, no hidden files);
   - a name is cut to 255 bytes of UTF-8 at a character boundary, keeping its extension;
   - within one directory, a name equal to an earlier one ignoring case (and Unicode normalisation)
     gets `~2`, `~3`, ... before its extension, in the order names are given (line order), so the
@@ -34,7 +34,7 @@ THUMBNAIL_EXTENSIONS = {
 
 
 def _clean_char(ch: str) -> str:
-    if ch == "/" or unicodedata.category(ch) == "Cc":  # Cc covers NUL and every control char
+    if ch in "/\\" or unicodedata.category(ch) == "Cc":  # Cc covers NUL and every control char
         return REPLACEMENT
     return ch
 

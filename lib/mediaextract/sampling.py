@@ -50,6 +50,16 @@ class SampleSpec:
         return f"not in the sample ({amount}, seed {seed})"
 
 
+def check_lists(specs: Iterable[SampleSpec], known: Iterable[str]) -> None:
+    """Raise BadInput (exit 2, before any work) when a spec names a list that is not given: a
+    typo would otherwise sample nothing and say nothing."""
+    known = sorted(set(known))
+    unknown = sorted({s.list for s in specs if s.list != ALL_LISTS and s.list not in known})
+    if unknown:
+        raise BadInput(f"--sample names {'a list' if len(unknown) == 1 else 'lists'} with no names given: "
+                       f"{', '.join(unknown)} (lists: {', '.join(known) or 'none'})")
+
+
 def rank(seed: int, list_name: str, name: str) -> int:
     """Return the 64-bit sampling rank of a name in a list (smaller ranks are picked first)."""
     digest = hashlib.blake2b(f"{seed}\0{list_name}\0{name}".encode("utf-8", "surrogatepass"), digest_size=8)

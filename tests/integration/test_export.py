@@ -16,7 +16,7 @@ import webdataset as wds
 from pyspark.sql import functions as F
 
 from jobs import export as export_job
-from mediaextract import cli, dataset, statuses
+from mediaextract import cli, dataset, manifest, statuses
 from mediaextract.config import load_settings
 from mediaextract.dataset import ITEMS_SCHEMA
 from mediaextract.digest import sha1_base36
@@ -258,23 +258,31 @@ def test_the_job_entry_point_exports_and_reports_bad_arguments(spark, extraction
 AWKWARD = ["../../etc/passwd.jpg", NAME_255, "Foo_bar.jpg", "Foo_Bar.jpg", "FOO_BAR.JPG", ".htaccess", "Foo_bar.jpg"]
 
 
-@pytest.fixture(scope="module")
-def awkward(spark, tmp_path_factory):
-    """A small data set whose names are as hostile as names get, over several partitions."""
-    root = tmp_path_factory.mktemp("awkward") / "set"
+def small_data_set(spark, root: Path, rows_by_list: dict[str, list[tuple[str, str]]],
+                   content_of=lambda list_name, line, name: f"{list_name}:{line}:{name}".encode() * 50) -> Path:
+    """Write a data set whose lists hold (name, status) rows, in line order; ok rows get content."""
     rows = []
-    for list_name, names in (("awkward", AWKWARD), ("Awkward", ["a.png"])):
-        for line, name in enumerate(names, start=1):
-            content = (f"{list_name}:{line}:".encode() * 200)[:1000 + line]
+    for list_name, named in rows_by_list.items():
+        for line, (name, status) in enumerate(named, start=1):
             values = {c: None for c in ITEMS_SCHEMA.fieldNames()}
-            values.update(list=list_name, line=line, requested_name=name, name=name, status="ok",
-                          fa_id=line, sha1=sha1_base36(content), storage_key=f"key{line}.jpg",
-                          size=len(content), content=content, uploaded_at=datetime(2020, 1, line))
+            values.update(list=list_name, line=line, requested_name=name, name=name, status=status)
+            if status == "ok":
+                content = content_of(list_name, line, name)
+                values.update(fa_id=line, sha1=sha1_base36(content), storage_key=f"key{line}.jpg",
+                              size=len(content), content=content, uploaded_at=datetime(2020, 1, line))
             rows.append(tuple(values[c] for c in ITEMS_SCHEMA.fieldNames()))
     spark.createDataFrame(rows, ITEMS_SCHEMA).write.partitionBy("list").parquet(str(root / "items"))
     (root / "_metadata.json").write_text(json.dumps({"exports": []}))
     (root / "_SUCCESS").write_text("")
     return root
+
+
+@pytest.fixture(scope="module")
+def awkward(spark, tmp_path_factory):
+    """A small data set whose names are as hostile as names get, over several partitions."""
+    return small_data_set(spark, tmp_path_factory.mktemp("awkward") / "set",
+                          {"awkward": [(name, "ok") for name in AWKWARD], "Awkward": [("a.png", "ok")]},
+                          lambda list_name, line, name: (f"{list_name}:{line}:".encode() * 200)[:1000 + line])
 
 
 def test_hostile_names_export_safely_in_line_order_across_partitions(spark, awkward, tmp_path):
@@ -342,3 +350,38 @@ def test_purge_removes_matching_items_and_nothing_else_and_is_idempotent(spark, 
 def test_purge_of_an_export_that_is_gone_removes_nothing(spark, tmp_path):
     entry = {"path": f"file:{tmp_path / 'never'}", "format": "tar", "what": "originals", "lists": []}
     assert purge_export(HadoopFS(spark), entry, lambda row: True) == 0
+
+
+# --- what a spreadsheet or Windows makes of names -----------------------------------------------
+
+FORMULA_NAMES = ["=HYPERLINK(1).jpg", "-2.jpg", "Back\\slash.jpg", "'Til.jpg"]
+
+
+@pytest.mark.parametrize("fmt", ["files", "webdataset"])
+def test_manifest_cells_are_formula_safe_names_windows_safe_and_empty_lists_said(spark, tmp_path, fmt):
+    data_set = small_data_set(spark, tmp_path / "set", {
+        "formulas": [(name, "ok") for name in FORMULA_NAMES],
+        "one": [("Only.jpg", "ok")],
+        "empty": [("Gone.jpg", "not_in_filearchive")]})
+    settings = load_settings(None, overrides={"output.root": str(tmp_path)}, environ={})
+    target = tmp_path / fmt
+    lines: list[str] = []
+    entry = run_export(spark, settings, str(data_set), str(target), fmt, out=lines.append)
+
+    with open(target / MANIFEST, newline="", encoding="utf-8") as handle:
+        written = {r["line"]: r["name"] for r in csv.DictReader(handle) if r["list"] == "formulas"}
+    assert written == {"1": "'=HYPERLINK(1).jpg", "2": "'-2.jpg", "3": "Back\\slash.jpg", "4": "''Til.jpg"}
+    with open(target / MANIFEST, "rb") as raw:
+        assert [row["name"] for row, _ in manifest.read(raw) if row["list"] == "formulas"] == FORMULA_NAMES
+    if fmt == "files":
+        assert sorted(p.name for p in (target / "formulas").iterdir() if not p.name.startswith(".")) == \
+            sorted(["=HYPERLINK(1).jpg", "-2.jpg", "Back_slash.jpg", "'Til.jpg"])
+        assert "  empty: 0 files (no ok row with content): left empty" in lines
+    else:
+        assert "  empty: 0 files (no ok row with content): no shard written" in lines
+    assert "  one: 1 file" in lines and "  formulas: 4 files" in lines and lines[-1].startswith("exported 5 files to")
+
+    fs = HadoopFS(spark)
+    assert purge_export(fs, entry, lambda row: row["name"] in {"-2.jpg", "'Til.jpg"}) == 2
+    with open(target / MANIFEST, "rb") as raw:
+        assert sorted(row["name"] for row, _ in manifest.read(raw)) == ["=HYPERLINK(1).jpg", "Back\\slash.jpg", "Only.jpg"]

@@ -363,3 +363,16 @@ def test_down_stops_everything_and_keeps_the_data(sandbox, truth):
     assert _table_counts(sandbox)["filearchive"] == len(seed_module.FILEARCHIVE)
     ok = next(row for _, row in _rows(truth) if row["status"] == "ok")
     assert _base36_sha1(_get(sandbox, ok["storage_key"])) == ok["sha1"]
+
+
+def test_down_without_port_flags_stops_what_up_started_on_other_ports(sandbox):
+    sandbox.down()
+    up = _cli(sandbox, "up")  # the fixture's ports are not the defaults: up records them
+    assert up.returncode == 0, up.stderr
+    assert all(sandbox.status().values())
+    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
+    down = subprocess.run([sys.executable, "-m", "mediaextract_sandbox", "down", "--root", str(sandbox.root)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert sandbox.status() == {"mariadb": False, "memcached": False, "swift": False}
+    assert not any(sandbox.pids().values())

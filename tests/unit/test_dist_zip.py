@@ -48,6 +48,7 @@ SHIPPED = [
     "mediaextract/list_reader.py",
     "mediaextract/lists.py",
     "mediaextract/locks.py",
+    "mediaextract/manifest.py",
     "mediaextract/names.py",
     "mediaextract/pipeline.py",
     "mediaextract/report.py",
@@ -61,6 +62,7 @@ SHIPPED = [
     "mediaextract/statuses.py",
     "mediaextract/storage.py",
     "mediaextract/thumbs.py",
+    "mediaextract/usage.py",
 ]
 
 

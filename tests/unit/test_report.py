@@ -108,3 +108,9 @@ def test_table_without_removed_rows_is_as_before():
     text = format_table(build_report(rows, "extract"))
     assert "removed" not in text and "Removals" not in text
     assert text.splitlines()[-1] == "all lists: of 3 requested, filearchive knew 2, 2 downloaded (10 B)."
+
+
+def test_a_list_whose_names_were_sampled_out_says_so_instead_of_filearchive_knew_nothing():
+    rows = [CountRow("covers", "sampled_out", None, 9, 0), CountRow("covers", "ok", "bitmap", 1, 10)]
+    text = format_table(build_report(rows, "extract"))
+    assert "covers: of 10 requested, 9 sampled out; of the other 1, filearchive knew 1, 1 downloaded (10 B)." in text

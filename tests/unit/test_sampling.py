@@ -2,7 +2,7 @@ import pytest
 
 from mediaextract.errors import BadInput
 from mediaextract.rows import ListRow
-from mediaextract.sampling import SampleSpec, apply_sample, rank
+from mediaextract.sampling import SampleSpec, apply_sample, check_lists, rank
 
 
 def rows(names, list_name="books"):
@@ -74,3 +74,12 @@ def test_other_lists_untouched_without_a_star_spec():
 def test_rank_is_stable_across_processes():
     assert rank(0, "books", "File_1.jpg") == rank(0, "books", "File_1.jpg")
     assert rank(0, "books", "File_1.jpg") != rank(0, "logos", "File_1.jpg")
+
+
+def test_a_sample_of_a_list_not_given_is_refused_naming_the_lists():
+    with pytest.raises(BadInput, match=r"with no names given: nosuchlist \(lists: books, covers\)$"):
+        check_lists([SampleSpec.parse("covers=5"), SampleSpec.parse("nosuchlist=5")], ["covers", "books"])
+
+
+def test_a_sample_of_given_lists_or_of_every_list_passes():
+    check_lists([SampleSpec.parse("covers=5"), SampleSpec.parse("0.5")], ["covers"])

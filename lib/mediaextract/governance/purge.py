@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Mapping
 from pyspark.sql import SparkSession
 
 from .. import audit, dataset, export, locks, pipeline
+from ..report import plural
 from ..errors import BadInput, PurgeIncomplete
 from ..faults import checkpoint
 from ..hadoopfs import HadoopFS
@@ -74,10 +75,6 @@ def lock_directories(roots: Iterable[str]) -> list[str]:
     return [f"{root}/{inv.LOCKS}" for root in roots]
 
 
-def _plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
-
-
 def user_of(fs: HadoopFS) -> str:
     try:
         return fs.user()
@@ -111,7 +108,7 @@ def purge(spark: SparkSession, settings, selector: Selector, request: str, roots
     _summary(result, out)
     problems = []
     if result.unreachable:
-        problems.append(f"could not reach {_plural(len(result.unreachable), 'copy', 'copies')} "
+        problems.append(f"could not reach {plural(len(result.unreachable), 'copy', 'copies')} "
                         f"({'; '.join(f'{p}: {why}' for p, why in sorted(result.unreachable.items()))})")
     if result.remaining:
         problems.append(f"{sum(result.remaining.values())} matches remain (in {', '.join(sorted(result.remaining))})")
@@ -158,10 +155,10 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
         if table.path == f"{table.unit}/{inv.ITEMS}":
             result.items_rows[table.unit] = rows
         if dry_run:
-            out(f"  would remove {_plural(rows, 'row')} from {table.path}")
+            out(f"  would remove {plural(rows, 'row')} from {table.path}")
             continue
         _rewrite(spark, fs, table, ids, result.run, logs[owner], rows)
-        out(f"  removed {_plural(rows, 'row')} from {table.path}")
+        out(f"  removed {plural(rows, 'row')} from {table.path}")
     if not dry_run:
         for unit in sorted(result.datasets):
             _record_removal(fs, unit, note, result.items_rows.get(unit, 0))
@@ -184,13 +181,13 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
             files = export.scan_export(fs, entry, selector.matches)
             if files:
                 result.export_files[path] = files
-                out(f"  would remove {_plural(files, 'file')} from export {path}")
+                out(f"  would remove {plural(files, 'file')} from export {path}")
             continue
         files = export.purge_export(fs, entry, selector.matches)
         if files:
             result.export_files[path] = files
             logs[owner].note_copies(result.run, "exports", {path: files})
-            out(f"  removed {_plural(files, 'file')} from export {path}")
+            out(f"  removed {plural(files, 'file')} from export {path}")
     for path, why in _unreachable_entries(fs, inventories, roots).items():
         result.unreachable[path] = why
         out(f"  could not reach {path}: {why}")
@@ -429,22 +426,22 @@ def _unreachable_entries(fs: HadoopFS, inventories: list[inv.Inventory], roots: 
 def _summary(result: PurgeResult, out) -> None:
     datasets = len(result.datasets)
     others = len(result.units) - datasets
-    where = _plural(datasets, "data set")
+    where = plural(datasets, "data set")
     if others:
-        where += f" and {_plural(others, 'other table')}"
+        where += f" and {plural(others, 'other table')}"
     files = sum(result.export_files.values())
-    exports = f", and {_plural(files, 'file')} from exports" if files else ""
+    exports = f", and {plural(files, 'file')} from exports" if files else ""
     if result.dry_run:
-        out(f"dry run: would remove {_plural(result.rows, 'row')} from {where}{exports}; nothing changed")
+        out(f"dry run: would remove {plural(result.rows, 'row')} from {where}{exports}; nothing changed")
         return
     if result.remaining or result.unreachable:
-        rescan = (f"INCOMPLETE: {_plural(len(result.unreachable), 'copy', 'copies')} not reached, "
+        rescan = (f"INCOMPLETE: {plural(len(result.unreachable), 'copy', 'copies')} not reached, "
                   f"{sum(result.remaining.values())} matches remain")
     else:
         rescan = "re-scan: nothing matches any more"
-    out(f"removed {_plural(result.rows, 'row')} from {where}{exports}; {rescan}")
+    out(f"removed {plural(result.rows, 'row')} from {where}{exports}; {rescan}")
     if result.cleaned or result.corrupt:
-        out(f"deleted {_plural(len(result.cleaned), 'leftover')} of interrupted runs and "
-            f"{_plural(len(result.corrupt), 'unreadable part file')}")
+        out(f"deleted {plural(len(result.cleaned), 'leftover')} of interrupted runs and "
+            f"{plural(len(result.corrupt), 'unreadable part file')}")
     for path in result.audit_logs:
         out(f"audit: {path}")
