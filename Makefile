@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SANDBOX := $(PY) -m mediaextract_sandbox --root .sandbox
 
-.PHONY: install test unit demo dist sandbox-up sandbox-down bench clean
+.PHONY: install test unit demo dist sandbox-up sandbox-down bench torture clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -34,6 +34,10 @@ sandbox-down:
 bench: install
 	$(PY) bench/thumbs.py
 	$(PY) bench/fetch.py
+
+# Issue 10's torture run by hand: 200 seeds (about 2 h 15 min on an idle 2-core machine).
+torture: install
+	$(PY) bench/torture.py --seeds 200
 
 clean: sandbox-down
 	rm -rf .sandbox out
