@@ -89,7 +89,7 @@ def expire(spark: SparkSession, settings, roots: Iterable[str] | None = None, *,
                     result.kept.append(data_set)
                     continue
                 original = data_set[:-len(rules.EXPIRING_SUFFIX)] if leftover else data_set
-                mine = [(r, c) for r, c in copies if c.dataset == original or rules.under(c.path, original)]
+                mine = _copies_of(copies, original)
                 if dry_run:
                     result.deleted.append(original)
                     exports = sum(1 for _, c in mine if c.kind == inv.EXPORT)
@@ -112,6 +112,11 @@ def expire(spark: SparkSession, settings, roots: Iterable[str] | None = None, *,
     return result
 
 
+def _copies_of(copies: list[tuple[str, inv.Copy]], data_set: str) -> list[tuple[str, inv.Copy]]:
+    """Return the registered copies that go with a data set: its exports, and copies inside it."""
+    return [(root, c) for root, c in copies if c.dataset == data_set or rules.under(c.path, data_set)]
+
+
 def finish_interrupted(fs: HadoopFS, roots: list[str], moved: str, now: datetime, user: str) -> dict[str, str]:
     """Finish the deletion a killed expire began (`<data set>.expiring`): its exports, its audit
     line, the directory; return the exports that could not be reached (path -> why).
@@ -120,8 +125,7 @@ def finish_interrupted(fs: HadoopFS, roots: list[str], moved: str, now: datetime
     waits for the next expire, and the deletion is still audited as an expire)."""
     registries = {root: inv.Registry(fs, root) for root in roots}
     original = moved[:-len(rules.EXPIRING_SUFFIX)]
-    mine = [(root, c) for root, r in registries.items() for c in r.entries()[0]
-            if c.dataset == original or rules.under(c.path, original)]
+    mine = _copies_of([(root, c) for root, r in registries.items() for c in r.entries()[0]], original)
     metadata = dataset.read_metadata(fs, dataset.Paths(moved)) or {}
     owner = next((r for r in roots if rules.under(moved, r)), roots[0])
     result = ExpireResult()
