@@ -7,7 +7,7 @@
 # and the settings file with --files; see README "Running on YARN".
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-JOBS="plan extract snapshot purge expire reconcile export report check-access scheduled"
+JOBS="plan extract status snapshot purge expire reconcile export report check-access scheduled"
 
 venv="${MEDIAEXTRACT_VENV:-$here/.venv}"
 # --help and --version answer before anything else (no JVM, no settings).
@@ -82,7 +82,8 @@ case "$cluster" in
   1)
     # Cluster (YARN, or local-cluster[...] which runs executors the same way): ship the package, the environment and the settings file (built by make dist).
     dist="$here/dist"
-    "$here/scripts/dist.sh" >&2
+    built="$("$here/scripts/dist.sh" 2>&1)" || {
+      echo "mediaextract: error: could not build dist/ for the cluster (scripts/dist.sh): ${built##*$'\n'}" >&2; exit 2; }
     extra+=(--py-files "$dist/mediaextract.zip"
             --archives "$dist/environment.tar.gz#environment"
             --conf spark.pyspark.python=./environment/bin/python)
@@ -104,4 +105,69 @@ case "$cluster" in
     ;;
 esac
 
-exec "$SPARK_SUBMIT" "${spark_opts[@]}" "${extra[@]}" "$script" "${job_args[@]+"${job_args[@]}"}"
+command=("$SPARK_SUBMIT" "${spark_opts[@]}" "${extra[@]}" "$script" "${job_args[@]+"${job_args[@]}"}")
+
+# The console gets our lines only: the job's output on stdout, one line on stderr when it fails.
+# Spark's and the JVM's own output (log4j, Java stack traces, Python workers' stderr, warnings)
+# goes to a log file of the run, 0600 in a 0700 directory, whose path the failure line gives;
+# --verbose keeps all of it on the console instead.
+verbose=0
+for a in "${job_args[@]+"${job_args[@]}"}"; do [ "$a" = "--verbose" ] && verbose=1; done
+[ $verbose -eq 0 ] || exec "${command[@]}"
+
+log_dir="${MEDIAEXTRACT_LOG_DIR:-$here/logs}"
+umask 077
+if ! mkdir -p "$log_dir" 2>/dev/null || [ ! -w "$log_dir" ]; then
+  log_dir="${XDG_STATE_HOME:-$HOME/.local/state}/mediaextract/logs"
+  mkdir -p "$log_dir"
+fi
+chmod 700 "$log_dir"
+# A run's log is kept MEDIAEXTRACT_LOG_KEEP_DAYS days (14 by default), then deleted by a later run.
+find "$log_dir" -maxdepth 1 -name '*.log' -mtime +"${MEDIAEXTRACT_LOG_KEEP_DAYS:-14}" -delete 2>/dev/null || true
+log="$log_dir/$job-$(date -u +%Y%m%dT%H%M%SZ)-$$.log"
+: >"$log"
+
+# spark-submit merges a Python driver's stdout and stderr into its own stdout, so they cannot be
+# told apart once they have passed through it: the driver writes its lines to two named pipes
+# instead (console.py), relayed here to this script's own stdout and stderr, in order.
+pipes="$(mktemp -d "${TMPDIR:-/tmp}/mediaextract-console.XXXXXX")"
+mkfifo "$pipes/out" "$pipes/err"
+cat "$pipes/out" & out_relay=$!
+cat "$pipes/err" >&2 & err_relay=$!
+# Held open until the job ends, so that a relay sees its end even if the driver never opens it.
+exec 5>"$pipes/out" 6>"$pipes/err"
+export MEDIAEXTRACT_CONSOLE_OUT="$pipes/out" MEDIAEXTRACT_CONSOLE_ERR="$pipes/err" MEDIAEXTRACT_RUN_LOG="$log"
+
+# Ctrl-C reaches every process of the foreground group (JVM, driver, workers) and each may print
+# its own traces: they go to the log, and this script alone says what happened, once. A signal
+# sent to this script only (kill -INT/-TERM PID) is passed on to the job's processes. The job
+# runs in the background so that the trap runs at once (a foreground command would defer it);
+# `trap - INT` gives it back the Ctrl-C that bash takes from background commands.
+descendants() { local p; for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do echo "$p"; descendants "$p"; done; }
+stopped_by=""
+pass_on() { stopped_by="$1"; kill -s "$1" "$child" $(descendants "$child") 2>/dev/null || true; }
+( exec 5>&- 6>&-; trap - INT QUIT; exec "${command[@]}" ) >>"$log" 2>&1 </dev/null &
+child=$!
+trap 'pass_on INT' INT
+trap 'pass_on TERM' TERM
+while :; do
+  set +e; wait "$child"; rc=$?; set -e
+  kill -0 "$child" 2>/dev/null || break
+done
+exec 5>&- 6>&-
+wait "$out_relay" "$err_relay" 2>/dev/null || true
+rm -rf "$pipes"
+if [ "$stopped_by" = INT ] || [ $rc -eq 130 ]; then
+  echo "mediaextract: interrupted; committed batches are kept, run again to resume (log: $log)" >&2
+  exit 130
+fi
+if [ "$stopped_by" = TERM ]; then
+  echo "mediaextract: stopped (SIGTERM); committed batches are kept, run again to resume (log: $log)" >&2
+  exit 143
+fi
+# The driver notes in the log every failure it has already reported on the console (cli.py);
+# anything else ended before it could say why (a wrong Spark option, the JVM or the driver killed).
+if [ $rc -ne 0 ] && ! grep -q '^mediaextract: reported exit ' "$log"; then
+  echo "mediaextract: error: spark-submit ended with exit code $rc before the job could say why; see $log" >&2
+fi
+exit $rc

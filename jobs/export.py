@@ -23,13 +23,15 @@ def main(argv) -> int:
     parser.add_argument("--lists", nargs="+", metavar="LIST", help="only these lists (default: all)")
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
                         help=f"webdataset: samples per shard (default {DEFAULT_SHARD_SIZE})")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the request and count the ok rows per list; write nothing")
     args = parser.parse_args(argv)
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
     spark = build_session(settings, "mediaextract export", args.master)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     run_export(spark, settings, args.dataset, args.to, args.format, what=args.what, compress=args.compress,
-               lists=args.lists, shard_size=args.shard_size, out=say)
+               lists=args.lists, shard_size=args.shard_size, out=say, dry_run=args.dry_run)
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 
 from mediaextract import cli, dataset, pipeline
+from mediaextract.report import plural
 from mediaextract.errors import BadInput
 from mediaextract.hadoopfs import HadoopFS
 from mediaextract.session import build_session
@@ -15,6 +16,7 @@ def main(argv) -> int:
     parser = cli.job_parser("report", "Write report.html (tables, charts, contact sheets) for a data set.",
                             lists=False)
     parser.add_argument("dataset", metavar="DATASET", help="the extraction's output directory")
+    parser.add_argument("--dry-run", action="store_true", help="check the data set and say what would be written")
     args = parser.parse_args(argv)
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
@@ -25,6 +27,11 @@ def main(argv) -> int:
     if not fs.exists(paths.success) or not fs.exists(report_json):
         raise BadInput(f"{paths.root} is not a complete data set (no _SUCCESS or report.json): run extract first")
     built = json.loads(fs.read_text(report_json))
+    if args.dry_run:
+        what = "replace" if fs.exists(paths.report_html) else "write"
+        print(f"report (dry run): would {what} {fs.qualify(paths.report_html)} for "
+              f"{plural(len(built.get('lists', {})), 'list')}; nothing written")
+        return 0
     items = dataset.read_items(spark, paths.items)
     # The page gets the same permissions as the report it stands beside.
     path = pipeline.write_report_html(spark, fs, paths.root, built, items, fs.info(report_json).mode)

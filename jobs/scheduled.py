@@ -13,7 +13,7 @@ from datetime import timedelta
 from mediaextract import cli, schedule
 from mediaextract.catalog import DeletionWindow
 from mediaextract.errors import MediaextractError
-from mediaextract.extract import run_extract
+from mediaextract.extract import dry_run, run_extract
 from mediaextract.hadoopfs import HadoopFS
 from mediaextract.pipeline import Selection
 from mediaextract.sampling import SampleSpec
@@ -28,6 +28,8 @@ def main(argv) -> int:
     parser.add_argument("--force", action="store_true", help="run a period even if it is done")
     parser.add_argument("--lock-stale-hours", type=float, default=48.0,
                         help="a lock older than this is stale (default 48)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="count what the period's extract would fetch; take no lock, write nothing")
     args = parser.parse_args(argv)
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
@@ -39,6 +41,10 @@ def main(argv) -> int:
     if fs.exists(f"{output}/_SUCCESS") and not args.force:
         print(f"{period.label}: already done ({output}/_SUCCESS); nothing to do")
         return 0
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    if args.dry_run:
+        dry_run(spark, settings, args.lists, output, args.column, out=say, selection=_selection(args, period))
+        return 0
     fs.mkdirs(f"{root}/_locks", 0o700)
     lock = schedule.PeriodLock(fs, f"{root}/_locks/snapshot={period.label}.lock",
                                timedelta(hours=args.lock_stale_hours))
@@ -48,14 +54,7 @@ def main(argv) -> int:
     try:
         if fs.exists(f"{output}/_FAILED"):
             fs.delete(f"{output}/_FAILED")
-        selection = Selection(
-            window=DeletionWindow(period.start, period.end,
-                                  tuple(m for v in args.media_type for m in v.split(",") if m),
-                                  tuple(m for v in args.mime for m in v.split(",") if m)),
-            window_list=args.name or "deleted", samples=tuple(SampleSpec.parse(s) for s in args.sample),
-            seed=args.seed)
-        say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
-        run_extract(spark, settings, args.lists, output, args.column, out=say, selection=selection)
+        run_extract(spark, settings, args.lists, output, args.column, out=say, selection=_selection(args, period))
     except BaseException as error:
         reason = str(error) if isinstance(error, MediaextractError) else f"{type(error).__name__}: {error}"
         fs.mkdirs(output, 0o700)
@@ -64,6 +63,16 @@ def main(argv) -> int:
     finally:
         lock.release()
     return 0
+
+
+def _selection(args, period) -> Selection:
+    """Return the period's deletion window (and any samples) as the pipeline's selection."""
+    return Selection(
+        window=DeletionWindow(period.start, period.end,
+                              tuple(m for v in args.media_type for m in v.split(",") if m),
+                              tuple(m for v in args.mime for m in v.split(",") if m)),
+        window_list=args.name or "deleted", samples=tuple(SampleSpec.parse(s) for s in args.sample),
+        seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -271,7 +271,7 @@ def _facts(spark, a: str) -> dict:
     from mediaextract import dataset
 
     items = [r.asDict() for r in dataset.read_items(spark, f"{a}/covers/items")
-             .select("list", "line", "requested_name", "name", "status", "sha1", "fa_id").collect()]
+             .select("list", "line", "requested_name", "name", "status", "sha1", "sha1_hex", "fa_id").collect()]
     snapshot = [{"fa_id": r["fa_id"], "name": bytes(r["name_bytes"]).decode("utf-8", "replace")
                  if r["name_bytes"] is not None else None, "sha1": r["sha1"]}
                 for r in spark.read.parquet(f"{a}/snap/filearchive").select("fa_id", "name_bytes", "sha1").collect()]
@@ -936,7 +936,7 @@ def check_items(pristine: dict, now: dict, targets: list[str]) -> list[str]:
     key = lambda r: (r["list"], r["line"], r["name"], r["status"], r["sha1"])  # noqa: E731
     for row in after:
         if (row["list"], row["line"]) in removed_lines:
-            if row["status"] != "removed" or any(row[c] is not None for c in ("name", "sha1", "requested_name", "fa_id")):
+            if row["status"] != "removed" or any(row[c] is not None for c in ("name", "sha1", "sha1_hex", "requested_name", "fa_id")):
                 problems.append(f"covers line {row['line']} should be a removed row: {row}")
         elif row["name"] in targets:
             problems.append(f"covers line {row['line']} still names a removed file")

@@ -18,8 +18,9 @@ errors="replace"), `name` (expected DB key, null when invalid_name), `status`; f
 reached the catalog (every status except invalid_name and duplicate) `versions` (filearchive rows
 with that fa_name, 0 when none); and for rows with a chosen version that is not suppressed
 (no_storage_key, not_in_storage, checksum_mismatch, ok) the chosen row's `fa_id`, `sha1`,
-`storage_key`, `size`, `width`, `height`, `media_type`, `mime`, `uploaded_at`, `deleted_at`
-(`sha1` and `storage_key` are "" for no_storage_key, as MediaWiki writes them). Everything else
+`sha1_hex` (hashlib's hexdigest of the same content), `storage_key`, `size`, `width`, `height`,
+`media_type`, `mime`, `uploaded_at`, `deleted_at` (`sha1` and `storage_key` are "" for
+no_storage_key, as MediaWiki writes them, and `sha1_hex` is null there). Everything else
 is null: suppressed rows reveal nothing but their status and versions.
 """
 
@@ -423,10 +424,13 @@ def _row_facts(row: Row, contents: dict[str, Content]) -> dict:
     content = contents[row.content]
     if row.storage == "no_key":
         sha1 = key = ""  # MediaWiki writes an empty key (and sha1) when the file was lost
+        sha1_hex = None
     else:
         sha1 = sha1_base36(content.data)
+        sha1_hex = hashlib.sha1(content.data).hexdigest()
         key = storage_key_for(sha1, row.name)
-    return {"sha1": sha1, "storage_key": key, "size": len(content.data), "content": content}
+    return {"sha1": sha1, "sha1_hex": sha1_hex, "storage_key": key, "size": len(content.data),
+            "content": content}
 
 
 def _choose(rows: list[Row]) -> Row:
@@ -484,7 +488,8 @@ def build_truth(wiki_id: str, paths: dict[str, Path], contents: dict[str, Conten
             requested = (line.raw.decode("utf-8", errors="replace") if isinstance(line.raw, bytes)
                          else line.raw)
             out = {"line": number, "requested_name": requested, "name": line.name,
-                   "status": line.status, "fa_id": None, "sha1": None, "storage_key": None,
+                   "status": line.status, "fa_id": None, "sha1": None, "sha1_hex": None,
+                   "storage_key": None,
                    "size": None, "versions": None, "width": None, "height": None,
                    "media_type": None, "mime": None, "uploaded_at": None, "deleted_at": None}
             counts["requested"] += 1
@@ -496,7 +501,7 @@ def build_truth(wiki_id: str, paths: dict[str, Path], contents: dict[str, Conten
                     chosen = _choose(versions)
                     facts = _row_facts(chosen, contents)
                     content = facts["content"]
-                    out.update(fa_id=chosen.fa_id, sha1=facts["sha1"],
+                    out.update(fa_id=chosen.fa_id, sha1=facts["sha1"], sha1_hex=facts["sha1_hex"],
                                storage_key=facts["storage_key"], size=facts["size"],
                                width=content.width, height=content.height,
                                media_type=content.media_type,

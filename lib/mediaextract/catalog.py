@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType
 
 from . import statuses
+from .digest import SHA1_BASE36_LEN
 from .errors import BadInput, CatalogUnreachable
 from .rows import CATALOG_COLUMNS, LIST_COLUMNS, TYPES
 
@@ -167,6 +168,42 @@ def text_column(frame: DataFrame, column: str, strip: bool = True) -> F.Column:
     return F.trim(col) if strip else col
 
 
+# sha1_hex: a base-36 sha1 is a 160-bit number and Spark's conv() stops at 64 bits, so the digits
+# are folded into 32-bit limbs (least significant first) by long multiplication, in Spark SQL
+# expressions: no Python worker over the catalog's rows. Five limbs hold 160 bits; a sixth that
+# is not zero means the text is no sha1 (31 base-36 digits reach 161 bits).
+_LIMB = 1 << 32
+_LIMBS = 6
+_HEX_PER_LIMB = 8
+
+
+def sha1_hex_column(sha1: F.Column) -> F.Column:
+    """Return the 40 lower-case hex digits of a base-36 sha1 column; null when it is not one
+    (null, "" as MediaWiki writes for a lost file, not [0-9a-z]{1,31}, wider than 160 bits).
+
+    The same rule as digest.base36_to_hex, which the tests hold it to.
+    """
+    digits = F.transform(F.sequence(F.lit(1), F.length(sha1)),
+                         lambda i: F.conv(F.substring(sha1, i, F.lit(1)), 36, 10).cast("bigint"))
+    zero = F.array(*[F.lit(0).cast("bigint")] * _LIMBS)
+
+    def times_36_plus(limbs: F.Column, digit: F.Column) -> F.Column:
+        start = F.struct(F.array().cast("array<bigint>").alias("out"), digit.alias("carry"))
+
+        def step(acc: F.Column, limb: F.Column) -> F.Column:
+            value = limb * 36 + acc["carry"]
+            return F.struct(F.concat(acc["out"], F.array(value % _LIMB)).alias("out"),
+                            (value / _LIMB).cast("bigint").alias("carry"))
+
+        return F.aggregate(limbs, start, step, lambda acc: acc["out"])
+
+    limbs = F.aggregate(digits, zero, times_36_plus)
+    hex_digits = F.concat_ws("", F.reverse(F.transform(
+        F.slice(limbs, 1, _LIMBS - 1), lambda limb: F.lpad(F.lower(F.hex(limb)), _HEX_PER_LIMB, "0"))))
+    valid = sha1.rlike(f"^[0-9a-z]{{1,{SHA1_BASE36_LEN}}}$") & (F.element_at(limbs, _LIMBS) == 0)
+    return F.when(valid, hex_digits)
+
+
 def _timestamp(column: str, frame: DataFrame) -> F.Column:
     return F.to_timestamp(text_column(frame, column), "yyyyMMddHHmmss")
 
@@ -220,6 +257,7 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
     values = {
         "fa_id": visible(F.col("fa_id")),
         "sha1": visible(text_column(resolved, "sha1")),
+        "sha1_hex": visible(sha1_hex_column(text_column(resolved, "sha1"))),
         "storage_key": visible(text_column(resolved, "storage_key")),
         "size": visible(F.col("size")),
         "width": visible(F.col("width")),
@@ -248,7 +286,12 @@ class DeletionWindow:
     def describe(self) -> str:
         def day(t):
             return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else "…"
-        return f"deleted {day(self.since)} to {day(self.until)}"
+        parts = [f"deleted {day(self.since)} to {day(self.until)}"] if self.since or self.until else []
+        if self.media_types:
+            parts.append("media type " + ",".join(self.media_types))
+        if self.mimes:
+            parts.append("MIME type " + ",".join(self.mimes))
+        return "; ".join(parts) or "any deletion"
 
 
 def names_deleted_in(filearchive: DataFrame, window: DeletionWindow) -> list[str]:

@@ -10,6 +10,7 @@ import traceback
 from typing import Callable, Sequence
 
 from .config import Settings, load_settings
+from .console import CONSOLE
 from .errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED, BadInput, MediaextractError
 
 log = logging.getLogger("mediaextract")
@@ -53,9 +54,9 @@ def job_parser(job: str, description: str, lists: bool = True) -> OneLineParser:
         parser.add_argument("--deleted-since", metavar="UTC", help="select rows deleted at or after this time")
         parser.add_argument("--deleted-until", metavar="UTC", help="select rows deleted before this time")
         parser.add_argument("--media-type", action="append", default=[],
-                            help="with a deletion window: only this media type (BITMAP, DRAWING, ...)")
+                            help="only this media type (BITMAP, DRAWING, ...): among the lists, or in a deletion window")
         parser.add_argument("--mime", action="append", default=[],
-                            help="with a deletion window: only this MIME type (image/jpeg, ...)")
+                            help="only this MIME type (image/jpeg, ...): among the lists, or in a deletion window")
     return parser
 
 
@@ -77,7 +78,9 @@ def selection_from_args(args):
     from .sampling import SampleSpec
 
     window = None
-    if args.deleted_since or args.deleted_until:
+    # Media and MIME types select within a deletion window, or among the rows of the named lists
+    # (a window without dates); alone they would select every deleted file of a type.
+    if args.deleted_since or args.deleted_until or ((args.media_type or args.mime) and args.lists):
         window = DeletionWindow(
             since=parse_utc(args.deleted_since, "--deleted-since") if args.deleted_since else None,
             until=parse_utc(args.deleted_until, "--deleted-until") if args.deleted_until else None,
@@ -86,15 +89,16 @@ def selection_from_args(args):
         if window.since and window.until and window.since >= window.until:
             raise BadInput("--deleted-since must be before --deleted-until")
     elif args.media_type or args.mime:
-        raise BadInput("--media-type and --mime select within a deletion window: add --deleted-since/--deleted-until")
+        raise BadInput("--media-type and --mime select among named lists or within a deletion window: "
+                       "name lists or add --deleted-since/--deleted-until")
     return Selection(window=window, window_list=args.name or "deleted",
                      samples=tuple(SampleSpec.parse(s) for s in args.sample), seed=args.seed)
 
 
 def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
-    """Set up mediaextract's logging once: messages on stderr, one line each."""
+    """Set up mediaextract's logging once: messages on the console's stderr, one line each."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(CONSOLE.err)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     log.handlers[:] = [handler]
     log.setLevel(level)
@@ -123,19 +127,25 @@ def _stop_spark() -> None:
     if "pyspark" in sys.modules:
         from pyspark.sql import SparkSession
 
-        session = SparkSession.getActiveSession()
-        if session is not None:
-            session.stop()
+        try:
+            session = SparkSession.getActiveSession()
+            if session is not None:
+                session.stop()
+        except Exception:  # a JVM already gone (killed, interrupted): nothing left to stop
+            traceback.print_exc()
 
 
 def run(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None) -> int:
     """Run a job's main, turning errors into one line on stderr and a documented exit code.
 
-    Run as a script (argv None) it also stops Spark at the end; called from tests with argv,
-    it leaves the shared session alone.
+    Run as a script (argv None) it also stops Spark at the end, and when spark-submit.sh started
+    it, it speaks to the console the script names (console.py); called from tests with argv, it
+    leaves the shared session and the streams alone.
     """
     as_script = argv is None
     argv = sys.argv[1:] if argv is None else argv
+    if as_script:
+        CONSOLE.attach()
     try:
         return _main(main, argv)
     finally:
@@ -146,15 +156,31 @@ def run(main: Callable[[Sequence[str]], int], argv: Sequence[str] | None = None)
 def _main(main: Callable[[Sequence[str]], int], argv: Sequence[str]) -> int:
     try:
         return main(argv)
-    except MediaextractError as error:
-        print(f"mediaextract: error: {error}", file=sys.stderr)
-        return error.exit_code
     except KeyboardInterrupt:
-        print("mediaextract: interrupted; committed batches are kept, run again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
+    except MediaextractError as error:
+        return _fail(str(error), error.exit_code)
     except SystemExit as exit_:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_BAD_INPUT
     except Exception:
-        traceback.print_exc()
-        print("mediaextract: error: unexpected failure (a bug): see the traceback above", file=sys.stderr)
-        return EXIT_BUG
+        if CONSOLE.interrupted:  # the JVM went first: its errors are the interruption's
+            return _interrupted()
+        traceback.print_exc()  # on the run's log when spark-submit.sh started us
+        where = f"the traceback is in {CONSOLE.run_log}" if CONSOLE.run_log else "see the traceback above"
+        return _fail(f"unexpected failure (a bug): {where}", EXIT_BUG)
+
+
+def _interrupted() -> int:
+    """Return 130; say so unless spark-submit.sh, which got the same Ctrl-C, says it."""
+    if not CONSOLE.wrapped:
+        print("mediaextract: interrupted; committed batches are kept, run again to resume", file=CONSOLE.err)
+    return EXIT_INTERRUPTED
+
+
+def _fail(message: str, code: int) -> int:
+    """Print the one line of a failure (nothing after a Ctrl-C: the wrapper says it) and return code."""
+    if CONSOLE.interrupted:
+        return _interrupted()
+    print(f"mediaextract: error: {message}", file=CONSOLE.err, flush=True)
+    CONSOLE.note_reported(code)
+    return code

@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from . import __version__, rows
-from .dataset_files import COMMITTED, ITEMS, METADATA, REPORT_HTML, REPORT_JSON, REPORT_TEXT, SUCCESS, WORK
+from .dataset_files import COMMITTED, ITEMS, METADATA, PLANS, REPORT_HTML, REPORT_JSON, REPORT_TEXT, SUCCESS, WORK
 from .faults import checkpoint
 from .governance.rules import OLD_SUFFIX
 from .hadoopfs import HadoopFS
@@ -77,6 +77,18 @@ class Paths:
 
     def batch(self, run_id: str, number: int) -> str:
         return f"{self.run(run_id)}/batch-{number:05d}"
+
+
+def plan_path(root: str, name: str) -> str:
+    """Return where `plan` writes the plan of extraction `name`: beside the data sets of root."""
+    return f"{root.rstrip('/')}/{PLANS}/{name}"
+
+
+def make_root(fs: HadoopFS, root: str, settings) -> None:
+    """Create an output root that does not exist yet, with the output's directory mode (an
+    existing root keeps its mode: it may be shared with other tools)."""
+    if not fs.exists(root):
+        fs.mkdirs(root, modes(settings)[1])
 
 
 def new_run_id() -> str:

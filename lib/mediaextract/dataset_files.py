@@ -11,3 +11,7 @@ SUCCESS = "_SUCCESS"                  # the data set is complete (no extract at 
 WORK = "_work"                        # plans and batches of runs in progress
 COMMITTED = "_COMMITTED"              # a batch of a run in progress is whole
 MANIFEST = "manifest.csv"             # an export's list of files (what a purge reads)
+# Beside the data sets of a root, not in one: `plan` writes <root>/_plans/<name>/ (report.json,
+# report.txt; counts only), so a plan never makes a directory look like a data set, and expire
+# and purge never mistake one for part of a data set.
+PLANS = "_plans"

@@ -1,4 +1,5 @@
-"""sha1 written the way MediaWiki stores it: lower-case base 36, zero-padded to 31 characters."""
+"""sha1 written the way MediaWiki stores it: lower-case base 36, zero-padded to 31 characters,
+and back to the 40 hex digits other tools expect."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import hashlib
 import re
 
 SHA1_BASE36_LEN = 31
+SHA1_HEX_LEN = 40
+SHA1_BITS = 160
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _HEX40_RE = re.compile(r"[0-9a-fA-F]{40}")
+# MediaWiki pads to 31 digits; a shorter form is the same number (purge's --sha1 takes it too).
+BASE36_SHA1_RE = re.compile(r"[0-9a-z]{1,31}")
 _EXT_RE = re.compile(r"[0-9a-z]+")
 # File::normalizeExtension
 _EXT_SQUISH = {"htm": "html", "jpeg": "jpg", "mpeg": "mpg", "tiff": "tif", "ogv": "ogg"}
@@ -23,6 +28,20 @@ def hex_to_base36(hexdigest: str) -> str:
         n, r = divmod(n, 36)
         out.append(_DIGITS[r])
     return "".join(reversed(out)).rjust(SHA1_BASE36_LEN, "0")
+
+
+def base36_to_hex(sha1: str | None) -> str | None:
+    """Return the 40 lower-case hex digits of a base-36 sha1, None when it is not one.
+
+    Not one: None, "" (what MediaWiki writes for a lost file), anything but [0-9a-z]{1,31}, or a
+    number wider than 160 bits. catalog.sha1_hex_column is the same rule in Spark SQL.
+    """
+    if not isinstance(sha1, str) or not BASE36_SHA1_RE.fullmatch(sha1):
+        return None
+    number = int(sha1, 36)
+    if number >> SHA1_BITS:
+        return None
+    return format(number, f"0{SHA1_HEX_LEN}x")
 
 
 def sha1_base36(data: bytes) -> str:

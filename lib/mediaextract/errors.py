@@ -14,6 +14,7 @@ EXIT_LOCKED = 6             # another run holds the lock (scheduler)
 EXIT_PURGE_INCOMPLETE = 7   # a copy could not be reached, or a re-scan still found matches
 EXIT_LOCK_TIMEOUT = 8       # a root stayed locked by other runs past governance.lock_timeout_s
 EXIT_INTERRUPTED = 130      # Ctrl-C (SIGINT)
+EXIT_TERMINATED = 143       # SIGTERM to spark-submit.sh (a scheduler stopping the run)
 
 # One line each, as --help prints them (README's exit-code table says what to do about each).
 EXIT_MEANINGS = {
@@ -27,6 +28,7 @@ EXIT_MEANINGS = {
     EXIT_PURGE_INCOMPLETE: "a purge or expire could not reach a copy, or matches remain",
     EXIT_LOCK_TIMEOUT: "waited too long for a lock held by other runs",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C): run again to resume",
+    EXIT_TERMINATED: "stopped (SIGTERM): run again to resume",
 }
 
 

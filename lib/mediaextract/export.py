@@ -401,11 +401,12 @@ def _check_options(fmt: str, what: str, compress: str, shard_size: int) -> None:
 def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: str,
                what: str = "originals", compress: str = "none", lists: Iterable[str] | None = None,
                shard_size: int = DEFAULT_SHARD_SIZE, out=print, partition_bytes: int = PARTITION_BYTES,
-               hadoop: bool | None = None) -> dict:
+               hadoop: bool | None = None, dry_run: bool = False) -> dict:
     """Return the registered entry (with files per list) of a new export of a data set's ok rows.
 
     Rows come to the driver one partition at a time, in (list, line) order, and leave it file by
-    file: memory stays bounded by `partition_bytes` whatever the data set's size.
+    file: memory stays bounded by `partition_bytes` whatever the data set's size. dry_run: check
+    everything a real export checks, count the ok rows per list, and write and register nothing.
     """
     _check_options(fmt, what, compress, shard_size)
     fs = HadoopFS(spark)
@@ -428,6 +429,8 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
     if unknown:
         raise BadInput(f"no list {', '.join(unknown)} in {paths.root} (lists: {', '.join(available)})")
     stems = list_stems(wanted)
+    if dry_run:
+        return _dry_run(items, qualified, fmt, what, wanted, out)
 
     run_id = uuid.uuid4().hex[:8]
     staging = dataset.staging_path(root, run_id)
@@ -447,6 +450,17 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
     out(f"exported {plural(sum(exported.values()), 'file')} to {qualified}"
         + (f"; {plural(skipped, 'ok row')} without {BLOB_COLUMNS[what]} left out" if skipped else ""))
     return {**entry, "files": exported, "skipped": skipped}
+
+
+def _dry_run(items: DataFrame, qualified: str, fmt: str, what: str, wanted: list[str], out) -> dict:
+    """Return (and say) what an export would hold: ok rows per list, from columns without bytes."""
+    counted = (items.where(F.col("list").isin(wanted) & (F.col("status") == statuses.OK))
+               .groupBy("list").count().collect())
+    rows = {name: 0 for name in wanted} | {r["list"]: int(r["count"]) for r in counted}
+    out(f"export {qualified} (dry run): {fmt}, {what}; {plural(sum(rows.values()), 'ok row')} "
+        f"({', '.join(f'{name} {count}' for name, count in rows.items())}); rows without "
+        f"{BLOB_COLUMNS[what]} would be left out; nothing written")
+    return {"path": qualified, "format": fmt, "what": what, "lists": wanted, "ok_rows": rows, "dry_run": True}
 
 
 def _write_export(spark, target, items: DataFrame, what: str, fmt: str, compress: str, shard_size: int,

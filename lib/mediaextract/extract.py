@@ -284,11 +284,48 @@ def run_extract(spark: SparkSession, settings, list_args: list[str], output: str
     paths = Paths(output)
     settings.storage()  # exit 2 before any work when the storage settings are incomplete
     registry = inv.registry_for(fs, settings, paths.root, "data set")  # exit 2 outside the roots
+    dataset.make_root(fs, registry.root, settings)  # before its locks and registry go into it
     guard = Guard(fs, settings, registry.root, paths)
     planned = pipeline.planned(spark, settings, list_args, column, selection)
     preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
     with guard.running():
         return _run(spark, fs, settings, paths, registry, guard, planned, out)
+
+
+def dry_run(spark: SparkSession, settings, list_args: list[str], output: str, column: str = "name",
+            out=print, selection: pipeline.Selection = pipeline.Selection()) -> dict:
+    """Return the report of what run_extract would do, writing nothing: the plan's counts, and
+    how many found rows it would fetch and how many earlier runs already hold.
+
+    Checks what run_extract checks first (storage settings and credentials, output under a
+    configured root); reads the lists, the catalog, the audit logs and earlier runs' results,
+    takes no lock and registers nothing.
+    """
+    fs = HadoopFS(spark)
+    paths = Paths(output)
+    settings.storage()
+    inv.root_of(fs, settings, paths.root, "data set")
+    planned = pipeline.planned(spark, settings, list_args, column, selection)
+    preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
+    planned = _mark_removed(planned, _blocked(fs, settings)).persist()
+    try:
+        previous = dataset.previous_results(spark, fs, paths) if fs.exists(paths.root) else None
+        marked = _mark_reuse_and_batches(planned, previous, settings)
+        pending = (marked.where(F.col("status") == statuses.PENDING)
+                   .groupBy(F.col("_reuse").isNotNull().alias("reused")).count().collect())
+        reused = sum(r["count"] for r in pending if r["reused"])
+        to_fetch = sum(r["count"] for r in pending if not r["reused"])
+        built = report.build_report(
+            pipeline.count_rows(planned), "plan", connections=pipeline.effective_connections(spark, settings),
+            request_s=settings["fetch.estimate_request_s"], bytes_per_s=settings["fetch.estimate_bytes_per_s"],
+            extra={"output": fs.qualify(paths.root), "dry_run": True, "to_fetch": to_fetch,
+                   "done_by_earlier_runs": reused})
+    finally:
+        planned.unpersist()
+    out(f"extract {paths.root} (dry run): {built['totals']['requested']} requested, {to_fetch} to fetch "
+        f"({reused} done by earlier runs); nothing fetched or written")
+    out(report.format_table(built).rstrip("\n"))
+    return built
 
 
 def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: inv.Registry, guard: Guard,

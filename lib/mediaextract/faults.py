@@ -4,7 +4,8 @@ Code that writes or deletes calls `checkpoint("what")` between its steps. Unarme
 production) it does nothing. A test arms a process with MEDIAEXTRACT_CRASH_AT=N (or `arm(N)`):
 the N-th checkpoint that process reaches kills it with SIGKILL, as a machine failure would, so a
 seed that picks N picks the instruction at which a run dies; MEDIAEXTRACT_CRASH_ON=NAME kills it at
-the first checkpoint of that name. MEDIAEXTRACT_CHECKPOINT_LOG=PATH
+the first checkpoint of that name; MEDIAEXTRACT_RAISE_ON=NAME raises InjectedFailure there instead
+(an unexpected error, as a bug would raise). MEDIAEXTRACT_CHECKPOINT_LOG=PATH
 appends each checkpoint's name to PATH, so a test can count the steps of a run first.
 """
 
@@ -15,8 +16,13 @@ import signal
 
 _crash_at = int(os.environ.get("MEDIAEXTRACT_CRASH_AT", "0") or 0)
 _crash_on = os.environ.get("MEDIAEXTRACT_CRASH_ON") or None   # or the first checkpoint of this name
+_raise_on = os.environ.get("MEDIAEXTRACT_RAISE_ON") or None     # raise at the first checkpoint of this name
 _log_path = os.environ.get("MEDIAEXTRACT_CHECKPOINT_LOG") or None
 _reached = 0
+
+
+class InjectedFailure(RuntimeError):
+    """What MEDIAEXTRACT_RAISE_ON raises: deliberately not a MediaextractError, like a bug."""
 
 
 def arm(crash_at: int, log_path: str | None = None) -> None:
@@ -28,8 +34,10 @@ def arm(crash_at: int, log_path: str | None = None) -> None:
 def checkpoint(name: str) -> None:
     """Count a step; die here (SIGKILL) when this is the armed one."""
     global _reached
-    if not _crash_at and not _log_path and not _crash_on:
+    if not _crash_at and not _log_path and not _crash_on and not _raise_on:
         return
+    if name == _raise_on:
+        raise InjectedFailure(f"injected failure at {name}")
     _reached += 1
     if _log_path:
         with open(_log_path, "a", encoding="utf-8") as log:

@@ -46,7 +46,20 @@ class HadoopFS:
         return bool(self._fs(path).exists(self._path(path)))
 
     def mkdirs(self, path: str, mode: int = 0o700) -> None:
-        self._fs(path).mkdirs(self._path(path), self._permission(mode))
+        """Create path with mode, and each missing parent with mode too.
+
+        Hadoop gives the parents it creates its default permissions from the file system's own
+        configuration, not the session's umask: under spark-submit the local file system was
+        made (and cached) before our session, so they came out 0755.
+        """
+        fs = self._fs(path)
+        missing, current = [], self._path(path)
+        while current is not None and not fs.exists(current):
+            missing.append(current)
+            current = current.getParent()
+        for directory in reversed(missing):
+            fs.mkdirs(directory, self._permission(mode))
+            fs.setPermission(directory, self._permission(mode))
         self.set_mode(path, mode)
 
     def _permission(self, mode: int):

@@ -102,7 +102,8 @@ def write_report(fs: HadoopFS, directory: str, built: dict, mode: int = 0o600,
 
 def write_report_html(spark: SparkSession, fs: HadoopFS, directory: str, built: dict, items: DataFrame,
                       mode: int = 0o600) -> str:
-    """Write report.html beside report.json (counts, charts, contact sheets); return its path.
+    """Write report.html beside report.json (counts, charts, contact sheets, the names that did
+    not make it); return its path.
 
     Spark reduces the data set to histogram bins and a seeded sample of thumbnails (chosen
     without reading any bytes, then fetched by key), so the driver gets a few hundred values.
@@ -131,7 +132,8 @@ def write_report_html(spark: SparkSession, fs: HadoopFS, directory: str, built: 
               .select("list", "line", "name", "thumbnail_mime", "thumbnail").orderBy("list", "line").collect())
     samples = page.group_samples(page.Sample(r["list"], int(r["line"]), r["name"], r["thumbnail_mime"],
                                              bytes(r["thumbnail"])) for r in picked)
-    html = page.render(built, histograms["size"], histograms["width"], histograms["height"], samples)
+    html = page.render(built, histograms["size"], histograms["width"], histograms["height"], samples,
+                       page.not_made(items))
     path = dataset.Paths(directory).report_html
     fs.write_text(path, html, mode)
     return path

@@ -1,13 +1,15 @@
-"""report.html: the report for people who judge a data set by looking at it (no Spark).
+"""report.html: the report for people who judge a data set by looking at it (no Spark imported).
 
 One self-contained page: the counts per list (the numbers of report.json), a stacked bar chart of
 statuses per list, histograms of original sizes and thumbnail dimensions, a contact sheet per list
-(a seeded sample of thumbnails), the removals by legal request (when, how many rows, which request;
-never a name) and the settings (secrets come masked in report.json). Charts are
-drawn by matplotlib's Agg canvas; every image is an inline data: URI, and a Content-Security-Policy
-forbids scripts and any load that is not inline, so the page opens offline and cannot reach out.
-The Spark side (pipeline.write_report_html) aggregates the bins and picks the sample; everything
-here works on those few values.
+(a seeded sample of thumbnails), per list the names that did not make it (line, name as requested,
+status, reason; the first NOT_MADE_PER_LIST and how many more), the removals by legal request
+(when, how many rows, which request; never a name) and the settings, folded (secrets come masked
+in report.json). Charts are drawn by matplotlib's Agg canvas; every image is an inline data: URI,
+and a Content-Security-Policy forbids scripts and any load that is not inline, so the page opens
+offline and cannot reach out. Names are written by people: every text is HTML-escaped.
+The Spark side (pipeline.write_report_html, and `not_made` here, handed the items frame) aggregates
+the bins, picks the sample and the capped lists of names; everything else works on those few values.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ SAMPLE_BOX_PX = 160
 # The sample is chosen by sha1(seed | list | line | name): the same data set always shows the same.
 SAMPLE_SEED = "mediaextract-contact-sheet-1"
 
+# Names that did not make it: at most this many rows per list on the page (the rest are counted);
+# items has them all, and a page of thousands of rows is read by nobody.
+NOT_MADE_PER_LIST = 200
+# Lines that table leaves out: ok rows made it; sampled-out lines were left out on purpose (the
+# counts table has their number); removed rows must show nothing at all, not even a line number.
+_MADE_OR_HIDDEN = (statuses.OK, statuses.SAMPLED_OUT, statuses.REMOVED)
+
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 STATUS_COLOURS = {
@@ -64,6 +73,51 @@ class Sample:
     name: str
     mime: str | None
     data: bytes
+
+
+@dataclass(frozen=True)
+class Missed:
+    """One requested line that did not make it: its line, the name as requested, status, reason."""
+
+    line: int
+    requested_name: str | None
+    status: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class NotMade:
+    """A list's lines that did not make it: the first ones (in line order) and how many in all."""
+
+    rows: tuple[Missed, ...]
+    total: int
+
+
+def not_made(items, cap: int | None = None) -> dict[str, NotMade]:
+    """Return, per list with any, its lines that did not make it (neither ok, sampled out nor
+    removed): the first `cap` (NOT_MADE_PER_LIST) in line order, and their number.
+
+    items is the data set's items DataFrame: this is the page's one Spark query (its driver
+    side gets at most cap rows per list), so Spark is imported here only when it runs.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    cap = NOT_MADE_PER_LIST if cap is None else cap
+    per_list = Window.partitionBy("list")
+    in_order = per_list.orderBy("line", "status", "reason", "requested_name")
+    rows = (items.where(~F.col("status").isin(*_MADE_OR_HIDDEN))
+            .select("list", "line", "requested_name", "status", "reason",
+                    F.count(F.lit(1)).over(per_list).alias("_total"),
+                    F.row_number().over(in_order).alias("_rank"))
+            .where(F.col("_rank") <= cap)
+            .collect())
+    grouped: dict[str, list] = {}
+    for row in sorted(rows, key=lambda r: (r["list"], r["_rank"])):
+        grouped.setdefault(row["list"], []).append(row)
+    return {name: NotMade(tuple(Missed(int(r["line"]), r["requested_name"], r["status"], r["reason"])
+                                for r in chosen), int(chosen[0]["_total"]))
+            for name, chosen in grouped.items()}
 
 
 def size_bin(size: int) -> int:
@@ -260,10 +314,48 @@ def _removals_table(removals: Sequence[Mapping]) -> str:
     return f'<table id="removals"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
+def _not_made_tables(report: Mapping, not_made: Mapping[str, NotMade]) -> str:
+    # Each list's table is folded: the summary says how many, the table who (first ones only).
+    out = []
+    for name in report["lists"]:
+        missed = not_made.get(name)
+        if missed is None or missed.total == 0:
+            counts = report["lists"][name]
+            kinds = ["ok", *(["sampled out"] if counts.get(statuses.SAMPLED_OUT) else []),
+                     *(["removed by a legal request"] if counts.get(statuses.REMOVED) else [])]
+            said = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+            out.append(f'<p class="empty" data-not-made="{escape(name)}">{escape(name)}: every line is '
+                       f"{escape(said)}.</p>")
+            continue
+        shown = [r for r in missed.rows if r.status not in _MADE_OR_HIDDEN]
+        more = missed.total - len(shown)
+        out.append(f'<details class="not-made" data-not-made="{escape(name)}" '
+                   f'data-not-made-total="{int(missed.total)}"><summary>{escape(name)} '
+                   f"<small>{int(missed.total)} {'name' if missed.total == 1 else 'names'} did not make it"
+                   "</small></summary>")
+        out.append('<table><thead><tr><th scope="col">line</th><th scope="col">name as requested</th>'
+                   '<th scope="col">status</th><th scope="col">reason</th></tr></thead><tbody>')
+        for r in shown:
+            requested = "" if r.requested_name is None else r.requested_name
+            out.append(f'<tr data-line="{int(r.line)}"><td>{int(r.line)}</td>'
+                       f"<td><code>{escape(requested)}</code></td><td>{escape(r.status)}</td>"
+                       f"<td>{escape(r.reason or '')}</td></tr>")
+        out.append("</tbody></table>")
+        if more > 0:
+            out.append(f'<p class="more" data-more="{more}">and {more} more (the data set\'s items hold '
+                       "every one)</p>")
+        out.append("</details>")
+    return "".join(out)
+
+
 def _settings_table(settings: Mapping) -> str:
+    flat = _flatten(settings)
     rows = "".join(f"<tr><th scope=\"row\">{escape(key)}</th><td><code>{escape(json.dumps(value, default=str))}"
-                   "</code></td></tr>" for key, value in _flatten(settings))
-    return f'<table id="settings"><tbody>{rows}</tbody></table>'
+                   "</code></td></tr>" for key, value in flat)
+    # Folded: the settings are for whoever checks how the data set was made, not every reader.
+    return (f'<details id="settings-section"><summary>{len(flat)} setting{"" if len(flat) == 1 else "s"} '
+            '<small>(secrets masked)</small>'
+            f'</summary><table id="settings"><tbody>{rows}</tbody></table></details>')
 
 
 STYLE = """
@@ -278,6 +370,9 @@ table{border-collapse:collapse;font-size:.85em}
 #counts tbody th{text-align:left}#counts tfoot{font-weight:bold;background:#fafafa}
 #settings th{text-align:left;padding:.1em 1em .1em 0;font-weight:normal;color:#555}
 #removals th,#removals td{border:1px solid #ddd;padding:.25em .45em;text-align:left}
+.not-made{margin:.4em 0}.not-made table{margin:.3em 0}
+.not-made th,.not-made td{border:1px solid #ddd;padding:.2em .45em;text-align:left;vertical-align:top}
+.not-made td code{word-break:break-all}summary{cursor:pointer}
 #removals td[data-key]{text-align:right;font-variant-numeric:tabular-nums}
 .chart{max-width:100%;height:auto}.charts{display:flex;flex-wrap:wrap;gap:1em}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:.6em}
@@ -292,8 +387,10 @@ small{color:#777;font-weight:normal}
 
 def render(report: Mapping, size_bins: Mapping[int, int] | None = None,
            width_bins: Mapping[int, int] | None = None, height_bins: Mapping[int, int] | None = None,
-           samples: Mapping[str, Sequence[Sample]] | None = None) -> str:
-    """Return report.html for a report dict, the histogram bins and the contact-sheet samples."""
+           samples: Mapping[str, Sequence[Sample]] | None = None,
+           not_made: Mapping[str, NotMade] | None = None) -> str:
+    """Return report.html for a report dict, the histogram bins, the contact-sheet samples and
+    the names that did not make it (`not_made` above; None leaves that section out)."""
     kind = report.get("kind", "extract")
     title = f"mediaextract {kind} report"
     where = report.get("output")
@@ -324,6 +421,10 @@ def render(report: Mapping, size_bins: Mapping[int, int] | None = None,
     parts.append(f"<h2>Contact sheets <small>a seeded sample of up to {SAMPLE_PER_LIST} thumbnails "
                  "per list</small></h2>")
     parts.append(_contact_sheets(report, samples or {}))
+    if not_made is not None:
+        parts.append(f"<h2>Names that did not make it <small>per list, in line order, the first "
+                     f"{NOT_MADE_PER_LIST} at most (sampled-out lines not listed)</small></h2>")
+        parts.append(_not_made_tables(report, not_made))
     if report.get("removals"):
         parts.append("<h2>Removals <small>rows removed by legal request</small></h2>")
         parts.append(_removals_table(report["removals"]))

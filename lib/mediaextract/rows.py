@@ -38,6 +38,7 @@ LIST_PART: tuple[Column, ...] = (
 CATALOG_PART: tuple[Column, ...] = (
     Column("fa_id", "bigint"),
     Column("sha1", "string"),            # MediaWiki's base 36
+    Column("sha1_hex", "string"),        # the same sha1 as 40 hex digits, as other tools write it
     Column("storage_key", "string"),
     Column("size", "bigint"),
     Column("width", "int"),

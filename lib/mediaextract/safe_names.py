@@ -24,12 +24,13 @@ REPLACEMENT = "_"
 MAX_EXTENSION_BYTES = 16
 _EXTENSION_RE = re.compile(r"[0-9A-Za-z]+")
 _LEADING_DOTS = re.compile(r"^\.+")
-# Extensions a thumbnail's format answers to, first one used when the name has none of them.
+# The one mapping from `thumbnail_mime` to a file extension: the formats thumbs.py writes, each
+# with the extensions it answers to, the first one the one to write (exports use it, README
+# "Reading the output" shows it as a table, and a test keeps the two equal).
 THUMBNAIL_EXTENSIONS = {
     "image/jpeg": ("jpg", "jpeg", "jpe"),
     "image/png": ("png",),
     "image/webp": ("webp",),
-    "image/gif": ("gif",),
 }
 
 
@@ -110,6 +111,13 @@ def unique_names(names: Iterable[str], reserved: Iterable[str] = ()) -> list[str
     return [allocator.add(name) for name in names]
 
 
+def thumbnail_extension(mime: str | None) -> str | None:
+    """Return the extension (without the dot) to write a thumbnail of this MIME type with, None
+    for a type thumbnails never have."""
+    extensions = THUMBNAIL_EXTENSIONS.get((mime or "").lower())
+    return extensions[0] if extensions else None
+
+
 def thumbnail_name(name: str, mime: str | None) -> str:
     """Return name with an extension that says the thumbnail's format (kept when it already does)."""
     extensions = THUMBNAIL_EXTENSIONS.get((mime or "").lower())
@@ -123,9 +131,9 @@ def thumbnail_name(name: str, mime: str | None) -> str:
 
 def extension_of(name: str, mime: str | None = None, default: str = "bin") -> str:
     """Return the lower-case extension (without the dot) of name, or the one its mime says."""
-    extensions = THUMBNAIL_EXTENSIONS.get((mime or "").lower())
-    if extensions:
-        return extensions[0]
+    extension = thumbnail_extension(mime)
+    if extension:
+        return extension
     _, extension = split_extension(name)
     return extension[1:].lower() or default
 

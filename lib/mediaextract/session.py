@@ -7,6 +7,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from .console import CONSOLE
 from .errors import BadInput
 
 # Hadoop applies this umask to every file and directory Spark writes, on HDFS as on file://
@@ -51,6 +52,8 @@ def build_session(settings, app_name: str, master: str | None = None,
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    # pyspark has just put its own SIGINT handler in place: watch Ctrl-C in front of it again.
+    CONSOLE.watch_interrupts()
     _refuse_speculation(spark)
     return spark
 

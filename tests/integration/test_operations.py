@@ -9,11 +9,13 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
+import pytest
 from pyspark.sql import functions as F
 
 from jobs import scheduled
 from mediaextract import cli, pipeline, statuses
 from mediaextract.catalog import DeletionWindow
+from mediaextract.errors import BadInput
 from mediaextract.report import build_report
 from mediaextract.sampling import SampleSpec
 
@@ -45,6 +47,23 @@ def test_a_window_with_lists_keeps_only_names_deleted_in_it(spark, sandbox, list
     assert outside and all(r["name"] not in inside and r["status"] == statuses.NOT_IN_FILEARCHIVE for r in outside)
     in_play = frame.where(F.col("status") == statuses.PENDING).collect()
     assert in_play and all(r["name"] in inside for r in in_play)
+
+
+def test_a_media_type_selects_among_named_lists_without_a_window(spark, sandbox, list_paths):
+    with sandbox.connect_db() as db, db.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT fa_name FROM filearchive WHERE fa_media_type = 'OFFICE'")
+        offices = {row[0].decode() for row in cursor.fetchall()}
+    assert offices, "the seed must hold a deleted OFFICE file"
+    args = cli.job_parser("plan", "").parse_args(["--media-type", "OFFICE", *list_paths])
+    selection = cli.selection_from_args(args)
+    frame = pipeline.planned(spark, sandbox_settings(sandbox), list_paths, selection=selection)
+    in_play = frame.where(F.col("status") == statuses.PENDING).collect()
+    assert in_play and {r["media_type"].upper() for r in in_play} == {"OFFICE"}
+    left = frame.where(F.col("reason") == "no deletion in the selected window (media type OFFICE)").collect()
+    assert left and all(r["status"] == statuses.NOT_IN_FILEARCHIVE and r["name"] not in offices for r in left)
+    # Alone, with no list and no dates, a media type would select every deleted drawing: refused.
+    with pytest.raises(BadInput, match="--media-type and --mime select among named lists"):
+        cli.selection_from_args(cli.job_parser("plan", "").parse_args(["--media-type", "DRAWING"]))
 
 
 def test_sampling_is_the_same_across_partition_counts_and_plan_counts_it(spark, sandbox, list_paths):

@@ -40,17 +40,7 @@ def test_plan_prints_the_table_and_writes_report_json(sandbox, truth, tmp_path):
     assert (tmp_path / "plan" / "report.json").stat().st_mode & 0o077 == 0
 
 
-def test_wrong_settings_key_exits_2_with_one_line(sandbox):
-    result = submit("plan", "--set", "fetch.speed=3", str(sandbox.lists_dir))
-    assert result.returncode == 2
-    errors = [line for line in output_lines(result) if line.startswith("mediaextract")]
-    assert errors == ["mediaextract: error: unknown setting 'fetch.speed' in --set (see conf/defaults.yaml)"]
-
-
-def test_wrong_list_path_exits_2_with_one_line(sandbox, tmp_path):
-    result = submit("plan", *sets(sandbox), "--output", str(tmp_path / "p"), "/no/such/list.txt")
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "mediaextract: error: list path not found: /no/such/list.txt" in output_lines(result)
+# Bad settings and list paths: test_one_line_failures.py.
 
 
 def test_catalog_down_exits_3_within_30_seconds(sandbox, tmp_path):

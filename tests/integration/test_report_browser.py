@@ -199,3 +199,55 @@ def test_a_smaller_sample_is_chosen_by_the_seeded_hash(spark, extraction, tmp_pa
         ranked = sorted((r for r in rows if r["list"] == name),
                         key=lambda r: report_html.sample_order_key(r["list"], r["line"], r["name"]))
         assert sheets[name] == [r["name"] for r in sorted(ranked[:3], key=lambda r: r["line"])]
+
+
+# --- names that did not make it -------------------------------------------------------------------
+
+
+def _missed_in_truth(truth) -> dict[str, list[tuple[int, str, str]]]:
+    """Return per list the (line, requested name, status) of the truth's lines that are not ok."""
+    return {name: sorted((r["line"], r["requested_name"], r["status"]) for r in part["rows"]
+                         if r["status"] != statuses.OK)
+            for name, part in truth["lists"].items()}
+
+
+def test_not_made_gives_each_lists_missed_lines_in_order_capped_and_counted(extraction, truth):
+    expected = _missed_in_truth(truth)
+    missed = report_html.not_made(extraction["items"])
+    assert {n: [(r.line, r.requested_name, r.status) for r in m.rows] for n, m in missed.items()} == \
+        {n: rows for n, rows in expected.items() if rows}
+    assert {n: m.total for n, m in missed.items()} == {n: len(rows) for n, rows in expected.items() if rows}
+    assert all(r.reason for m in missed.values() for r in m.rows)  # every one says why
+    capped = report_html.not_made(extraction["items"], cap=2)
+    assert {n: [r.line for r in m.rows] for n, m in capped.items()} == \
+        {n: [line for line, _, _ in rows[:2]] for n, rows in expected.items() if rows}
+    assert {n: m.total for n, m in capped.items()} == {n: len(rows) for n, rows in expected.items() if rows}
+
+
+def test_not_made_never_shows_a_removed_row(extraction, truth):
+    first = _missed_in_truth(truth)["books"][0][0]
+    hit = (F.col("list") == "books") & (F.col("line") == first)
+    # As a purge leaves a row: status removed, the name gone.
+    removed = (extraction["items"]
+               .withColumn("requested_name", F.when(hit, F.lit(None)).otherwise(F.col("requested_name")))
+               .withColumn("status", F.when(hit, F.lit(statuses.REMOVED)).otherwise(F.col("status"))))
+    missed = report_html.not_made(removed)
+    assert first not in [r.line for r in missed["books"].rows]
+    assert missed["books"].total == len(_missed_in_truth(truth)["books"]) - 1
+
+
+def test_the_browser_shows_the_folded_not_made_tables(extraction, truth, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(report_html.render(extraction["report"], not_made=report_html.not_made(extraction["items"])))
+    dom = chromium("--dump-dom", page.as_uri())
+    assert dom.returncode == 0 and console_messages(dom.stderr) == []
+    for name, rows in _missed_in_truth(truth).items():
+        if rows:
+            assert f'data-not-made="{name}" data-not-made-total="{len(rows)}"' in dom.stdout
+    assert '<details id="settings-section">' in dom.stdout and 'id="settings"' in dom.stdout
+
+
+def test_the_extracted_page_lists_the_names_that_did_not_make_it(rendered, truth):
+    for name, rows in _missed_in_truth(truth).items():
+        if rows:
+            assert f'data-not-made="{name}" data-not-made-total="{len(rows)}"' in rendered["dom"].stdout

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from mediaextract.digest import (
-    Sha1Base36, extension_of, hex_to_base36, normalize_extension, sha1_base36, storage_key_for,
+    Sha1Base36, base36_to_hex, extension_of, hex_to_base36, normalize_extension, sha1_base36, storage_key_for,
 )
 
 EMPTY_SHA1_HEX = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
@@ -105,3 +105,26 @@ def test_storage_key_for():
     assert storage_key_for(data, "Foo.jpeg") == sha1_base36(data) + ".jpg"
     assert storage_key_for(data, "No_extension") == sha1_base36(data)
     assert storage_key_for(data, "Odd.ext-ension") == sha1_base36(data)
+
+
+# --- base 36 back to hex (the items table's sha1_hex) -------------------------------------------
+
+def test_base36_to_hex_gives_hashlibs_hexdigest():
+    for data in [b"", b"abc", bytes(range(256)), b"\x00" * 1000]:
+        assert base36_to_hex(sha1_base36(data)) == hashlib.sha1(data).hexdigest()
+
+
+def test_base36_to_hex_round_trips_random_sha1s_with_zero_padding():
+    rng = random.Random(16)
+    for _ in range(500):
+        hexdigest = f"{rng.getrandbits(rng.choice([8, 64, 100, 159, 160])):040x}"
+        assert base36_to_hex(hex_to_base36(hexdigest)) == hexdigest
+    assert base36_to_hex("0" * 31) == "0" * 40
+    assert base36_to_hex("1") == "0" * 39 + "1"  # a short form is the same number, padded
+    assert base36_to_hex(hex_to_base36("f" * 40)) == "f" * 40
+
+
+@pytest.mark.parametrize("not_a_sha1", [None, "", " ", "ABC", "abc-def", "z" * 32, "z" * 31, b"abc", 12])
+def test_base36_to_hex_is_none_for_what_is_no_base36_sha1(not_a_sha1):
+    # "" is what MediaWiki writes for a lost file; 31 z's is wider than 160 bits.
+    assert base36_to_hex(not_a_sha1) is None

@@ -12,9 +12,10 @@ from mediaextract import fetch, rows, statuses, storage
 from mediaextract.config import load_settings
 from mediaextract.fetch import FetchPlan, Outcome, Stop, Worker, fetched_row
 
-# The items table as every data set so far has it: a change here is a change of the output contract.
+# The items table as data sets have it: a change here is a change of the output contract (add,
+# never rename: sha1_hex came later, and a data set without it still resumes; test_sha1_hex.py).
 ITEMS_CONTRACT = ("struct<list:string,line:int,requested_name:string,name:string,status:string,reason:string,"
-                  "fa_id:bigint,sha1:string,storage_key:string,size:bigint,width:int,height:int,"
+                  "fa_id:bigint,sha1:string,sha1_hex:string,storage_key:string,size:bigint,width:int,height:int,"
                   "media_type:string,mime:string,uploaded_at:timestamp,deleted_at:timestamp,versions:int,"
                   "archive_name:string,content:binary,thumbnail:binary,thumbnail_mime:string,"
                   "thumbnail_width:int,thumbnail_height:int,fetched_at:timestamp,attempts:int>")

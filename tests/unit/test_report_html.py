@@ -231,3 +231,115 @@ def test_no_removed_column_nor_section_when_nothing_was_removed(html):
     assert "removed" not in report_html.status_columns(_report()["totals"])
     assert "removed" not in Page(html).rows["covers"]
     assert 'id="removals"' not in html and "Removals" not in html
+
+
+# --- names that did not make it, settings folded -------------------------------------------------
+
+
+class NotMadeTables(HTMLParser):
+    """Collects, per list, the cells of its not-made table, its summary and its "more" line; and
+    what sits inside each <details> (by the id or data-not-made of the details)."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.rows: dict[str, list[list[str]]] = {}
+        self.summaries: dict[str, str] = {}
+        self.more: dict[str, int] = {}
+        self.empty: dict[str, str] = {}
+        self.folded: dict[str, list[str]] = {}
+        self._list = self._row = self._text = None
+        self._details: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "details":
+            self._details.append(a.get("id") or a.get("data-not-made"))
+            self._list = a.get("data-not-made")
+            if self._list is not None:
+                self.rows[self._list] = []
+        elif self._details:
+            self.folded.setdefault(self._details[-1], []).append(a.get("id") or tag)
+        if tag == "p" and "data-not-made" in a:
+            self._list, self._text = a["data-not-made"], ""
+            self.empty[self._list] = ""
+        elif tag == "summary" or (tag == "p" and "data-more" in a):
+            self._text = ""
+            if "data-more" in a:
+                self.more[self._list] = int(a["data-more"])
+        elif tag == "tr" and self._list is not None:
+            self._row = []
+        elif tag == "td" and self._row is not None:
+            self._row.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "details":
+            self._details.pop()
+            self._list = None
+        elif tag == "summary" and self._list is not None:
+            self.summaries[self._list], self._text = self._text, None
+        elif tag == "p" and self._list in self.empty and not self._details:
+            self.empty[self._list], self._text, self._list = self._text, None, None
+        elif tag == "tr" and self._row is not None:
+            if self._row:  # the header row has no td
+                self.rows[self._list].append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._row:
+            self._row[-1] += data
+        elif self._text is not None:
+            self._text += data
+
+
+def _not_made():
+    many = tuple(report_html.Missed(line, f"Missing {line}.jpg", statuses.NOT_IN_FILEARCHIVE,
+                                    "no filearchive row has this name") for line in range(1, 4))
+    return {"covers": report_html.NotMade(many, report_html.NOT_MADE_PER_LIST + 3),
+            NASTY: report_html.NotMade((
+                report_html.Missed(2, NASTY_NAME, statuses.INVALID_NAME, "<title> has <b>brackets</b>"),
+                # Never shown even if handed over: a removed row says nothing, not even its line.
+                report_html.Missed(7, None, statuses.REMOVED, "removed by a legal request"),
+                report_html.Missed(9, "File:Suppressed.jpg", statuses.SUPPRESSED, None)), 2)}
+
+
+@pytest.fixture(scope="module")
+def not_made_html() -> str:
+    return report_html.render(_report(), samples=_samples(), not_made=_not_made())
+
+
+def test_each_list_shows_the_names_that_did_not_make_it_escaped(not_made_html):
+    tables = NotMadeTables(not_made_html)
+    assert tables.rows[NASTY] == [["2", NASTY_NAME, "invalid_name", "<title> has <b>brackets</b>"],
+                                  ["9", "File:Suppressed.jpg", "suppressed", ""]]
+    assert tables.summaries[NASTY] == f"{NASTY} 2 names did not make it"
+    assert NASTY not in tables.more
+    assert "<b>brackets" not in not_made_html and "<title> has" not in not_made_html
+    assert [t for t, _ in Page(not_made_html).tags if t == "script"] == []
+    assert 'data-line="7"' not in not_made_html and "removed by a legal request" not in not_made_html
+
+
+def test_a_long_list_is_capped_with_a_count_of_the_rest(not_made_html):
+    tables = NotMadeTables(not_made_html)
+    assert [row[:3] for row in tables.rows["covers"]] == [
+        [str(n), f"Missing {n}.jpg", "not_in_filearchive"] for n in (1, 2, 3)]
+    assert tables.more["covers"] == report_html.NOT_MADE_PER_LIST
+    assert f"and {report_html.NOT_MADE_PER_LIST} more" in not_made_html
+    assert tables.summaries["covers"] == f"covers {report_html.NOT_MADE_PER_LIST + 3} names did not make it"
+
+
+def test_a_list_with_nothing_missing_says_so():
+    built = _removed_report()
+    html = report_html.render(built, not_made={})
+    tables = NotMadeTables(html)
+    assert tables.empty == {"covers": "covers: every line is ok or removed by a legal request.",
+                            "logos": "logos: every line is ok."}
+    assert tables.rows == {}
+
+
+def test_the_settings_are_folded(html, not_made_html):
+    for page in (html, not_made_html):
+        tables = NotMadeTables(page)
+        assert "settings" in tables.folded["settings-section"]  # the settings table sits in the fold
+        assert f"{len(report_html._flatten(_report()['settings']))} settings" in page
+    assert "Names that did not make it" not in html  # left out when not given

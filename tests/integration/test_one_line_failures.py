@@ -1,0 +1,239 @@
+"""Every documented failure, run as people run it (./spark-submit.sh), says one line and its exit code.
+
+Spark's and the JVM's own output goes to the run's log (spark-submit.sh); the console gets the
+job's progress lines and, on failure, exactly one line on stderr. Each case below asserts the
+whole output: nothing but progress on stdout, one line on stderr besides timestamped progress,
+and no trace of a traceback or of Spark's logging anywhere on the console.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from datetime import datetime, timezone, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mediaextract import locks, schedule
+from mediaextract.config import load_settings
+from mediaextract.errors import (EXIT_BAD_INPUT, EXIT_BUG, EXIT_CATALOG_UNREACHABLE, EXIT_INTERRUPTED,
+                                 EXIT_LOCK_TIMEOUT, EXIT_LOCKED, EXIT_PURGE_INCOMPLETE, EXIT_STORAGE_AUTH,
+                                 EXIT_STORAGE_DOWN)
+from mediaextract.hadoopfs import HadoopFS
+
+from ..conftest import REPO, free_ports
+from .test_export import small_data_set
+from .test_extract_resume import wait_for
+from .test_proxy import FaultProxy
+
+pytestmark = pytest.mark.timeout(600)
+
+PROGRESS = re.compile(r"^\d\d:\d\d:\d\d (INFO|DEBUG) ")
+NOISE = re.compile(r"Traceback \(most recent|Exception|WARN|Warning|py4j|at org\.apache|log4j")
+START_DEADLINE_S = 300.0
+
+
+def env(**extra) -> dict:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAEXTRACT_")}
+    return {**clean, **extra}
+
+
+def submit(*args, extra_env=None, spark=("--master", "local[2]"), timeout=300):
+    return subprocess.run([str(REPO / "spark-submit.sh"), *spark, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env=env(**(extra_env or {})), stdin=subprocess.DEVNULL)
+
+
+def the_one_line(result) -> str:
+    """Return the failure's line, asserting it is the only thing said besides progress."""
+    said = [line for line in result.stderr.splitlines() if not PROGRESS.match(line)]
+    noisy = [line for line in (result.stdout + result.stderr).splitlines() if NOISE.search(line)]
+    assert len(said) == 1 and not noisy, (result.returncode, result.stdout[-3000:], result.stderr[-3000:])
+    assert said[0].startswith("mediaextract: ")
+    return said[0]
+
+
+def sets(sandbox, **extra) -> list[str]:
+    pairs = {**sandbox.settings(), "catalog.partitions": 2, **extra}
+    return [a for k, v in pairs.items() for a in ("--set", f"{k}={v}")]
+
+
+def log_of(line: str) -> Path:
+    """Return the run log a failure line names."""
+    found = re.search(r"(/\S+\.log)", line)
+    assert found, line
+    return Path(found.group(1).rstrip(")"))
+
+
+# --- exit 2: bad input, before any work ---------------------------------------------------------
+
+def test_an_unknown_setting(sandbox):
+    result = submit("plan", "--set", "fetch.speed=3", str(sandbox.lists_dir))
+    assert result.returncode == EXIT_BAD_INPUT
+    assert the_one_line(result) == "mediaextract: error: unknown setting 'fetch.speed' in --set (see conf/defaults.yaml)"
+
+
+def test_a_list_that_does_not_exist_after_spark_started(sandbox, tmp_path):
+    result = submit("plan", *sets(sandbox), "--output", str(tmp_path / "p"), "/no/such/list.txt")
+    assert result.returncode == EXIT_BAD_INPUT
+    assert the_one_line(result) == "mediaextract: error: list path not found: /no/such/list.txt"
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_sample_of_a_list_not_given(sandbox, tmp_path):
+    result = submit("extract", *sets(sandbox), "--output", str(tmp_path / "o"), "--sample", "nosuchlist=5",
+                    str(sandbox.lists_dir))
+    assert result.returncode == EXIT_BAD_INPUT
+    assert "nosuchlist" in the_one_line(result)
+    assert not (tmp_path / "o").exists()
+
+
+def test_no_job_named():
+    result = submit("--conf", "x=y")
+    assert result.returncode == EXIT_BAD_INPUT
+    assert the_one_line(result).startswith("mediaextract: error: no job named")
+
+
+def test_a_wrong_spark_option_is_one_line_naming_the_log():
+    result = submit("plan", "x", spark=("--master", "no-such-master"))
+    assert result.returncode != 0
+    line = the_one_line(result)
+    assert "before the job could say why" in line
+    log = log_of(line)
+    assert log.read_text() and log.stat().st_mode & 0o077 == 0 and log.parent.stat().st_mode & 0o077 == 0
+
+
+# --- exits 3, 4, 5: what the job depends on ----------------------------------------------------
+
+def test_the_catalog_down(sandbox, tmp_path):
+    result = submit("plan", *sets(sandbox, **{"catalog.url": f"jdbc:mysql://127.0.0.1:{free_ports()}/commonswiki"}),
+                    "--output", str(tmp_path / "p"), str(sandbox.lists_dir))
+    assert result.returncode == EXIT_CATALOG_UNREACHABLE
+    the_one_line(result)
+
+
+def test_credentials_refused_by_storage(sandbox, tmp_path):
+    secrets = yaml.safe_load(Path(sandbox.settings()["secrets_file"]).read_text())
+    secrets["storage"]["secret_key"] = "not-the-sandbox-secret"
+    wrong = tmp_path / "credentials.yaml"
+    wrong.write_text(yaml.safe_dump(secrets))
+    wrong.chmod(0o600)
+    result = submit("extract", *sets(sandbox, secrets_file=str(wrong)), "--output", str(tmp_path / "o"),
+                    str(sandbox.lists_dir))
+    assert result.returncode == EXIT_STORAGE_AUTH
+    line = the_one_line(result)
+    assert "not-the-sandbox-secret" not in result.stdout + result.stderr + log_of_run(line, tmp_path)
+
+
+def log_of_run(line: str, tmp_path) -> str:
+    """Return the text of the newest run log (a failure line with exit 2..8 may not name it)."""
+    logs = sorted((REPO / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    return logs[-1].read_text(errors="replace") if logs else ""
+
+
+def test_storage_down(sandbox, tmp_path):
+    result = submit("extract", *sets(sandbox, **{"storage.endpoint": f"http://127.0.0.1:{free_ports()}",
+                                                 "fetch.max_attempts": 1}),
+                    "--output", str(tmp_path / "o"), str(sandbox.lists_dir))
+    assert result.returncode == EXIT_STORAGE_DOWN
+    the_one_line(result)
+
+
+# --- exits 6, 7, 8: other runs and copies --------------------------------------------------------
+
+def test_the_scheduled_period_locked_by_another_run(spark, sandbox, tmp_path):
+    root = tmp_path / "periods"
+    nominal = "2026-11-02T00:00Z"
+    period = schedule.period_before(datetime(2026, 11, 2, tzinfo=timezone.utc), "monthly")
+    fs = HadoopFS(spark)
+    fs.mkdirs(f"file:{root}/_locks", 0o700)
+    held = schedule.PeriodLock(fs, f"file:{root}/_locks/snapshot={period.label}.lock", timedelta(hours=48))
+    assert held.acquire() is None
+    result = submit("scheduled", *sets(sandbox), "--nominal-time", nominal, "--frequency", "monthly",
+                    "--output-root", str(root))
+    assert result.returncode == EXIT_LOCKED
+    the_one_line(result)
+
+
+def test_a_purge_that_cannot_read_a_registered_copy(spark, tmp_path):
+    from mediaextract import export
+
+    root = tmp_path / "root"
+    small_data_set(spark, root / "covers", {"covers": [("Gone.jpg", "ok"), ("Kept.jpg", "ok")]})
+    settings = load_settings(overrides={"output.root": str(root)}, environ={})
+    copy = root / "exports" / "covers-files"
+    export.run_export(spark, settings, str(root / "covers"), str(copy), "files", out=lambda line: None)
+    (copy / "manifest.csv").unlink()        # which files the copy holds is unknown now
+    names = tmp_path / "names.txt"
+    names.write_text("Gone.jpg\n")
+    result = submit("purge", "--request", "T-1", "--names", str(names), "--set", f"output.root={root}")
+    assert result.returncode == EXIT_PURGE_INCOMPLETE
+    line = the_one_line(result)
+    assert str(copy) in line and "Gone" not in result.stdout + result.stderr
+
+
+def test_a_purge_that_waits_too_long_for_a_writer(spark, tmp_path):
+    root = tmp_path / "root"
+    small_data_set(spark, root / "covers", {"covers": [("Gone.jpg", "ok")]})
+    settings = load_settings(overrides={"output.root": str(root)}, environ={})
+    names = tmp_path / "names.txt"
+    names.write_text("Gone.jpg\n")
+    writer = locks.Lock.for_root(HadoopFS(spark), f"file:{root}", "extract", settings)
+    with writer.shared():
+        result = submit("purge", "--request", "T-2", "--names", str(names), "--set", f"output.root={root}",
+                        "--set", "governance.lock_timeout_s=1")
+    assert result.returncode == EXIT_LOCK_TIMEOUT
+    the_one_line(result)
+
+
+# --- a killed driver, and Ctrl-C -----------------------------------------------------------------
+
+def test_a_driver_killed_outright_is_one_line_naming_the_log(sandbox, tmp_path):
+    result = submit("extract", *sets(sandbox), "--output", str(tmp_path / "o"), str(sandbox.lists_dir),
+                    extra_env={"MEDIAEXTRACT_CRASH_ON": "extract.planned"})
+    assert result.returncode not in (0, EXIT_BAD_INPUT)
+    line = the_one_line(result)
+    assert "before the job could say why" in line and log_of(line).exists()
+
+
+def test_ctrl_c_mid_extract_is_one_line_and_exit_130(sandbox, tmp_path):
+    output = tmp_path / "o"
+    steps = tmp_path / "checkpoints.log"
+    swift = int(sandbox.settings()["storage.endpoint"].rsplit(":", 1)[1])
+    with FaultProxy("127.0.0.1", swift, latency_s=0.3) as proxy:
+        command = [str(REPO / "spark-submit.sh"), "--master", "local[2]", "extract",
+                   *sets(sandbox, **{"storage.endpoint": proxy.endpoint, "fetch.batch_rows": 5,
+                                     "output.content": "originals"}),
+                   "--output", str(output), str(sandbox.lists_dir)]
+        job = subprocess.Popen(command, cwd=REPO, env=env(MEDIAEXTRACT_CHECKPOINT_LOG=str(steps)),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+        try:
+            # A terminal's Ctrl-C goes to the whole foreground process group, once fetching has begun.
+            wait_for(lambda: (steps.exists() and "extract.planned" in steps.read_text()) or job.poll() is not None,
+                     "the extract to start fetching", START_DEADLINE_S)
+            assert job.poll() is None
+            os.killpg(job.pid, signal.SIGINT)
+            out, err = job.communicate(timeout=120)
+        finally:
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGKILL)
+                job.wait()
+    result = subprocess.CompletedProcess(command, job.returncode, out, err)
+    assert result.returncode == EXIT_INTERRUPTED
+    line = the_one_line(result)
+    assert line.startswith("mediaextract: interrupted; committed batches are kept")
+    assert not (output / "_SUCCESS").exists()
+
+
+def test_an_unexpected_failure_is_one_line_and_the_traceback_is_in_the_log(sandbox, tmp_path):
+    result = submit("extract", *sets(sandbox), "--output", str(tmp_path / "o"), str(sandbox.lists_dir),
+                    extra_env={"MEDIAEXTRACT_RAISE_ON": "extract.planned"})
+    assert result.returncode == EXIT_BUG
+    line = the_one_line(result)
+    assert line.startswith("mediaextract: error: unexpected failure (a bug): the traceback is in ")
+    logged = log_of(line).read_text()
+    assert "Traceback" in logged and "injected failure at extract.planned" in logged
