@@ -35,7 +35,7 @@ def _plan(args) -> dict:
     frame = pipeline.planned(spark, settings, args.lists, args.column, selection)
     connections = pipeline.effective_connections(spark, settings)
     built = report.build_report(
-        pipeline.count_rows(frame), "plan", connections=connections,
+        pipeline.count_rows(frame), "plan", connections=connections, lines=pipeline.requested_lines(frame, settings),
         request_s=settings["fetch.estimate_request_s"], bytes_per_s=settings["fetch.estimate_bytes_per_s"],
         extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "output": fs.qualify(output), "settings": settings.public()})

@@ -23,12 +23,16 @@ def read_status(spark, settings, path: str, now: datetime) -> dict:
         raise BadInput(f"{paths.root} is not a complete data set ({what})")
     qualified = fs.qualify(paths.root)
     # A purge swapping items/ meanwhile makes a read fail on a vanished file: with_items reads again.
-    rows = dataset.with_items(spark, dataset.readable(fs, paths.items), pipeline.count_rows)
+    all_versions = ((metadata.get("settings") or {}).get("catalog") or {}).get("versions") == "all"
+    counted = dataset.with_items(spark, dataset.readable(fs, paths.items),
+                                 lambda items: (pipeline.count_rows(items), pipeline.count_lines(items)
+                                                if all_versions else None))
+    rows, lines = counted
     # Exports are registered in the data set's root; its parent is read too, for a data set
     # whose root is not configured here.
     roots = dict.fromkeys([*inv.configured_roots(fs, settings), qualified.rsplit("/", 1)[0]])
     copies = [copy for root in roots for copy in inv.Registry(fs, root).entries()[0]]
-    return status_.build_status(qualified, rows, metadata, status_.exports_of(copies, qualified), now)
+    return status_.build_status(qualified, rows, metadata, status_.exports_of(copies, qualified), now, lines)
 
 
 def main(argv) -> int:

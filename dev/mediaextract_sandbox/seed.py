@@ -280,7 +280,7 @@ FILEARCHIVE: list[Row] = [
     Row(47, "Don't_(2).jpg", "tile_j24", "20080808080808", "20110101010101", storage="missing"),
 ]
 
-# Live files (`image`) and their old versions (`oldimage`): undeleted since, so not in filearchive.
+# Live files (`image`) and their old versions (`oldimage`): not in filearchive (one undeleted since).
 IMAGE = [("Undeleted_cover.jpg", "tile_j25", "20230101000000"),
          ("Live_photo.jpg", "grace_small", "20220101000000")]
 OLDIMAGE = [("Undeleted_cover.jpg", "20230101000000!Undeleted_cover.jpg", "tile_j2", "20150101000000")]

@@ -133,7 +133,7 @@ def read_filearchive_jdbc(spark: SparkSession, settings) -> DataFrame:
 
 
 def read_image_names_jdbc(spark: SparkSession, settings) -> DataFrame:
-    """Return (name_bytes, sha1) of the live files, to explain names undeleted since."""
+    """Return (name_bytes, sha1) of the live files, to say a listed name is a live file."""
     return _select(_jdbc_reader(spark, settings, "image").load(), IMAGE_COLUMNS)
 
 
@@ -208,6 +208,11 @@ def _timestamp(column: str, frame: DataFrame) -> F.Column:
     return F.to_timestamp(text_column(frame, column), "yyyyMMddHHmmss")
 
 
+# A live name with no filearchive row: never deleted, or undeleted since (undeleting moves its
+# rows out of filearchive), which the catalog alone cannot tell apart.
+NOT_DELETED_LIVE = "not deleted: a live file"
+
+
 def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame | None = None) -> DataFrame:
     """Return the planned rows (rows.PLANNED): the names with their catalog columns and a status
     (PENDING = to fetch).
@@ -219,7 +224,11 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
 
     matched = in_play.join(filearchive, on="name_bytes", how="left")
     per_request = Window.partitionBy("list", "line")
+    # Among the rows of the newest deletion, the current version (NULL fa_archive_name) before
+    # the old versions deleted with it, whatever their upload times say; then the newest upload.
+    current_version = F.coalesce(F.length(text_column(matched, "archive_name")), F.lit(0)) == 0
     newest_first = per_request.orderBy(F.col("deleted_ts").desc_nulls_last(),
+                                       current_version.desc(),
                                        F.col("uploaded_ts").desc_nulls_last(),
                                        F.col("fa_id").desc_nulls_last())
     matched = (matched
@@ -244,7 +253,7 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
         live = image.select("name_bytes", F.lit(True).alias("_live")).dropDuplicates(["name_bytes"])
         resolved = (resolved.join(live, on="name_bytes", how="left")
                     .withColumn("reason", F.when((F.col("status") == statuses.NOT_IN_FILEARCHIVE) & F.col("_live"),
-                                                 F.lit("undeleted since: the file is live again"))
+                                                 F.lit(NOT_DELETED_LIVE))
                                 .otherwise(F.col("reason"))))
 
     # Nothing about suppressed material leaves the catalog but the fact that it is suppressed.

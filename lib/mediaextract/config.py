@@ -102,7 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
             choices=("latest", "all")),
     Setting("catalog.hidden_content_is_suppressed", bool, False,
             "also treat `fa_deleted & 1` (content hidden) as suppressed"),
-    Setting("catalog.explain_undeleted", bool, True, "look unmatched names up in `image` to say \"undeleted since\""),
+    Setting("catalog.explain_undeleted", bool, True, "look unmatched names up in `image` to say \"not deleted: a live file\""),
     Setting("storage.backend", str, "s3", "`s3`: Swift through its S3 API; `disk`: a MediaWiki upload directory",
             choices=("s3", "disk")),
     Setting("storage.endpoint", str, None, "S3 endpoint URL (needed with `backend: s3`)", nullable=True),

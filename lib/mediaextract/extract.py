@@ -21,7 +21,7 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import audit, catalog, dataset, locks, pipeline, report, statuses, storage
+from . import audit, catalog, dataset, layout, locks, pipeline, report, statuses, storage
 from .dataset import FETCHED_SCHEMA, ITEM_COLUMNS, ITEMS_SCHEMA, PLAN_COLUMNS, Paths
 from .errors import BadInput, StorageAuthError, StorageDown
 from .fetch import FetchPlan, Stop, fetch_partition
@@ -36,11 +36,15 @@ log = logging.getLogger("mediaextract")
 KEY = ["list", "name", "sha1"]
 
 
-def preflight(settings, container: str) -> None:
-    """Fail fast, before any Spark stage, when storage refuses us or cannot be reached."""
+def preflight(settings, container: str, must_exist: bool = False) -> None:
+    """Fail fast, before any Spark stage, when storage refuses us or cannot be reached (and,
+    with must_exist, when it has no such container: wrong wiki.id, zone or sharding)."""
     store = storage.store_for(settings.storage(), max_pool=1)
     try:
-        store.preflight(container)
+        store.preflight(container, must_exist=must_exist)
+    except storage.ObjectNotFound:
+        raise BadInput(f"storage has no container {container}, where a planned row's file would be: "
+                       "check wiki.id, storage.zone and storage.sharded; nothing fetched") from None
     except storage.StorageAuthRefused as error:
         raise StorageAuthError(f"storage refused our credentials ({error}): check storage.access_key/"
                                "secret_key in the environment or secrets_file") from None
@@ -48,6 +52,12 @@ def preflight(settings, container: str) -> None:
         raise StorageDown(f"storage unreachable ({error}): nothing fetched; run again when it is back") from None
     except storage.StorageError as error:
         raise BadInput(f"storage not usable: {error}") from None
+
+
+def container_of(settings, storage_key: str) -> str:
+    """Return the container holding a deleted file's content under these settings."""
+    return layout.deleted_location(storage_key, settings["wiki.id"], settings["storage.sharded"],
+                                   settings["storage.zone"]).container
 
 
 def _blocked(fs: HadoopFS, settings) -> list[tuple[bytes, dict]]:
@@ -264,6 +274,7 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
         metadata = dataset.build_metadata(settings, dataset.read_metadata(fs, paths), catalog_source(settings))
         built = report.build_report(
             pipeline.count_rows(items), "extract", connections=pipeline.effective_connections(spark, settings),
+            lines=pipeline.requested_lines(items, settings),
             extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "output": fs.qualify(paths.root), "settings": settings.public()},
             removals=metadata.get("removals") or [])
@@ -317,6 +328,7 @@ def dry_run(spark: SparkSession, settings, list_args: list[str], output: str, co
         to_fetch = sum(r["count"] for r in pending if not r["reused"])
         built = report.build_report(
             pipeline.count_rows(planned), "plan", connections=pipeline.effective_connections(spark, settings),
+            lines=pipeline.requested_lines(planned, settings),
             request_s=settings["fetch.estimate_request_s"], bytes_per_s=settings["fetch.estimate_bytes_per_s"],
             extra={"output": fs.qualify(paths.root), "dry_run": True, "to_fetch": to_fetch,
                    "done_by_earlier_runs": reused})
@@ -347,7 +359,14 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
         marked = _mark_reuse_and_batches(planned, previous, settings)
         marked.write.mode("overwrite").parquet(paths.planned(run_id))
         checkpoint("extract.planned")
+        # The container of a row to fetch must exist: with a wrong wiki.id or zone every row
+        # would end `not_in_storage` and the run exit 0 (the first preflight's container is
+        # unsharded, and a missing one is no credentials problem).
+        first = (planned.where((F.col("status") == statuses.PENDING) & F.col("storage_key").isNotNull())
+                 .select("storage_key").limit(1).collect())
         planned.unpersist()
+        if first:
+            preflight(settings, container_of(settings, first[0]["storage_key"]), must_exist=True)
     planned_rows = spark.read.parquet(paths.planned(run_id))
 
     counts = planned_rows.groupBy("_batch").count().collect()

@@ -70,6 +70,19 @@ def count_rows(frame: DataFrame) -> list[report.CountRow]:
             for r in grouped]
 
 
+def count_lines(frame: DataFrame) -> dict[str, int]:
+    """Return the requested lines per list of a frame (a line has a row per version with
+    catalog.versions: all)."""
+    return {r["list"]: int(r["lines"])
+            for r in frame.groupBy("list").agg(F.countDistinct("line").alias("lines")).collect()}
+
+
+def requested_lines(frame: DataFrame, settings) -> dict[str, int] | None:
+    """Return count_lines(frame) when a line may have several rows (catalog.versions: all), else
+    None (one row per line: the rows are the lines)."""
+    return count_lines(frame) if settings["catalog.versions"] == "all" else None
+
+
 def executor_count(spark: SparkSession, settings) -> int:
     """Return how many executors fetch at once: the setting, else what Spark was given."""
     if settings["fetch.executors"]:
@@ -157,9 +170,11 @@ def refresh_reports(spark: SparkSession, fs: HadoopFS, directory: str, removals:
     json_path, text_path, html_path = paths.report_json, paths.report_text, paths.report_html
     old = json.loads(fs.read_text(json_path)) if fs.exists(json_path) else {}
     items = dataset.read_items(spark, paths.items)
+    # A report that counted rows and lines apart (all versions) is recounted the same way.
+    lines = count_lines(items) if report.ROWS in old.get("totals", {}) else None
     built = report.build_report(
         count_rows(items), old.get("kind", "extract"), list_names=old.get("lists", {}),
-        connections=old.get("connections", 1), removals=removals,
+        connections=old.get("connections", 1), removals=removals, lines=lines,
         extra={k: v for k, v in old.items() if k not in RECOUNTED_KEYS})
     broken = report.check_sums(built)
     if broken:

@@ -4,7 +4,9 @@ No Spark here: the jobs aggregate (list, status, media_type) -> (rows, bytes) wi
 the few resulting tuples to `build_report`.
 
 requested = PLAN_STATUSES + found + removed: a `removed` row (a legal request removed its file) is
-counted apart, since only its list and line are left to say what it was.
+counted apart, since only its list and line are left to say what it was. With
+`catalog.versions: all` a line has a row per deleted version: `requested` then counts lines,
+`rows` counts rows, and the statuses add up to `rows`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ PLAN_STATUSES = (statuses.INVALID_NAME, statuses.DUPLICATE, statuses.SAMPLED_OUT
                  statuses.NOT_IN_FILEARCHIVE, statuses.SUPPRESSED, statuses.NO_STORAGE_KEY)
 FOUND = "found"
 REMOVED = statuses.REMOVED
+# With several rows per requested line (catalog.versions: all): the rows, versions included.
+ROWS = "rows"
 # What report.json keeps of a removal (_metadata.json "removals"): never a name.
 REMOVAL_KEYS = ("at", "rows", "reason", "request")
 
@@ -81,10 +85,12 @@ def removal_entries(removals: Iterable[Mapping] | None) -> list[dict]:
 
 def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] = (),
                  connections: int = 1, request_s: float = 0.05, bytes_per_s: float = 2e7,
-                 extra: dict | None = None, removals: Iterable[Mapping] | None = None) -> dict:
+                 extra: dict | None = None, removals: Iterable[Mapping] | None = None,
+                 lines: Mapping[str, int] | None = None) -> dict:
     """Return the report dict: counts per list and in total (every status present, zeros too).
 
     removals: _metadata.json's "removals" ({at, rows, reason, request}), kept as "removals".
+    lines: requested lines per list, given when a line may have several rows (all versions).
     """
     per_list: dict[str, dict] = defaultdict(lambda: _empty_counts(kind))
     for name in list_names:
@@ -93,6 +99,10 @@ def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] 
     for row in rows:
         _add(per_list[row.list], row, kind)
         _add(totals, row, kind)
+    if lines is not None:
+        for name, counts in per_list.items():
+            counts[ROWS], counts["requested"] = counts["requested"], int(lines.get(name, 0))
+        totals[ROWS], totals["requested"] = totals["requested"], sum(c["requested"] for c in per_list.values())
     for counts in [*per_list.values(), totals]:
         counts["bytes_by_media_type"] = dict(sorted(counts["bytes_by_media_type"].items()))
         if kind == "plan":
@@ -112,7 +122,7 @@ def check_sums(report: dict) -> list[str]:
         # .get: a report.json written before `removed` existed has no such key (and none removed).
         parts = sum(counts[s] for s in PLAN_STATUSES) + counts[FOUND] + counts.get(REMOVED, 0)
         fetched = sum(counts.get(s, 0) for s in statuses.FETCH_STATUSES)
-        if parts != counts["requested"] or (report["kind"] == "extract" and fetched != counts[FOUND]):
+        if parts != counts.get(ROWS, counts["requested"]) or (report["kind"] == "extract" and fetched != counts[FOUND]):
             broken.append(name)
     return broken
 
@@ -139,7 +149,10 @@ def sentence(name: str, counts: dict, kind: str, connections: int) -> str:
     """Return one line in the words people used for a list's outcome."""
     knew = counts[FOUND] + counts[statuses.SUPPRESSED] + counts[statuses.NO_STORAGE_KEY]
     sampled_out = counts.get(statuses.SAMPLED_OUT, 0)
-    text = f"{name}: of {counts['requested']} requested, "
+    text = f"{name}: of {counts['requested']} requested"
+    if ROWS in counts and counts[ROWS] != counts["requested"]:
+        text += f" ({counts[ROWS]} rows: one per deleted version)"
+    text += ", "
     if sampled_out:  # never looked up: "filearchive knew 0" would read as a finding
         text += f"{sampled_out} sampled out; of the other {counts['requested'] - sampled_out}, "
     text += f"filearchive knew {knew}"
@@ -171,7 +184,7 @@ def format_table(report: dict) -> str:
     names = list(report["lists"])
     columns = [*names, "total"]
     data = [*report["lists"].values(), report["totals"]]
-    labels = ["requested", *PLAN_STATUSES, FOUND]
+    labels = ["requested", *([ROWS] if ROWS in report["totals"] else []), *PLAN_STATUSES, FOUND]
     # `removed` only when there is some: the table of a data set nobody purged stays as it was.
     # It goes before `found`, whose parts (the fetch statuses) follow it.
     if has_removed(report):

@@ -29,10 +29,11 @@ def exports_of(copies: Iterable[inv.Copy], data_set: str) -> list[dict]:
 
 
 def build_status(data_set: str, rows: Iterable[report.CountRow], metadata: Mapping,
-                 exports: Iterable[dict], now: datetime) -> dict:
+                 exports: Iterable[dict], now: datetime, lines: Mapping[str, int] | None = None) -> dict:
     """Return the status of a data set: counts per list and status (every status, zeros too, as
-    report.json has them), removals, dates and whether it has expired at `now`, its exports."""
-    built = report.build_report(rows, "extract", removals=metadata.get("removals"))
+    report.json has them), removals, dates and whether it has expired at `now`, its exports.
+    lines: requested lines per list when the data set holds every version (report.build_report)."""
+    built = report.build_report(rows, "extract", removals=metadata.get("removals"), lines=lines)
     state, expires = rules.expiry_state(metadata, now)
     return {
         "dataset": data_set,

@@ -283,13 +283,14 @@ class S3Store:
             # otherwise this drops a connection in an unknown state.
             body.close()
 
-    def preflight(self, container: str) -> None:
-        """Return None when storage accepts our credentials (HEAD bucket; a missing bucket is fine)."""
+    def preflight(self, container: str, must_exist: bool = False) -> None:
+        """Return None when storage accepts our credentials (HEAD bucket); a missing bucket is
+        fine unless must_exist (ObjectNotFound): the container of a planned row must be there."""
         exc, _ = _botocore()
         try:
             self._client.head_bucket(Bucket=container)
         except exc.ClientError as error:
-            problem = _from_client_error(error, missing_is_ok=True)
+            problem = _from_client_error(error, missing_is_ok=not must_exist)
             if problem is not None:
                 raise problem from error
         except self._transport_errors() as error:
@@ -329,7 +330,7 @@ class DiskStore:
             return _spool(handle.read, None, max_bytes, spool_bytes, (OSError,),
                           lambda error: f"disk error ({_errno_name(error)})")
 
-    def preflight(self, container: str | None = None) -> None:
+    def preflight(self, container: str | None = None, must_exist: bool = False) -> None:
         """Return None when <root>/deleted is a readable directory, else raise PermanentStorageError."""
         deleted = self.root / "deleted"
         if not deleted.is_dir() or not os.access(deleted, os.R_OK | os.X_OK):

@@ -26,7 +26,7 @@ import yaml
 from mediaextract import dataset, report, statuses
 from mediaextract.dataset import Paths
 from mediaextract.digest import sha1_base36
-from mediaextract.errors import StorageAuthError, StorageDown
+from mediaextract.errors import BadInput, StorageAuthError, StorageDown
 from mediaextract.extract import run_extract
 from mediaextract.fetch import AUTH_REFUSED, STORAGE_DOWN
 from mediaextract.hadoopfs import HadoopFS
@@ -358,6 +358,21 @@ def test_wrong_credentials_stop_the_job_at_the_preflight_before_any_fetch(
     assert secret not in message
     assert [(r.method, r.status) for r in proxy.log] == [("HEAD", 403)]
     assert not output.exists()
+
+
+def test_a_wrong_wiki_id_stops_before_any_fetch_naming_the_container_it_looked_in(
+        spark, sandbox, list_paths, tmp_path):
+    output = tmp_path / "out"
+    with FaultProxy("127.0.0.1", swift_port(sandbox)) as proxy:
+        settings = job_settings(sandbox, proxy, wiki__id="enwiki")
+        with pytest.raises(BadInput) as wrong:
+            run_extract(spark, settings, list_paths, str(output), out=lambda line: None)
+    assert proxy.errors == []
+    assert wrong.value.exit_code == 2
+    message = str(wrong.value)
+    assert "\n" not in message and re.search(r"no container enwiki-local-deleted\.[0-9a-z]{2}\b", message)
+    assert not [r for r in proxy.log if r.method == "GET"]     # nothing fetched
+    assert not (output / "items").exists() and not (output / "_SUCCESS").exists()
 
 
 def test_credentials_refused_mid_run_stop_with_exit_4_and_keep_committed_batches(

@@ -114,3 +114,22 @@ def test_a_list_whose_names_were_sampled_out_says_so_instead_of_filearchive_knew
     rows = [CountRow("covers", "sampled_out", None, 9, 0), CountRow("covers", "ok", "bitmap", 1, 10)]
     text = format_table(build_report(rows, "extract"))
     assert "covers: of 10 requested, 9 sampled out; of the other 1, filearchive knew 1, 1 downloaded (10 B)." in text
+
+
+def test_with_every_version_requested_counts_lines_and_rows_counts_versions():
+    # 79 lines, two of which have a second deleted version: 81 rows.
+    rows = [CountRow("covers", "ok", "BITMAP", 75, 7500), CountRow("covers", "not_in_filearchive", None, 4, 0),
+            CountRow("covers", "suppressed", None, 2, 0)]
+    built = build_report(rows, "extract", lines={"covers": 79})
+    covers = built["lists"]["covers"]
+    assert (covers["requested"], covers["rows"]) == (79, 81)
+    assert (built["totals"]["requested"], built["totals"]["rows"]) == (79, 81)
+    assert check_sums(built) == []
+    table = format_table(built)
+    assert "covers: of 79 requested (81 rows: one per deleted version), filearchive knew 77" in table
+    assert any(line.split()[:1] == ["rows"] and line.split()[-1] == "81" for line in table.splitlines())
+
+
+def test_with_one_row_per_line_no_rows_count_is_shown():
+    built = build_report([CountRow("covers", "ok", "BITMAP", 3, 30)], "extract")
+    assert "rows" not in built["lists"]["covers"] and "rows:" not in format_table(built)
