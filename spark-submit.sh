@@ -157,13 +157,11 @@ done
 exec 5>&- 6>&-
 wait "$out_relay" "$err_relay" 2>/dev/null || true
 rm -rf "$pipes"
-if [ "$stopped_by" = INT ] || [ $rc -eq 130 ]; then
-  echo "mediaextract: interrupted; committed batches are kept, run again to resume (log: $log)" >&2
-  exit 130
-fi
-if [ "$stopped_by" = TERM ]; then
-  echo "mediaextract: stopped (SIGTERM); committed batches are kept, run again to resume (log: $log)" >&2
-  exit 143
+[ $rc -ne 130 ] || stopped_by="${stopped_by:-INT}"
+if [ -n "$stopped_by" ]; then  # the line and the exit code (130, 143) from errors.py
+  set +e
+  PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.usage stopped "$stopped_by" "$log"
+  exit $?
 fi
 # The driver notes in the log every failure it has already reported on the console (cli.py);
 # anything else ended before it could say why (a wrong Spark option, the JVM or the driver killed).

@@ -34,8 +34,9 @@ def _plan(args) -> dict:
     output = args.output or dataset.plan_path(settings["output.root"], cli.extraction_name(args))
     frame = pipeline.planned(spark, settings, args.lists, args.column, selection)
     connections = pipeline.effective_connections(spark, settings)
+    rows, lines = pipeline.tally(frame, settings)
     built = report.build_report(
-        pipeline.count_rows(frame), "plan", connections=connections, lines=pipeline.requested_lines(frame, settings),
+        rows, "plan", connections=connections, lines=lines,
         request_s=settings["fetch.estimate_request_s"], bytes_per_s=settings["fetch.estimate_bytes_per_s"],
         extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "output": fs.qualify(output), "settings": settings.public()})

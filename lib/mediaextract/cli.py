@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 from .config import Settings, load_settings
 from .console import CONSOLE
-from .errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED, BadInput, MediaextractError
+from .errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED, BadInput, MediaextractError, stopped_line
 
 log = logging.getLogger("mediaextract")
 
@@ -173,7 +173,7 @@ def _main(main: Callable[[Sequence[str]], int], argv: Sequence[str]) -> int:
 def _interrupted() -> int:
     """Return 130; say so unless spark-submit.sh, which got the same Ctrl-C, says it."""
     if not CONSOLE.wrapped:
-        print("mediaextract: interrupted; committed batches are kept, run again to resume", file=CONSOLE.err)
+        print(stopped_line("INT"), file=CONSOLE.err)
     return EXIT_INTERRUPTED
 
 

@@ -4,6 +4,8 @@ Every job catches `MediaextractError` at its edge, prints `str(error)` as one li
 and exits with `error.exit_code`. Anything else is a bug and exits 1 with a traceback.
 """
 
+from __future__ import annotations
+
 EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_BAD_INPUT = 2          # bad arguments, settings or input paths
@@ -30,6 +32,17 @@ EXIT_MEANINGS = {
     EXIT_INTERRUPTED: "interrupted (Ctrl-C): run again to resume",
     EXIT_TERMINATED: "stopped (SIGTERM): run again to resume",
 }
+
+# What a run stopped by a signal says, by the signal's name; spark-submit.sh asks for the same
+# line (python -m mediaextract.usage stopped NAME LOG) so that the sentence exists once.
+STOPPED_BY = {"INT": (EXIT_INTERRUPTED, "interrupted"), "TERM": (EXIT_TERMINATED, "stopped (SIGTERM)")}
+
+
+def stopped_line(signal_name: str, log: str | None = None) -> str:
+    """Return the one line of a run stopped by SIGINT or SIGTERM (naming its log when it has one)."""
+    _, what = STOPPED_BY[signal_name]
+    where = f" (log: {log})" if log else ""
+    return f"mediaextract: {what}; committed batches are kept, run again to resume{where}"
 
 
 class MediaextractError(Exception):

@@ -272,9 +272,9 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
         checkpoint("extract.items_swapped")
         items = dataset.read_items(spark, paths.items)
         metadata = dataset.build_metadata(settings, dataset.read_metadata(fs, paths), catalog_source(settings))
+        rows, lines = pipeline.tally(items, settings)
         built = report.build_report(
-            pipeline.count_rows(items), "extract", connections=pipeline.effective_connections(spark, settings),
-            lines=pipeline.requested_lines(items, settings),
+            rows, "extract", connections=pipeline.effective_connections(spark, settings), lines=lines,
             extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "output": fs.qualify(paths.root), "settings": settings.public()},
             removals=metadata.get("removals") or [])
@@ -288,17 +288,30 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
     return built
 
 
+def _prepare(spark: SparkSession, settings, list_args: list[str], output: str, column: str,
+             selection: pipeline.Selection) -> tuple[HadoopFS, Paths, str, DataFrame]:
+    """What a run and a dry run check before any work, in this order; return the file system, the
+    data set's paths, the configured root holding it and the planned rows (not yet computed).
+
+    Exit 2 when the storage settings are incomplete or the output is outside the configured roots;
+    the lists are read and the storage's credentials and container checked (preflight).
+    """
+    fs = HadoopFS(spark)
+    paths = Paths(output)
+    settings.storage()
+    root = inv.root_of(fs, settings, paths.root, "data set")
+    planned = pipeline.planned(spark, settings, list_args, column, selection)
+    preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
+    return fs, paths, root, planned
+
+
 def run_extract(spark: SparkSession, settings, list_args: list[str], output: str,
                 column: str = "name", out=print, selection: pipeline.Selection = pipeline.Selection()) -> dict:
     """Extract the lists into output; return the report. Raises StorageAuthError/StorageDown."""
-    fs = HadoopFS(spark)
-    paths = Paths(output)
-    settings.storage()  # exit 2 before any work when the storage settings are incomplete
-    registry = inv.registry_for(fs, settings, paths.root, "data set")  # exit 2 outside the roots
-    dataset.make_root(fs, registry.root, settings)  # before its locks and registry go into it
-    guard = Guard(fs, settings, registry.root, paths)
-    planned = pipeline.planned(spark, settings, list_args, column, selection)
-    preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
+    fs, paths, root, planned = _prepare(spark, settings, list_args, output, column, selection)
+    registry = inv.Registry(fs, root)
+    dataset.make_root(fs, root, settings)  # before its locks and registry go into it
+    guard = Guard(fs, settings, root, paths)
     with guard.running():
         return _run(spark, fs, settings, paths, registry, guard, planned, out)
 
@@ -312,12 +325,7 @@ def dry_run(spark: SparkSession, settings, list_args: list[str], output: str, co
     configured root); reads the lists, the catalog, the audit logs and earlier runs' results,
     takes no lock and registers nothing.
     """
-    fs = HadoopFS(spark)
-    paths = Paths(output)
-    settings.storage()
-    inv.root_of(fs, settings, paths.root, "data set")
-    planned = pipeline.planned(spark, settings, list_args, column, selection)
-    preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
+    fs, paths, _, planned = _prepare(spark, settings, list_args, output, column, selection)
     planned = _mark_removed(planned, _blocked(fs, settings)).persist()
     try:
         previous = dataset.previous_results(spark, fs, paths) if fs.exists(paths.root) else None
@@ -326,9 +334,9 @@ def dry_run(spark: SparkSession, settings, list_args: list[str], output: str, co
                    .groupBy(F.col("_reuse").isNotNull().alias("reused")).count().collect())
         reused = sum(r["count"] for r in pending if r["reused"])
         to_fetch = sum(r["count"] for r in pending if not r["reused"])
+        rows, lines = pipeline.tally(planned, settings)
         built = report.build_report(
-            pipeline.count_rows(planned), "plan", connections=pipeline.effective_connections(spark, settings),
-            lines=pipeline.requested_lines(planned, settings),
+            rows, "plan", connections=pipeline.effective_connections(spark, settings), lines=lines,
             request_s=settings["fetch.estimate_request_s"], bytes_per_s=settings["fetch.estimate_bytes_per_s"],
             extra={"output": fs.qualify(paths.root), "dry_run": True, "to_fetch": to_fetch,
                    "done_by_earlier_runs": reused})

@@ -77,10 +77,22 @@ def count_lines(frame: DataFrame) -> dict[str, int]:
             for r in frame.groupBy("list").agg(F.countDistinct("line").alias("lines")).collect()}
 
 
-def requested_lines(frame: DataFrame, settings) -> dict[str, int] | None:
-    """Return count_lines(frame) when a line may have several rows (catalog.versions: all), else
-    None (one row per line: the rows are the lines)."""
-    return count_lines(frame) if settings["catalog.versions"] == "all" else None
+def tally(frame: DataFrame, settings) -> tuple[list[report.CountRow], dict[str, int] | None]:
+    """Return count_rows(frame) and the requested lines per list, or None for the lines when each
+    line has one row (the rows are the lines). With catalog.versions: all a line may have several
+    rows and both are counted: a frame not cached already is cached for the two counts, so that a
+    join against the catalog runs once.
+    """
+    if settings["catalog.versions"] != "all":
+        return count_rows(frame), None
+    cache = not frame.is_cached
+    if cache:
+        frame = frame.persist()
+    try:
+        return count_rows(frame), count_lines(frame)
+    finally:
+        if cache:
+            frame.unpersist()
 
 
 def executor_count(spark: SparkSession, settings) -> int:

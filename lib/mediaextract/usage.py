@@ -3,6 +3,7 @@ codes (no Spark; run before any JVM starts).
 
     python -m mediaextract.usage help JOBS_DIR
     python -m mediaextract.usage version
+    python -m mediaextract.usage stopped INT|TERM LOG
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_MEANINGS
+from .errors import EXIT_MEANINGS, STOPPED_BY, stopped_line
 
 USAGE = "usage: ./spark-submit.sh [SPARK-SUBMIT OPTIONS] JOB [JOB OPTIONS]"
 
@@ -56,6 +57,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["help"] and len(argv) == 2:
         print(help_text(Path(argv[1])))
         return 0
+    if argv[:1] == ["stopped"] and len(argv) == 3 and argv[1] in STOPPED_BY:
+        print(stopped_line(argv[1], argv[2]), file=sys.stderr)
+        return STOPPED_BY[argv[1]][0]
     print(__doc__.strip().splitlines()[-1], file=sys.stderr)
     return 2
 

@@ -22,7 +22,7 @@ from mediaextract import locks, schedule
 from mediaextract.config import load_settings
 from mediaextract.errors import (EXIT_BAD_INPUT, EXIT_BUG, EXIT_CATALOG_UNREACHABLE, EXIT_INTERRUPTED,
                                  EXIT_LOCK_TIMEOUT, EXIT_LOCKED, EXIT_PURGE_INCOMPLETE, EXIT_STORAGE_AUTH,
-                                 EXIT_STORAGE_DOWN)
+                                 EXIT_STORAGE_DOWN, EXIT_TERMINATED)
 from mediaextract.hadoopfs import HadoopFS
 
 from ..conftest import REPO, free_ports
@@ -124,14 +124,24 @@ def test_credentials_refused_by_storage(sandbox, tmp_path):
     result = submit("extract", *sets(sandbox, secrets_file=str(wrong)), "--output", str(tmp_path / "o"),
                     str(sandbox.lists_dir))
     assert result.returncode == EXIT_STORAGE_AUTH
-    line = the_one_line(result)
-    assert "not-the-sandbox-secret" not in result.stdout + result.stderr + log_of_run(line, tmp_path)
+    the_one_line(result)
+    assert "not-the-sandbox-secret" not in result.stdout + result.stderr + newest_run_log()
 
 
-def log_of_run(line: str, tmp_path) -> str:
+def newest_run_log() -> str:
     """Return the text of the newest run log (a failure line with exit 2..8 may not name it)."""
     logs = sorted((REPO / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
     return logs[-1].read_text(errors="replace") if logs else ""
+
+
+def test_a_wrong_wiki_id_is_one_line_naming_the_container(sandbox, tmp_path):
+    output = tmp_path / "o"
+    result = submit("extract", *sets(sandbox, **{"wiki.id": "enwiki"}), "--output", str(output),
+                    str(sandbox.lists_dir))
+    assert result.returncode == EXIT_BAD_INPUT
+    line = the_one_line(result)
+    assert re.search(r"^mediaextract: error: storage has no container enwiki-local-deleted\.[0-9a-z]{2}\b", line)
+    assert not (output / "_SUCCESS").exists()
 
 
 def test_storage_down(sandbox, tmp_path):
@@ -200,6 +210,15 @@ def test_a_driver_killed_outright_is_one_line_naming_the_log(sandbox, tmp_path):
 
 
 def test_ctrl_c_mid_extract_is_one_line_and_exit_130(sandbox, tmp_path):
+    # A terminal's Ctrl-C goes to the whole foreground process group, once fetching has begun.
+    result = interrupt_mid_extract(sandbox, tmp_path, lambda job: os.killpg(job.pid, signal.SIGINT))
+    assert result.returncode == EXIT_INTERRUPTED
+    line = the_one_line(result)
+    assert line.startswith("mediaextract: interrupted; committed batches are kept, run again to resume")
+
+
+def interrupt_mid_extract(sandbox, tmp_path, send) -> subprocess.CompletedProcess:
+    """Run an extract through spark-submit.sh, call send(job) once it fetches, and return the result."""
     output = tmp_path / "o"
     steps = tmp_path / "checkpoints.log"
     swift = int(sandbox.settings()["storage.endpoint"].rsplit(":", 1)[1])
@@ -212,21 +231,26 @@ def test_ctrl_c_mid_extract_is_one_line_and_exit_130(sandbox, tmp_path):
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
         try:
-            # A terminal's Ctrl-C goes to the whole foreground process group, once fetching has begun.
             wait_for(lambda: (steps.exists() and "extract.planned" in steps.read_text()) or job.poll() is not None,
                      "the extract to start fetching", START_DEADLINE_S)
             assert job.poll() is None
-            os.killpg(job.pid, signal.SIGINT)
+            send(job)
             out, err = job.communicate(timeout=120)
         finally:
             if job.poll() is None:
                 os.killpg(job.pid, signal.SIGKILL)
                 job.wait()
-    result = subprocess.CompletedProcess(command, job.returncode, out, err)
-    assert result.returncode == EXIT_INTERRUPTED
-    line = the_one_line(result)
-    assert line.startswith("mediaextract: interrupted; committed batches are kept")
     assert not (output / "_SUCCESS").exists()
+    return subprocess.CompletedProcess(command, job.returncode, out, err)
+
+
+def test_sigterm_to_the_script_alone_is_one_line_and_exit_143(sandbox, tmp_path):
+    # A scheduler stops a run by sending SIGTERM to the process it started, not to its group.
+    result = interrupt_mid_extract(sandbox, tmp_path, lambda job: job.send_signal(signal.SIGTERM))
+    assert result.returncode == EXIT_TERMINATED
+    line = the_one_line(result)
+    assert line.startswith("mediaextract: stopped (SIGTERM); committed batches are kept, run again to resume")
+    assert log_of(line).exists()
 
 
 def test_an_unexpected_failure_is_one_line_and_the_traceback_is_in_the_log(sandbox, tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,12 @@ def test_a_second_conf_after_the_job_is_refused():
     with pytest.raises(BadInput, match="--conf given twice"):
         parser.parse_args(["--conf", "a.yaml", "--conf", "b.yaml"])
     assert parser.parse_args(["--conf", "a.yaml"]).conf == "a.yaml"
+
+
+def test_a_stopped_run_says_one_line_from_one_source_with_its_exit_code():
+    # spark-submit.sh asks for this line when a signal stopped the run; cli.py says the same one.
+    for name, code, start in (("INT", 130, "mediaextract: interrupted; "), ("TERM", 143, "mediaextract: stopped (SIGTERM); ")):
+        said = subprocess.run([sys.executable, "-m", "mediaextract.usage", "stopped", name, "/logs/x.log"],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "lib")})
+        assert said.returncode == code and said.stdout == ""
+        assert said.stderr == f"{start}committed batches are kept, run again to resume (log: /logs/x.log)\n"
