@@ -26,13 +26,14 @@ def read_status(spark, settings, path: str, now: datetime) -> dict:
     all_versions = ((metadata.get("settings") or {}).get("catalog") or {}).get("versions") == "all"
     counted = dataset.with_items(spark, dataset.readable(fs, paths.items),
                                  lambda items: (pipeline.count_rows(items), pipeline.count_lines(items)
-                                                if all_versions else None))
-    rows, lines = counted
+                                                if all_versions else None, pipeline.count_labels(items)))
+    rows, lines, labels = counted
     # Exports are registered in the data set's root; its parent is read too, for a data set
     # whose root is not configured here.
     roots = dict.fromkeys([*inv.configured_roots(fs, settings), qualified.rsplit("/", 1)[0]])
     copies = [copy for root in roots for copy in inv.Registry(fs, root).entries()[0]]
-    return status_.build_status(qualified, rows, metadata, status_.exports_of(copies, qualified), now, lines)
+    return status_.build_status(qualified, rows, metadata, status_.exports_of(copies, qualified), now, lines,
+                              labels)
 
 
 def main(argv) -> int:

@@ -1,4 +1,5 @@
--- The three MediaWiki file tables, MySQL/MariaDB flavour of MediaWiki core's sql/tables.json
+-- The three MediaWiki file tables and `comment` (their deletion reasons and descriptions),
+-- MySQL/MariaDB flavour of MediaWiki core's sql/tables.json
 -- (as generated into sql/mysql/tables-generated.sql). Binary charset like Wikimedia's
 -- production tables: every VARBINARY/BINARY/BLOB column compares byte by byte.
 -- Statements are separated by ';' at the end of a line; no ';' inside a statement.
@@ -82,4 +83,15 @@ CREATE TABLE IF NOT EXISTS oldimage (
   INDEX oi_name_archive_name (oi_name, oi_archive_name(14)),
   INDEX oi_sha1 (oi_sha1(10)),
   INDEX oi_timestamp (oi_timestamp)
+) ENGINE=InnoDB DEFAULT CHARSET=binary;
+
+-- fa_deleted_reason_id, fa_description_id (and img_/oi_description_id) point at comment_id;
+-- production stores each distinct text once, so many rows share one comment.
+CREATE TABLE IF NOT EXISTS comment (
+  comment_id BIGINT UNSIGNED AUTO_INCREMENT NOT NULL,
+  comment_hash INT NOT NULL,
+  comment_text BLOB NOT NULL,
+  comment_data BLOB DEFAULT NULL,
+  INDEX comment_hash (comment_hash),
+  PRIMARY KEY (comment_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=binary;

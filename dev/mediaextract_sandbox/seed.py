@@ -20,8 +20,12 @@ with that fa_name, 0 when none); and for rows with a chosen version that is not 
 (no_storage_key, not_in_storage, checksum_mismatch, ok) the chosen row's `fa_id`, `sha1`,
 `sha1_hex` (hashlib's hexdigest of the same content), `storage_key`, `size`, `width`, `height`,
 `media_type`, `mime`, `uploaded_at`, `deleted_at` (`sha1` and `storage_key` are "" for
-no_storage_key, as MediaWiki writes them, and `sha1_hex` is null there). Everything else
-is null: suppressed rows reveal nothing but their status and versions.
+no_storage_key, as MediaWiki writes them, and `sha1_hex` is null there), `deleted_reason` and
+`description` (the texts of the chosen row's comments, fa_deleted_reason_id/fa_description_id;
+both null when the chosen row hides its comments, fa_deleted & 2, which changes no status; an
+empty comment text stays ""), and `live_duplicate_of` (the live files, `image`, whose sha1 equals
+the chosen row's, sorted and joined with "|"; null when there is none or the sha1 is ""). Everything
+else is null: suppressed rows reveal nothing but their status and versions.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import io
 import json
 import os
 import struct
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +217,41 @@ class Row:
     fa_deleted: int = 0
     storage: str = "stored"   # stored | missing (row, no object) | corrupt (bytes != fa_sha1) | no_key
     archive_name: str | None = None   # "<ts>!<name>" for a deleted old version
+    reason: str = "scope"          # key in REASONS (fa_deleted_reason_id)
+    description: str = "own_work"  # key in DESCRIPTIONS (fa_description_id)
+
+
+# `comment` rows: key -> (comment_id, comment_text). Production stores each distinct text once,
+# so rows share comment ids, and the empty text is one comment whether used as reason or
+# description. fa_deleted & 2 (DELETED_COMMENT) hides both texts of a row.
+REASONS: dict[str, tuple[int, str]] = {
+    "none": (1, ""),
+    "copyvio": (11, "Copyright violation: album cover, non-free"),
+    "copyvio_de": (12, "Urheberrechtsverletzung \u2013 Plattencover"),
+    "scope": (13, "Out of [[COM:SCOPE|project scope]]"),
+    "dup_live": (14, "Duplicate of [[File:Live_photo.jpg]]"),
+    "dr_logos": (15, "Per [[Commons:Deletion requests/Logos]]"),
+    "no_source": (16, "No source since 3 May 2021"),
+}
+DESCRIPTIONS: dict[str, tuple[int, str]] = {
+    "none": (1, ""),
+    "own_work": (20, "Own work"),
+    "cover": (21, "Album cover, scanned by the uploader"),
+    "camel": (22, "Front cover of O'Reilly's \"Camel\" book.\nScanned at 300 dpi."),
+    "book_scan": (23, "Scan of a public-domain book page"),
+    "elan": (24, "\u00c9lan vital \u2013 premi\u00e8re \u00e9dition"),
+    "logo": (25, "{{Information\n|description=Company logo\n|source=Own work\n}}"),
+    "screenshot": (26, "Screenshot, own work"),
+    "photo": (27, "Photo taken with my phone"),
+    "sound": (28, "Startup sound (Ogg Vorbis)"),
+    "wall": (29, "The Wall (1979) \u2013 cover art"),
+}
+# Comments no filearchive row points to (other tables' comments in production).
+NOISE_COMMENTS: dict[int, str] = {
+    30: "Per [[Commons:Deletion requests/Old screenshots]]",
+    31: "Restored: [[COM:UNDEL|undeletion request]] granted",
+    40: "Uploaded a work by an unknown author",
+}
 
 
 _E = "\u20ac"  # 3 bytes in UTF-8
@@ -220,60 +260,99 @@ NAME_256_LINE = "long title " + _E * 78 + "abcdefg.jpg"  # its key is 256 bytes:
 
 FILEARCHIVE: list[Row] = [
     # album_covers
-    Row(1, "Foo_bar.jpg", "tile_j1", "20150301120000", "20160101000000", storage="missing"),
-    Row(2, "Foo_bar.jpg", "grace", "20180505101010", "20200202020202"),
-    Row(3, "Foo_Bar.jpg", "tile_j2", "20190101000000", "20230303030303"),     # noise: case only
-    Row(4, "Don't.jpg", "grace_crop_300", "20170707070707", "20210707070707"),
-    Row(5, "Caf\u00e9_del_Mar.jpg", "grace_gray", "20160606060606", "20220202020202"),
-    Row(6, "The_Wall_(1979).jpg", "tile_j3", "20110101000000", "20230101000000", fa_deleted=15),
-    Row(7, "Nevermind_baby.jpg", "tile_j4", "20140202020202", "20220303030303", storage="missing"),
-    Row(8, "Thriller_1982.jpg", "tile_j5", "20130303030303", "20220404040404", storage="corrupt"),
-    Row(9, "Lost_album.jpg", "tile_j6", "20100101000000", "20190101000000", storage="no_key"),
-    Row(10, "100%_pure.jpg", "grace_small", "20180808080808", "20220808080808"),
-    Row(11, "Smile_\U0001F600_album.png", "minduka", "20190909090909", "20230909090909"),
+    Row(1, "Foo_bar.jpg", "tile_j1", "20150301120000", "20160101000000", storage="missing",
+        reason="copyvio", description="cover"),
+    Row(2, "Foo_bar.jpg", "grace", "20180505101010", "20200202020202",
+        reason="copyvio", description="cover"),
+    Row(3, "Foo_Bar.jpg", "tile_j2", "20190101000000", "20230303030303",
+        reason="copyvio", description="cover"),  # noise: case only
+    Row(4, "Don't.jpg", "grace_crop_300", "20170707070707", "20210707070707",
+        reason="copyvio", description="cover"),
+    Row(5, "Caf\u00e9_del_Mar.jpg", "grace_gray", "20160606060606", "20220202020202",
+        reason="copyvio_de", description="cover"),
+    Row(6, "The_Wall_(1979).jpg", "tile_j3", "20110101000000", "20230101000000", fa_deleted=15,
+        reason="copyvio", description="wall"),
+    Row(7, "Nevermind_baby.jpg", "tile_j4", "20140202020202", "20220303030303", storage="missing",
+        reason="copyvio", description="cover"),
+    Row(8, "Thriller_1982.jpg", "tile_j5", "20130303030303", "20220404040404", storage="corrupt",
+        reason="copyvio", description="cover"),
+    Row(9, "Lost_album.jpg", "tile_j6", "20100101000000", "20190101000000", storage="no_key",
+        reason="copyvio", description="cover"),
+    Row(10, "100%_pure.jpg", "grace_small", "20180808080808", "20220808080808",
+        reason="dup_live", description="photo"),
+    Row(11, "Smile_\U0001F600_album.png", "minduka", "20190909090909", "20230909090909",
+        description="cover"),
     # books
-    Row(12, "Moby_dick.tif", "grace_tiff", "20150505050505", "20210505050505"),
-    Row(13, "\u00c9lan_vital.jpg", "tile_j7", "20160101010101", "20210101010101"),
-    Row(14, "Old_scan_\\_page_1.jpg", "tile_j8", "20090909090909", "20200909090909"),
-    Row(15, "O'Reilly_\"Camel\"_book.jpg", "tile_j9", "20111111111111", "20211111111111"),
+    Row(12, "Moby_dick.tif", "grace_tiff", "20150505050505", "20210505050505",
+        reason="no_source", description="book_scan"),
+    # Elan_vital: the deletion reason and description are hidden (2), the file is not -> ok.
+    Row(13, "\u00c9lan_vital.jpg", "tile_j7", "20160101010101", "20210101010101", fa_deleted=2,
+        reason="no_source", description="elan"),
+    Row(14, "Old_scan_\\_page_1.jpg", "tile_j8", "20090909090909", "20200909090909",
+        reason="no_source", description="book_scan"),
+    Row(15, "O'Reilly_\"Camel\"_book.jpg", "tile_j9", "20111111111111", "20211111111111",
+        reason="no_source", description="camel"),
     # The_Hobbit: the winner (newest deletion) has neither the highest fa_id nor the newest upload.
-    Row(16, "The_Hobbit.jpg", "tile_j10", "20200101000000", "20210101000000"),
-    Row(17, "The_Hobbit.jpg", "tile_j11", "20100101000000", "20220606060606"),
-    Row(18, "The_Hobbit.jpg", "tile_j12", "20050101000000", "20060101000000"),
+    Row(16, "The_Hobbit.jpg", "tile_j10", "20200101000000", "20210101000000", description="book_scan"),
+    Row(17, "The_Hobbit.jpg", "tile_j11", "20100101000000", "20220606060606",
+        reason="no_source", description="book_scan"),
+    Row(18, "The_Hobbit.jpg", "tile_j12", "20050101000000", "20060101000000", description="book_scan"),
     # Dracula: the newest deletion is suppressed, an older clean one exists -> suppressed.
-    Row(19, "Dracula.jpg", "tile_j13", "20120101000000", "20150101000000"),
-    Row(20, "Dracula.jpg", "tile_j14", "20160101000000", "20230505050505", fa_deleted=15),
+    Row(19, "Dracula.jpg", "tile_j13", "20120101000000", "20150101000000", description="book_scan"),
+    Row(20, "Dracula.jpg", "tile_j14", "20160101000000", "20230505050505", fa_deleted=15,
+        description="book_scan"),
     # Frankenstein: an older deletion was suppressed, the newest only hides content (1) -> ok.
-    Row(21, "Frankenstein.jpg", "tile_j15", "20120202020202", "20140202020202", fa_deleted=15),
-    Row(22, "Frankenstein.jpg", "tile_j16", "20150202020202", "20220202020202", fa_deleted=1),
+    Row(21, "Frankenstein.jpg", "tile_j15", "20120202020202", "20140202020202", fa_deleted=15,
+        description="book_scan"),
+    Row(22, "Frankenstein.jpg", "tile_j16", "20150202020202", "20220202020202", fa_deleted=1,
+        reason="no_source", description="book_scan"),
     # Emma: current and old version deleted together (same fa_deleted_timestamp): the newer
     # upload wins; the old version has the higher fa_id and no storage key.
-    Row(23, "Emma.jpg", "tile_j17", "20180101000000", "20190909090909", fa_deleted=6),
+    Row(23, "Emma.jpg", "tile_j17", "20180101000000", "20190909090909", fa_deleted=6,
+        reason="no_source", description="book_scan"),
     Row(24, "Emma.jpg", "tile_j18", "20170101000000", "20190909090909", storage="no_key",
-        archive_name="20180101000000!Emma.jpg"),
+        archive_name="20180101000000!Emma.jpg", reason="no_source", description="book_scan"),
     # Persuasion: same deletion and upload timestamps: the higher fa_id wins.
-    Row(25, "Persuasion.jpg", "tile_j19", "20160101000000", "20200101000000", storage="no_key"),
-    Row(26, "Persuasion.jpg", "tile_j20", "20160101000000", "20200101000000"),
-    Row(27, NAME_255, "tile_j21", "20170303030303", "20230303030303"),
+    Row(25, "Persuasion.jpg", "tile_j19", "20160101000000", "20200101000000", storage="no_key",
+        reason="no_source", description="book_scan"),
+    Row(26, "Persuasion.jpg", "tile_j20", "20160101000000", "20200101000000",
+        reason="no_source", description="book_scan"),
+    Row(27, NAME_255, "tile_j21", "20170303030303", "20230303030303", description="book_scan"),
     # logos
-    Row(28, "Logo2.png", "logo2", "20140404040404", "20200404040404"),
-    Row(29, "LOGO2.png", "logo2_crop", "20150404040404", "20240404040404"),  # noise: case only
-    Row(30, "Present_logo.png", "minduka", "20130404040404", "20210404040404"),  # shares content
-    Row(31, "Company_logo.gif", "grace_gif", "20120404040404", "20190404040404"),
-    Row(32, "Logo.webp", "grace_webp", "20190404040404", "20220404040404"),
-    Row(33, "Emblem.png", "grace_png", "20100404040404", "20180404040404"),
-    Row(34, "Brand_guidelines.pdf", "pdf", "20160404040404", "20230404040404"),
-    Row(35, "Secret_logo.png", "tile_p1", "20170404040404", "20230606060606", fa_deleted=9),
-    Row(36, "Logo_with_spaces.png", "tile_p2", "20180404040404", "20220707070707"),
+    Row(28, "Logo2.png", "logo2", "20140404040404", "20200404040404",
+        reason="dr_logos", description="logo"),
+    Row(29, "LOGO2.png", "logo2_crop", "20150404040404", "20240404040404",
+        reason="dr_logos", description="logo"),  # noise: case only
+    Row(30, "Present_logo.png", "minduka", "20130404040404", "20210404040404",
+        reason="dr_logos", description="logo"),  # shares content
+    Row(31, "Company_logo.gif", "grace_gif", "20120404040404", "20190404040404",
+        reason="dr_logos", description="logo"),
+    Row(32, "Logo.webp", "grace_webp", "20190404040404", "20220404040404",
+        reason="dr_logos", description="logo"),
+    Row(33, "Emblem.png", "grace_png", "20100404040404", "20180404040404",
+        reason="dr_logos", description="logo"),
+    Row(34, "Brand_guidelines.pdf", "pdf", "20160404040404", "20230404040404",
+        reason="dr_logos", description="logo"),
+    Row(35, "Secret_logo.png", "tile_p1", "20170404040404", "20230606060606", fa_deleted=9,
+        reason="dr_logos", description="logo"),
+    Row(36, "Logo_with_spaces.png", "tile_p2", "20180404040404", "20220707070707",
+        reason="dr_logos", description="logo"),
     # screenshots
-    Row(37, "Screenshot_2019-01-01.png", "tile_p3", "20190101000000", "20190202000000"),
-    Row(38, "Screenshot_big.jpg", "grace_big", "20190303000000", "20200303000000"),
-    Row(39, "Rotated_screenshot.jpg", "grace_rot90", "20190404000000", "20200404000000"),
-    Row(40, "Phone_photo_exif.jpeg", "grace_exif6", "20190505000000", "20200505000000"),
-    Row(41, "Screen_capture.jpg", "tile_j22", "20190606000000", "20200606000000"),
-    Row(42, "Logo_in_screenshot.png", "logo2", "20190707000000", "20200707000000"),  # shares content
-    Row(43, "Screenshot_missing.png", "tile_p4", "20190808000000", "20200808000000", storage="missing"),
-    Row(44, "Startup_sound.ogg", "ogg", "20190909000000", "20200909000000"),
+    Row(37, "Screenshot_2019-01-01.png", "tile_p3", "20190101000000", "20190202000000",
+        description="screenshot"),
+    Row(38, "Screenshot_big.jpg", "grace_big", "20190303000000", "20200303000000",
+        description="screenshot"),
+    Row(39, "Rotated_screenshot.jpg", "grace_rot90", "20190404000000", "20200404000000",
+        description="screenshot"),
+    Row(40, "Phone_photo_exif.jpeg", "grace_exif6", "20190505000000", "20200505000000",
+        description="photo"),
+    Row(41, "Screen_capture.jpg", "tile_j22", "20190606000000", "20200606000000", description="none"),
+    Row(42, "Logo_in_screenshot.png", "logo2", "20190707000000", "20200707000000",
+        description="screenshot"),  # shares content
+    Row(43, "Screenshot_missing.png", "tile_p4", "20190808000000", "20200808000000", storage="missing",
+        description="screenshot"),
+    Row(44, "Startup_sound.ogg", "ogg", "20190909000000", "20200909000000",
+        reason="none", description="sound"),
     # noise nobody asks for
     Row(45, "Unrelated_noise.jpg", "tile_j23", "20080808080808", "20090909090909"),
     Row(46, "Another_noise.png", "tile_p5", "20080808080808", "20100101010101", fa_deleted=15),
@@ -449,6 +528,33 @@ def _derived_status(rows: list[Row]) -> str:
             "corrupt": "checksum_mismatch", "stored": "ok"}[chosen.storage]
 
 
+def _comments() -> dict[int, str]:
+    """Return {comment_id: text} of every comment row (REASONS, DESCRIPTIONS and the noise)."""
+    comments: dict[int, str] = {}
+    for comment_id, text in [*REASONS.values(), *DESCRIPTIONS.values(), *NOISE_COMMENTS.items()]:
+        if comments.setdefault(comment_id, text) != text:
+            raise SandboxError(f"seed table: comment {comment_id} has two texts")
+    if len(set(comments.values())) != len(comments):
+        raise SandboxError("seed table: one comment text under two ids (production stores it once)")
+    return comments
+
+
+def _comment_texts(row: Row) -> tuple[str | None, str | None]:
+    """Return the (deletion reason, description) a reader may see: (None, None) when hidden."""
+    if row.fa_deleted & 2:
+        return None, None
+    return REASONS[row.reason][1], DESCRIPTIONS[row.description][1]
+
+
+def _live_duplicates(sha1: str, contents: dict[str, Content]) -> str | None:
+    """Return the live files (IMAGE) with this sha1, sorted and joined with "|", or None."""
+    if not sha1:
+        return None
+    names = sorted(name for name, content_id, _ in IMAGE
+                   if sha1_base36(contents[content_id].data) == sha1)
+    return "|".join(names) or None
+
+
 def _line_bytes(line: Line) -> bytes:
     return line.raw if isinstance(line.raw, bytes) else line.raw.encode("utf-8")
 
@@ -491,7 +597,8 @@ def build_truth(wiki_id: str, paths: dict[str, Path], contents: dict[str, Conten
                    "status": line.status, "fa_id": None, "sha1": None, "sha1_hex": None,
                    "storage_key": None,
                    "size": None, "versions": None, "width": None, "height": None,
-                   "media_type": None, "mime": None, "uploaded_at": None, "deleted_at": None}
+                   "media_type": None, "mime": None, "uploaded_at": None, "deleted_at": None,
+                   "deleted_reason": None, "description": None, "live_duplicate_of": None}
             counts["requested"] += 1
             if line.status in CATALOG_STATUSES:
                 versions = by_name.get(line.name, [])
@@ -507,6 +614,8 @@ def build_truth(wiki_id: str, paths: dict[str, Path], contents: dict[str, Conten
                                media_type=content.media_type,
                                mime=f"{content.major}/{content.minor}",
                                uploaded_at=chosen.uploaded, deleted_at=chosen.deleted)
+                    out["deleted_reason"], out["description"] = _comment_texts(chosen)
+                    out["live_duplicate_of"] = _live_duplicates(facts["sha1"], contents)
             counts[line.status] += 1
             if line.status in FOUND_STATUSES:
                 counts["found"] += 1
@@ -530,14 +639,20 @@ def _fill_database(sandbox, contents: dict[str, Content]) -> None:
         fa_rows.append((
             row.fa_id, row.name.encode(), row.archive_name.encode() if row.archive_name else None,
             b"deleted", facts["storage_key"].encode(), 100 + row.fa_id % 7, row.deleted.encode(),
-            1000 + row.fa_id, facts["size"], content.width, content.height,
+            REASONS[row.reason][0], facts["size"], content.width, content.height,
             _metadata(row, content), content.bits, content.media_type, content.major,
-            content.minor.encode(), 2000 + row.fa_id, 300 + row.fa_id % 11, row.uploaded.encode(),
+            content.minor.encode(), DESCRIPTIONS[row.description][0], 300 + row.fa_id % 11,
+            row.uploaded.encode(),
             row.fa_deleted, facts["sha1"].encode(),
         ))
+    # comment_hash: any int does (MediaWiki's is a crc32 of text and data); nothing reads it here.
+    comment_rows = [(comment_id, zlib.crc32(text.encode()) & 0x7FFFFFFF, text.encode())
+                    for comment_id, text in sorted(_comments().items())]
     conn = sandbox.connect_db()
     try:
         with conn.cursor() as cur:
+            cur.executemany("INSERT INTO comment (comment_id, comment_hash, comment_text) "
+                            "VALUES (%s, %s, %s)", comment_rows)
             cur.executemany(
                 "INSERT INTO filearchive (fa_id, fa_name, fa_archive_name, fa_storage_group, "
                 "fa_storage_key, fa_deleted_user, fa_deleted_timestamp, fa_deleted_reason_id, "
@@ -701,6 +816,21 @@ def self_check(sandbox, truth: dict) -> None:
                     db_fact = (best[0], best[1].decode(), best[2].decode(), best[3])
                     if db_fact != (out["fa_id"], out["sha1"], out["storage_key"], out["size"]):
                         _fail(f"{where}: ground truth row differs from the DB's latest version")
+                    cur.execute("SELECT fa.fa_deleted, r.comment_text, d.comment_text "
+                                "FROM filearchive fa "
+                                "JOIN comment r ON r.comment_id = fa.fa_deleted_reason_id "
+                                "JOIN comment d ON d.comment_id = fa.fa_description_id "
+                                "WHERE fa.fa_id = %s", (best[0],))
+                    deleted, reason, description = cur.fetchone()
+                    db_texts = ((None, None) if deleted & 2
+                                else (bytes(reason).decode(), bytes(description).decode()))
+                    if db_texts != (out["deleted_reason"], out["description"]):
+                        _fail(f"{where}: deletion reason/description differ from the DB's comments")
+                    cur.execute("SELECT img_name FROM image WHERE img_sha1 = %s AND img_sha1 != ''",
+                                (best[1],))
+                    live = "|".join(sorted(bytes(r[0]).decode() for r in cur.fetchall())) or None
+                    if live != out["live_duplicate_of"]:
+                        _fail(f"{where}: live_duplicate_of differs from the DB's image table")
                     if status in FOUND_STATUSES:
                         to_check.append((out, where))
         with ThreadPoolExecutor(_THREADS) as pool:
@@ -711,6 +841,20 @@ def self_check(sandbox, truth: dict) -> None:
         cur.execute("SELECT COUNT(*) FROM filearchive")
         if cur.fetchone()[0] != len(FILEARCHIVE):
             _fail("filearchive row count")
+        cur.execute("SELECT COUNT(*) FROM comment")
+        if cur.fetchone()[0] != len(_comments()):
+            _fail("comment row count")
+        cur.execute("SELECT COUNT(*) FROM filearchive fa "
+                    "LEFT JOIN comment r ON r.comment_id = fa.fa_deleted_reason_id "
+                    "LEFT JOIN comment d ON d.comment_id = fa.fa_description_id "
+                    "WHERE r.comment_id IS NULL OR d.comment_id IS NULL")
+        if cur.fetchone()[0]:
+            _fail("a filearchive row points to a missing comment")
+        cur.execute("SELECT COUNT(*) FROM comment WHERE comment_id NOT IN "
+                    "(SELECT fa_deleted_reason_id FROM filearchive UNION "
+                    "SELECT fa_description_id FROM filearchive)")
+        if cur.fetchone()[0] != len(NOISE_COMMENTS):
+            _fail("unreferenced comments differ from NOISE_COMMENTS")
     finally:
         conn.close()
 

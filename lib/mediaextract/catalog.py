@@ -38,11 +38,16 @@ FILEARCHIVE_COLUMNS = {
     "minor_mime": "fa_minor_mime",
     "visibility": "fa_deleted",
     "sha1": "fa_sha1",
+    "reason_id": "fa_deleted_reason_id",
+    "description_id": "fa_description_id",
 }
+# Mapped columns a filearchive frame may lack (a snapshot written before they were mapped).
+ADDED_LATER = ("reason_id", "description_id")
 IMAGE_COLUMNS = {"name_bytes": "img_name", "sha1": "img_sha1"}
 
 # MediaWiki's visibility bits (fa_deleted).
 DELETED_FILE = 1
+DELETED_COMMENT = 2
 DELETED_RESTRICTED = 8
 
 @dataclass(frozen=True)
@@ -106,9 +111,14 @@ def fa_id_bounds(settings) -> tuple[int, int]:
     return (int(low or 0), int(high or 0))
 
 
+def jdbc_url(settings) -> str:
+    """Return the catalog's JDBC URL with the connect timeout set."""
+    return _with_timeouts(settings["catalog.url"], settings["catalog.connect_timeout_s"])
+
+
 def _jdbc_reader(spark: SparkSession, settings, table: str):
     return (spark.read.format("jdbc")
-            .option("url", _with_timeouts(settings["catalog.url"], settings["catalog.connect_timeout_s"]))
+            .option("url", jdbc_url(settings))
             .option("driver", settings["catalog.driver"])
             .option("user", settings["catalog.user"])
             .option("password", settings["catalog.password"] or "")
@@ -116,7 +126,8 @@ def _jdbc_reader(spark: SparkSession, settings, table: str):
             .option("dbtable", table))
 
 
-def _select(frame: DataFrame, mapping: dict[str, str]) -> DataFrame:
+def select_mapped(frame: DataFrame, mapping: dict[str, str]) -> DataFrame:
+    """Return frame's mapped columns under the names this package uses."""
     return frame.select(*[F.col(source).alias(name) for name, source in mapping.items()])
 
 
@@ -129,18 +140,29 @@ def read_filearchive_jdbc(spark: SparkSession, settings) -> DataFrame:
              .option("lowerBound", low).option("upperBound", high + 1)
              .option("numPartitions", partitions)
              .load())
-    return _select(frame, FILEARCHIVE_COLUMNS)
+    return select_mapped(frame, FILEARCHIVE_COLUMNS)
 
 
 def read_image_names_jdbc(spark: SparkSession, settings) -> DataFrame:
     """Return (name_bytes, sha1) of the live files, to say a listed name is a live file."""
-    return _select(_jdbc_reader(spark, settings, "image").load(), IMAGE_COLUMNS)
+    return select_mapped(_jdbc_reader(spark, settings, "image").load(), IMAGE_COLUMNS)
 
 
 def snapshot_paths(root: str) -> tuple[str, str]:
     """Return the Parquet paths of a snapshot's filearchive and image parts."""
     root = root.rstrip("/")
-    return f"{root}/filearchive", f"{root}/image"
+    return f"{root}/filearchive", f"{root}/{SNAPSHOT_IMAGE}"
+
+
+SNAPSHOT_IMAGE = "image"  # a snapshot's part besides filearchive (a directory under it)
+
+
+def read_snapshot_part(spark: SparkSession, settings, part: str) -> DataFrame | None:
+    """Return a part of the configured snapshot, or None when the snapshot has none."""
+    try:
+        return spark.read.parquet(f"{settings['catalog.snapshot'].rstrip('/')}/{part}")
+    except Exception:  # AnalysisException: no such directory (a snapshot from before the part)
+        return None
 
 
 def load_catalog(spark: SparkSession, settings) -> tuple[DataFrame, DataFrame | None]:
@@ -211,6 +233,13 @@ def _timestamp(column: str, frame: DataFrame) -> F.Column:
 # A live name with no filearchive row: never deleted, or undeleted since (undeleting moves its
 # rows out of filearchive), which the catalog alone cannot tell apart.
 NOT_DELETED_LIVE = "not deleted: a live file"
+# The reason of a found row whose comments MediaWiki hides (fa_deleted & 2); a fetch's own reason
+# (a thumbnail it could not make) goes first.
+COMMENT_HIDDEN = "comment hidden (fa_deleted & 2): no deleted_reason or description"
+# What labels.attach fills in, and the filearchive comment ids (mapped names) it reads them by:
+# resolve hands them on as `_reason_id` and `_description_id`.
+LABEL_COLUMNS = ("deleted_reason", "description", "live_duplicate_of")
+COMMENT_IDS = ("reason_id", "description_id")
 
 
 def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame | None = None) -> DataFrame:
@@ -219,6 +248,9 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
 
     Rows that already have a status (invalid, duplicate, sampled out) pass through untouched.
     """
+    for column in ADDED_LATER:  # e.g. a snapshot written before they were mapped: no labels from it
+        if column not in filearchive.columns:
+            filearchive = filearchive.withColumn(column, F.lit(None).cast("bigint"))
     in_play = names.where(F.col("status").isNull()).withColumn("name_bytes", F.encode("name", "UTF-8"))
     decided = names.where(F.col("status").isNotNull())
 
@@ -244,9 +276,11 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
               .when(suppressed, F.lit(statuses.SUPPRESSED))
               .when(no_key, F.lit(statuses.NO_STORAGE_KEY))
               .otherwise(F.lit(statuses.PENDING)))
+    comment_hidden = F.col("visibility").cast("int").bitwiseAND(DELETED_COMMENT) != 0
     reason = (F.when(F.col("fa_id").isNull(), F.lit("no filearchive row has this name"))
               .when(suppressed, F.lit("suppressed (fa_deleted & 8): left out"))
-              .when(no_key, F.lit("the filearchive row has no storage key: the content was lost")))
+              .when(no_key, F.lit("the filearchive row has no storage key: the content was lost"))
+              .when(comment_hidden, F.lit(COMMENT_HIDDEN)))
     resolved = matched.withColumn("status", status).withColumn("reason", reason)
 
     if image is not None:
@@ -278,8 +312,15 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
         "versions": F.col("versions"),
         "archive_name": visible(text_column(resolved, "archive_name")),
     }
-    resolved = resolved.select(*LIST_COLUMNS, *[values[c].cast(TYPES[c]).alias(c) for c in CATALOG_COLUMNS])
-    passthrough = decided.select(*LIST_COLUMNS, *[F.lit(None).cast(TYPES[c]).alias(c) for c in CATALOG_COLUMNS])
+    # The labels are looked up later, for the rows extract fetches (labels.attach): here only the
+    # comment ids they need, none when the comments are hidden.
+    labels_later = {c: F.lit(None) for c in LABEL_COLUMNS}
+    comment_ids = {f"_{c}": visible(F.when(~comment_hidden, F.col(c))) for c in COMMENT_IDS}
+    resolved = resolved.select(*LIST_COLUMNS, *[{**values, **labels_later}[c].cast(TYPES[c]).alias(c)
+                                                for c in CATALOG_COLUMNS],
+                               *[v.cast("bigint").alias(k) for k, v in comment_ids.items()])
+    passthrough = decided.select(*LIST_COLUMNS, *[F.lit(None).cast(TYPES[c]).alias(c) for c in CATALOG_COLUMNS],
+                                 *[F.lit(None).cast("bigint").alias(k) for k in comment_ids])
     return resolved.unionByName(passthrough)
 
 

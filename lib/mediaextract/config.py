@@ -103,6 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("catalog.hidden_content_is_suppressed", bool, False,
             "also treat `fa_deleted & 1` (content hidden) as suppressed"),
     Setting("catalog.explain_undeleted", bool, True, "look unmatched names up in `image` to say \"not deleted: a live file\""),
+    Setting("catalog.labels", bool, True, "extract reads each found row's deletion reason and description (`comment`) and live files with its sha1 (`image`)"),
+    Setting("catalog.lookup_batch", int, 1000, "ids (or sha1s) per query when extract looks rows up in `comment` and `image`", at_least=1),
     Setting("storage.backend", str, "s3", "`s3`: Swift through its S3 API; `disk`: a MediaWiki upload directory",
             choices=("s3", "disk")),
     Setting("storage.endpoint", str, None, "S3 endpoint URL (needed with `backend: s3`)", nullable=True),

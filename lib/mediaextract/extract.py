@@ -21,7 +21,7 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import audit, catalog, dataset, layout, locks, pipeline, report, statuses, storage
+from . import audit, catalog, dataset, labels, layout, locks, pipeline, report, statuses, storage
 from .dataset import FETCHED_SCHEMA, ITEM_COLUMNS, ITEMS_SCHEMA, PLAN_COLUMNS, Paths
 from .errors import BadInput, StorageAuthError, StorageDown
 from .fetch import FetchPlan, Stop, fetch_partition
@@ -151,14 +151,17 @@ def _final_items(planned: DataFrame, results: DataFrame) -> DataFrame:
     decided = planned.where(F.col("status") != statuses.PENDING).select(
         *PLAN_COLUMNS, "status", "reason",
         *[F.lit(None).cast(ITEMS_SCHEMA[c].dataType).alias(c) for c in fetch_only])
-    pending = (planned.where(F.col("status") == statuses.PENDING).select(*PLAN_COLUMNS)
+    pending = (planned.where(F.col("status") == statuses.PENDING)
+               .select(*PLAN_COLUMNS, F.col("reason").alias("_planned_reason"))
                .join(results.select(*KEY, *dataset.FETCH_COLUMNS), on=KEY, how="left"))
     # A pending row without a result cannot happen once every batch committed; should it ever,
-    # it is counted as failed rather than lost.
+    # it is counted as failed rather than lost. The fetch's reason goes first; the plan's (its
+    # comments hidden) when the fetch has none.
     pending = pending.select(
         *PLAN_COLUMNS,
         F.coalesce("status", F.lit(statuses.FETCH_FAILED)).alias("status"),
-        F.when(F.col("status").isNull(), F.lit("not fetched")).otherwise(F.col("reason")).alias("reason"),
+        F.when(F.col("status").isNull(), F.lit("not fetched"))
+        .otherwise(F.coalesce(F.col("reason"), F.col("_planned_reason"))).alias("reason"),
         *fetch_only)
     return decided.select(*ITEM_COLUMNS).unionByName(pending.select(*ITEM_COLUMNS))
 
@@ -275,6 +278,7 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
         rows, lines = pipeline.tally(items, settings)
         built = report.build_report(
             rows, "extract", connections=pipeline.effective_connections(spark, settings), lines=lines,
+            labels=pipeline.count_labels(items),
             extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "output": fs.qualify(paths.root), "settings": settings.public()},
             removals=metadata.get("removals") or [])
@@ -363,9 +367,12 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
         if fs.exists(paths.success):
             fs.delete(paths.success)  # the data set is being changed: not complete until the end
         previous = dataset.previous_results(spark, fs, paths)
-        planned = mark_removed(planned).persist()  # counted for the batches, then written: computed once
+        unlabelled = mark_removed(planned).persist()  # read for the labels' keys, then joined
+        # Counted for the batches, then written: computed once.
+        planned = labels.attach(spark, settings, unlabelled).persist()
         marked = _mark_reuse_and_batches(planned, previous, settings)
         marked.write.mode("overwrite").parquet(paths.planned(run_id))
+        unlabelled.unpersist()
         checkpoint("extract.planned")
         # The container of a row to fetch must exist: with a wrong wiki.id or zone every row
         # would end `not_in_storage` and the run exit 0 (the first preflight's container is

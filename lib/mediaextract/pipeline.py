@@ -70,6 +70,16 @@ def count_rows(frame: DataFrame) -> list[report.CountRow]:
             for r in grouped]
 
 
+def count_labels(items: DataFrame) -> list[report.LabelRow]:
+    """Return the found rows of an extract's items by list and deletion reason, with how many
+    of its ok rows have a live duplicate (report.build_report's labels)."""
+    live_ok = (F.col("status") == statuses.OK) & F.col("live_duplicate_of").isNotNull()
+    grouped = (items.where(F.col("fa_id").isNotNull()).groupBy("list", "deleted_reason")
+               .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.when(live_ok, 1).otherwise(0)).alias("ok_live"))
+               .collect())
+    return [report.LabelRow(r["list"], r["deleted_reason"], int(r["rows"]), int(r["ok_live"] or 0)) for r in grouped]
+
+
 def count_lines(frame: DataFrame) -> dict[str, int]:
     """Return the requested lines per list of a frame (a line has a row per version with
     catalog.versions: all)."""
@@ -184,9 +194,11 @@ def refresh_reports(spark: SparkSession, fs: HadoopFS, directory: str, removals:
     items = dataset.read_items(spark, paths.items)
     # A report that counted rows and lines apart (all versions) is recounted the same way.
     lines = count_lines(items) if report.ROWS in old.get("totals", {}) else None
+    kind = old.get("kind", "extract")
     built = report.build_report(
-        count_rows(items), old.get("kind", "extract"), list_names=old.get("lists", {}),
+        count_rows(items), kind, list_names=old.get("lists", {}),
         connections=old.get("connections", 1), removals=removals, lines=lines,
+        labels=count_labels(items) if kind == "extract" else None,
         extra={k: v for k, v in old.items() if k not in RECOUNTED_KEYS})
     broken = report.check_sums(built)
     if broken:

@@ -11,9 +11,9 @@ counted apart, since only its list and line are left to say what it was. With
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 from . import statuses
 
@@ -86,11 +86,13 @@ def removal_entries(removals: Iterable[Mapping] | None) -> list[dict]:
 def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] = (),
                  connections: int = 1, request_s: float = 0.05, bytes_per_s: float = 2e7,
                  extra: dict | None = None, removals: Iterable[Mapping] | None = None,
-                 lines: Mapping[str, int] | None = None) -> dict:
+                 lines: Mapping[str, int] | None = None, labels: Iterable[LabelRow] | None = None) -> dict:
     """Return the report dict: counts per list and in total (every status present, zeros too).
 
     removals: _metadata.json's "removals" ({at, rows, reason, request}), kept as "removals".
     lines: requested lines per list, given when a line may have several rows (all versions).
+    labels: the found rows by deletion reason (an extract's items): each list gains
+    LIVE_DUPLICATES and DELETED_REASONS (the REASONS_SHOWN most frequent, then "other reasons").
     """
     per_list: dict[str, dict] = defaultdict(lambda: _empty_counts(kind))
     for name in list_names:
@@ -103,6 +105,8 @@ def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] 
         for name, counts in per_list.items():
             counts[ROWS], counts["requested"] = counts["requested"], int(lines.get(name, 0))
         totals[ROWS], totals["requested"] = totals["requested"], sum(c["requested"] for c in per_list.values())
+    if labels is not None:
+        _add_labels(per_list, totals, labels)
     for counts in [*per_list.values(), totals]:
         counts["bytes_by_media_type"] = dict(sorted(counts["bytes_by_media_type"].items()))
         if kind == "plan":
@@ -113,6 +117,41 @@ def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] 
               "removals": removal_entries(removals)}
     report.update(extra or {})
     return report
+
+
+class LabelRow(NamedTuple):
+    """Found rows of a list with one deletion reason; how many of its ok rows live on elsewhere."""
+
+    list: str
+    deleted_reason: str | None
+    rows: int
+    ok_live: int
+
+
+LIVE_DUPLICATES = "ok_live_duplicates"   # ok rows whose content a live file still has
+DELETED_REASONS = "deleted_reasons"      # deletion reason -> found rows
+REASONS_SHOWN = 20
+NO_REASON = "(none: hidden or not recorded)"
+OTHER_REASONS = "(other reasons)"
+
+
+def _add_labels(per_list: dict, totals: dict, labels: Iterable[LabelRow]) -> None:
+    by_list: dict[str, Counter] = defaultdict(Counter)
+    for counts in [*per_list.values(), totals]:
+        counts[LIVE_DUPLICATES] = 0
+    for row in labels:
+        reason = row.deleted_reason if row.deleted_reason else NO_REASON
+        by_list[row.list][reason] += row.rows
+        by_list["\0totals"][reason] += row.rows
+        per_list[row.list][LIVE_DUPLICATES] += row.ok_live
+        totals[LIVE_DUPLICATES] += row.ok_live
+    for name, counts in [*per_list.items(), ("\0totals", totals)]:
+        # Most frequent first, ties in text order: the same items give the same report.
+        reasons = sorted(by_list.get(name, Counter()).items(), key=lambda item: (-item[1], item[0]))
+        shown = dict(reasons[:REASONS_SHOWN])
+        if len(reasons) > REASONS_SHOWN:
+            shown[OTHER_REASONS] = sum(n for _, n in reasons[REASONS_SHOWN:])
+        counts[DELETED_REASONS] = shown
 
 
 def check_sums(report: dict) -> list[str]:
@@ -161,6 +200,8 @@ def sentence(name: str, counts: dict, kind: str, connections: int) -> str:
                 f"about {human_duration(counts['estimated_fetch_s'])} at {connections} connections)")
     else:
         text = f"{text}, {counts[statuses.OK]} downloaded ({human_bytes(counts['bytes_ok'])})"
+        if counts.get(LIVE_DUPLICATES):
+            text += f", {counts[LIVE_DUPLICATES]} of them still live (the same content in a live file)"
     if counts.get(REMOVED):
         text += f"; {counts[REMOVED]} removed by legal request"
     return text + "."

@@ -27,7 +27,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from . import statuses
-from .report import FOUND, PLAN_STATUSES, REMOVED, human_bytes, sentence
+from .report import (DELETED_REASONS, FOUND, LIVE_DUPLICATES, OTHER_REASONS, PLAN_STATUSES, REASONS_SHOWN, REMOVED,
+                     human_bytes, sentence)
 
 # Original sizes: log-spaced bins, this many per power of ten (bin k covers 10^(k/4) .. 10^((k+1)/4)).
 SIZE_BINS_PER_DECADE = 4
@@ -348,6 +349,27 @@ def _not_made_tables(report: Mapping, not_made: Mapping[str, NotMade]) -> str:
     return "".join(out)
 
 
+def _reasons_tables(report: Mapping) -> str:
+    """Per list, how many found rows each deletion reason has, and how many ok rows live on."""
+    out = []
+    for name, counts in report["lists"].items():
+        reasons = counts.get(DELETED_REASONS) or {}
+        live = int(counts.get(LIVE_DUPLICATES) or 0)
+        out.append(f'<section class="reasons" data-reasons="{escape(name)}"><h3>{escape(name)} '
+                   f'<small data-live-duplicates="{live}">{live} ok {"row" if live == 1 else "rows"} '
+                   "still live (the same content in a live file)</small></h3>")
+        if not reasons:
+            out.append('<p class="empty">no found rows</p></section>')
+            continue
+        out.append('<table><thead><tr><th scope="col">deletion reason</th><th scope="col">rows</th>'
+                   "</tr></thead><tbody>")
+        # report.json keeps its keys sorted: the order (most first, ties by text) is made here.
+        ordered = sorted(reasons.items(), key=lambda item: (item[0] == OTHER_REASONS, -int(item[1]), item[0]))
+        out += [f'<tr><td>{escape(reason)}</td><td data-key="rows">{int(n)}</td></tr>' for reason, n in ordered]
+        out.append("</tbody></table></section>")
+    return "".join(out)
+
+
 def _settings_table(settings: Mapping) -> str:
     flat = _flatten(settings)
     rows = "".join(f"<tr><th scope=\"row\">{escape(key)}</th><td><code>{escape(json.dumps(value, default=str))}"
@@ -370,6 +392,8 @@ table{border-collapse:collapse;font-size:.85em}
 #counts tbody th{text-align:left}#counts tfoot{font-weight:bold;background:#fafafa}
 #settings th{text-align:left;padding:.1em 1em .1em 0;font-weight:normal;color:#555}
 #removals th,#removals td{border:1px solid #ddd;padding:.25em .45em;text-align:left}
+.reasons th,.reasons td{border:1px solid #ddd;padding:.2em .45em;text-align:left}
+.reasons td[data-key]{text-align:right;font-variant-numeric:tabular-nums}.reasons h3{font-size:1em}
 .not-made{margin:.4em 0}.not-made table{margin:.3em 0}
 .not-made th,.not-made td{border:1px solid #ddd;padding:.2em .45em;text-align:left;vertical-align:top}
 .not-made td code{word-break:break-all}summary{cursor:pointer}
@@ -425,6 +449,10 @@ def render(report: Mapping, size_bins: Mapping[int, int] | None = None,
         parts.append(f"<h2>Names that did not make it <small>per list, in line order, the first "
                      f"{NOT_MADE_PER_LIST} at most (sampled-out lines not listed)</small></h2>")
         parts.append(_not_made_tables(report, not_made))
+    if any(DELETED_REASONS in counts for counts in report["lists"].values()):
+        parts.append(f"<h2>Why they were deleted <small>found rows per deletion reason, the "
+                     f"{REASONS_SHOWN} most frequent per list</small></h2>")
+        parts.append(_reasons_tables(report))
     if report.get("removals"):
         parts.append("<h2>Removals <small>rows removed by legal request</small></h2>")
         parts.append(_removals_table(report["removals"]))

@@ -49,6 +49,11 @@ CATALOG_PART: tuple[Column, ...] = (
     Column("deleted_at", "timestamp"),
     Column("versions", "int"),
     Column("archive_name", "string"),
+    # The labels a deletion model learns from (labels.attach, in extract): null when the row has
+    # no version to speak of, and the two comment texts null when MediaWiki hides them (fa_deleted & 2).
+    Column("deleted_reason", "string"),     # why it was deleted: fa_deleted_reason_id's comment text
+    Column("description", "string"),        # what the uploader said: fa_description_id's comment text
+    Column("live_duplicate_of", "string"),  # live files with the same sha1 (`image`), names joined by "|"
 )
 # What fetching adds (fetch.Outcome, and when it was fetched).
 FETCH_PART: tuple[Column, ...] = (

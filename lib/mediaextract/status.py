@@ -29,11 +29,13 @@ def exports_of(copies: Iterable[inv.Copy], data_set: str) -> list[dict]:
 
 
 def build_status(data_set: str, rows: Iterable[report.CountRow], metadata: Mapping,
-                 exports: Iterable[dict], now: datetime, lines: Mapping[str, int] | None = None) -> dict:
+                 exports: Iterable[dict], now: datetime, lines: Mapping[str, int] | None = None,
+                 labels: Iterable[report.LabelRow] | None = None) -> dict:
     """Return the status of a data set: counts per list and status (every status, zeros too, as
     report.json has them), removals, dates and whether it has expired at `now`, its exports.
-    lines: requested lines per list when the data set holds every version (report.build_report)."""
-    built = report.build_report(rows, "extract", removals=metadata.get("removals"), lines=lines)
+    lines: requested lines per list when the data set holds every version, labels: the found rows
+    by deletion reason (both as report.build_report takes them)."""
+    built = report.build_report(rows, "extract", removals=metadata.get("removals"), lines=lines, labels=labels)
     state, expires = rules.expiry_state(metadata, now)
     return {
         "dataset": data_set,

@@ -132,7 +132,8 @@ def test_refreshed_reports_agree_with_items_and_name_no_removed_file(spark, purg
     assert problem is None
     written = json.loads((root / "report.json").read_text())
     assert written == json.loads(json.dumps(built))
-    recount = report.build_report(pipeline.count_rows(items), "extract", connections=3, removals=[REMOVAL])
+    recount = report.build_report(pipeline.count_rows(items), "extract", connections=3, removals=[REMOVAL],
+                                  labels=pipeline.count_labels(items))
     assert (written["lists"], written["totals"]) == (recount["lists"], recount["totals"])
     covers, was = written["lists"]["covers"], old["lists"]["covers"]
     assert covers["requested"] == was["requested"] == 5

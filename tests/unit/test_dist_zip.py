@@ -45,7 +45,7 @@ SHIPPED = [
     "mediaextract/governance/writers.py",
     "mediaextract/hadoopfs.py",
     "mediaextract/json_output.py",
-    "mediaextract/layout.py",
+    "mediaextract/labels.py", "mediaextract/layout.py",
     "mediaextract/limits.py",
     "mediaextract/list_reader.py",
     "mediaextract/lists.py",

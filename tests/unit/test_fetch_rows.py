@@ -17,7 +17,7 @@ from mediaextract.fetch import FetchPlan, Outcome, Stop, Worker, fetched_row
 ITEMS_CONTRACT = ("struct<list:string,line:int,requested_name:string,name:string,status:string,reason:string,"
                   "fa_id:bigint,sha1:string,sha1_hex:string,storage_key:string,size:bigint,width:int,height:int,"
                   "media_type:string,mime:string,uploaded_at:timestamp,deleted_at:timestamp,versions:int,"
-                  "archive_name:string,content:binary,thumbnail:binary,thumbnail_mime:string,"
+                  "archive_name:string,deleted_reason:string,description:string,live_duplicate_of:string,content:binary,thumbnail:binary,thumbnail_mime:string,"
                   "thumbnail_width:int,thumbnail_height:int,fetched_at:timestamp,attempts:int>")
 NOT_NULL = ["list", "line", "status"]
 

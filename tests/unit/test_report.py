@@ -1,4 +1,5 @@
-from mediaextract.report import CountRow, build_report, check_sums, format_table
+from mediaextract.report import (DELETED_REASONS, LIVE_DUPLICATES, NO_REASON, OTHER_REASONS, REASONS_SHOWN, CountRow,
+                                LabelRow, build_report, check_sums, format_table, sentence)
 
 
 ROWS = [
@@ -133,3 +134,27 @@ def test_with_every_version_requested_counts_lines_and_rows_counts_versions():
 def test_with_one_row_per_line_no_rows_count_is_shown():
     built = build_report([CountRow("covers", "ok", "BITMAP", 3, 30)], "extract")
     assert "rows" not in built["lists"]["covers"] and "rows:" not in format_table(built)
+
+
+# --- labels: deletion reasons and live duplicates per list ----------------------------------------
+
+def test_labels_count_live_duplicates_and_the_most_frequent_reasons_per_list():
+    rows = [CountRow("covers", "ok", "bitmap", 5, 500), CountRow("logos", "ok", "bitmap", 30, 3000)]
+    found = [LabelRow("covers", "Copyright violation", 3, 1), LabelRow("covers", None, 1, 0),
+             LabelRow("covers", "", 1, 1)]
+    found += [LabelRow("logos", f"reason {i:02d}", 1 + (i == 7), 0) for i in range(REASONS_SHOWN + 3)]
+    built = build_report(rows, "extract", labels=found)
+    covers, logos = built["lists"]["covers"], built["lists"]["logos"]
+    assert covers[LIVE_DUPLICATES] == 2 and logos[LIVE_DUPLICATES] == 0 and built["totals"][LIVE_DUPLICATES] == 2
+    # hidden (null) and empty texts count together as "no reason"; ties in text order
+    assert covers[DELETED_REASONS] == {"Copyright violation": 3, NO_REASON: 2}
+    assert list(logos[DELETED_REASONS])[:3] == ["reason 07", "reason 00", "reason 01"]
+    assert len(logos[DELETED_REASONS]) == REASONS_SHOWN + 1 and logos[DELETED_REASONS][OTHER_REASONS] == 3
+    assert built["totals"][DELETED_REASONS]["Copyright violation"] == 3
+    assert "2 of them still live (the same content in a live file)" in sentence("covers", covers, "extract", 1)
+    assert "still live" not in sentence("logos", logos, "extract", 1)
+
+
+def test_a_report_without_labels_has_no_label_keys():
+    built = build_report([CountRow("covers", "ok", "bitmap", 5, 500)], "extract")
+    assert LIVE_DUPLICATES not in built["lists"]["covers"] and DELETED_REASONS not in built["totals"]

@@ -127,6 +127,7 @@ GOOD = {
     "catalog.driver": "com.mysql.cj.jdbc.Driver", "catalog.jar": None, "catalog.partitions": 16,
     "catalog.fetch_size": 500, "catalog.connect_timeout_s": 2.5, "catalog.snapshot": "/srv/snap",
     "catalog.versions": "all", "catalog.hidden_content_is_suppressed": True, "catalog.explain_undeleted": False,
+    "catalog.labels": False, "catalog.lookup_batch": 50,
     "storage.backend": "disk", "storage.endpoint": "https://ms.example.org", "storage.region": "eqiad",
     "storage.addressing_style": "virtual", "storage.connect_timeout_s": 1, "storage.read_timeout_s": 60,
     "storage.zone": "public", "storage.sharded": False, "storage.disk_root": "/srv/upload",
