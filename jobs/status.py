@@ -24,7 +24,7 @@ def read_status(spark, settings, path: str, now: datetime) -> dict:
     qualified = fs.qualify(paths.root)
     # A purge swapping items/ meanwhile makes a read fail on a vanished file: with_items reads again.
     all_versions = ((metadata.get("settings") or {}).get("catalog") or {}).get("versions") == "all"
-    counted = dataset.with_items(spark, dataset.readable(fs, paths.items),
+    counted = dataset.with_items(spark, lambda: dataset.readable(fs, paths.items),
                                  lambda items: (pipeline.count_rows(items), pipeline.count_lines(items)
                                                 if all_versions else None, pipeline.count_labels(items)))
     rows, lines, labels = counted

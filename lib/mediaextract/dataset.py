@@ -24,6 +24,7 @@ import json
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -153,16 +154,17 @@ def read_items(spark: SparkSession, path: str) -> DataFrame:
 _VANISHED = ("FileNotFoundException", "FILE_NOT_EXIST", "PATH_NOT_FOUND", "does not exist")
 
 
-def with_items(spark: SparkSession, path: str, action, attempts: int = 5):
+def with_items(spark: SparkSession, path: str | Callable[[], str], action, attempts: int = 5):
     """Return action(items at path), reading again when a swap moved the files under the read.
 
     items/ is replaced by renaming directories (extract's finish, purge): a read that listed
     the old files and opens them after the swap fails on a vanished file, it never mixes old
-    and new rows; reading again sees the new items.
+    and new rows; reading again sees the new items. path may be a function giving the path to
+    read at each attempt (e.g. `readable`'s answer, which changes as a swap goes on).
     """
     for attempt in range(attempts):
         try:
-            return action(read_items(spark, path))
+            return action(read_items(spark, path() if callable(path) else path))
         except Exception as error:  # py4j/AnalysisException: the message names the cause
             if attempt + 1 == attempts or not any(mark in str(error) for mark in _VANISHED):
                 raise

@@ -442,9 +442,14 @@ def run_export(spark: SparkSession, settings, dataset_path: str, to: str, fmt: s
     with writers.writing(fs, settings, inventory.EXPORT, qualified, "export", dataset=dataset_root,
                          extra=extra):
         # Read again under the lock: a purge may have swapped items/ since the lists were read.
-        items = dataset.read_items(spark, dataset.readable(fs, paths.items)).where(F.col("list").isin(wanted))
-        exported, skipped = _write_export(spark, target, items, what, fmt, compress, shard_size, wanted, stems,
-                                          staging, root, replaced, settings, partition_bytes, paths, qualified, out)
+        # An extract of the same data set holds the root shared too and may swap items/ while
+        # it is read: the read then fails on a vanished file (never mixing old and new rows),
+        # _write_export drops its staging, and the export starts again from the new items.
+        exported, skipped = dataset.with_items(
+            spark, lambda: dataset.readable(fs, paths.items),
+            lambda items: _write_export(spark, target, items.where(F.col("list").isin(wanted)), what, fmt,
+                                        compress, shard_size, wanted, stems, staging, root, replaced, settings,
+                                        partition_bytes, paths, qualified, out))
     entry = {"path": qualified, "format": fmt, "what": what,
              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lists": wanted}
     out(f"exported {plural(sum(exported.values()), 'file')} to {qualified}"

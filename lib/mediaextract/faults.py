@@ -7,6 +7,7 @@ seed that picks N picks the instruction at which a run dies; MEDIAEXTRACT_CRASH_
 the first checkpoint of that name; MEDIAEXTRACT_RAISE_ON=NAME raises InjectedFailure there instead
 (an unexpected error, as a bug would raise). MEDIAEXTRACT_CHECKPOINT_LOG=PATH
 appends each checkpoint's name to PATH, so a test can count the steps of a run first.
+`call_at(NAME, function)` runs another job's step at that checkpoint, in the same process.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ _crash_on = os.environ.get("MEDIAEXTRACT_CRASH_ON") or None   # or the first che
 _raise_on = os.environ.get("MEDIAEXTRACT_RAISE_ON") or None     # raise at the first checkpoint of this name
 _log_path = os.environ.get("MEDIAEXTRACT_CHECKPOINT_LOG") or None
 _reached = 0
+_calls: dict = {}   # checkpoint name -> function to call there once (in-process interleave tests)
 
 
 class InjectedFailure(RuntimeError):
@@ -31,11 +33,19 @@ def arm(crash_at: int, log_path: str | None = None) -> None:
     _crash_at, _reached, _log_path = crash_at, 0, log_path
 
 
+def call_at(name: str, function) -> None:
+    """Call function() once, the next time this process reaches checkpoint name: another job's
+    step, run at that exact point (an in-process interleave test)."""
+    _calls[name] = function
+
+
 def checkpoint(name: str) -> None:
     """Count a step; die here (SIGKILL) when this is the armed one."""
     global _reached
-    if not _crash_at and not _log_path and not _crash_on and not _raise_on:
+    if not _crash_at and not _log_path and not _crash_on and not _raise_on and not _calls:
         return
+    if name in _calls:
+        _calls.pop(name)()
     if name == _raise_on:
         raise InjectedFailure(f"injected failure at {name}")
     _reached += 1

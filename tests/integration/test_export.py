@@ -16,9 +16,9 @@ import webdataset as wds
 from pyspark.sql import functions as F
 
 from jobs import export as export_job
-from mediaextract import cli, dataset, manifest, statuses
+from mediaextract import cli, dataset, faults, manifest, statuses
 from mediaextract.config import load_settings
-from mediaextract.dataset import ITEMS_SCHEMA
+from mediaextract.dataset import ITEMS_SCHEMA, Paths
 from mediaextract.digest import sha1_base36
 from mediaextract.errors import BadInput
 from mediaextract.export import MANIFEST, MANIFEST_COLUMNS, purge_export, run_export, scan_export
@@ -385,3 +385,23 @@ def test_manifest_cells_are_formula_safe_names_windows_safe_and_empty_lists_said
     assert purge_export(fs, entry, lambda row: row["name"] in {"-2.jpg", "'Til.jpg"}) == 2
     with open(target / MANIFEST, "rb") as raw:
         assert sorted(row["name"] for row, _ in manifest.read(raw)) == ["=HYPERLINK(1).jpg", "Back\\slash.jpg", "Only.jpg"]
+
+
+def test_an_extract_swapping_items_while_an_export_reads_them_restarts_the_export(spark, tmp_path):
+    # An extract of the same data set holds the root shared, as an export does: its finish may
+    # swap items/ after the export planned its read and before the rows come. Found by the
+    # torture run (seed 46: the export died on a vanished file). The export reads the new items.
+    settings = load_settings(None, overrides={"output.root": str(tmp_path)}, environ={})
+    root = small_data_set(spark, tmp_path / "set", {"covers": [("A.jpg", "ok"), ("B.jpg", "ok")]})
+    fs = HadoopFS(spark)
+    paths = Paths(str(root))
+    newer = small_data_set(spark, tmp_path / "newer", {"covers": [("A.jpg", "ok"), ("B.jpg", "ok"), ("C.jpg", "ok")]})
+    lines: list[str] = []
+    # items/ listed, staging made, no row read yet: the extract finishes now
+    faults.call_at("export.staging", lambda: dataset.replace_items(
+        spark, fs, paths, dataset.read_items(spark, str(newer / "items")), "t46"))
+    result = run_export(spark, settings, str(root), str(tmp_path / "out"), "files", out=lines.append)
+    assert lines[0].startswith(f"export {root}: 3 ok rows")
+    assert result["files"] == {"covers": 3}
+    assert sorted(r["name"] for r in read_manifest(tmp_path / "out")) == ["A.jpg", "B.jpg", "C.jpg"]
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
