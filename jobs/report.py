@@ -32,9 +32,11 @@ def main(argv) -> int:
         print(f"report (dry run): would {what} {fs.qualify(paths.report_html)} for "
               f"{plural(len(built.get('lists', {})), 'list')}; nothing written")
         return 0
-    items = dataset.read_items(spark, paths.items)
-    # The page gets the same permissions as the report it stands beside.
-    path = pipeline.write_report_html(spark, fs, paths.root, built, items, fs.info(report_json).mode)
+    # The page gets the same permissions as the report it stands beside. An extract or a purge
+    # swapping items/ meanwhile makes the read fail on a vanished file: with_items reads again.
+    path = dataset.with_items(spark, lambda: dataset.readable(fs, paths.items),
+                              lambda items: pipeline.write_report_html(spark, fs, paths.root, built, items,
+                                                                       fs.info(report_json).mode))
     print(fs.qualify(path))
     return 0
 
