@@ -84,7 +84,10 @@ def live_names(spark: SparkSession, settings, sha1s: list[str]) -> DataFrame:
             catalog.IMAGE_COLUMNS)
     live = image.select(catalog.text_column(image, "sha1").alias("sha1"),
                         catalog.text_column(image, "name_bytes", strip=False).alias("live_name"))
-    return (live.where(F.col("sha1").isin(sha1s))
+    # Joined against a local relation, never `isin(...)`: literals would put the sha1s into the
+    # query plan, and from there into the SQL UI and event logs (as governance.matching avoids).
+    wanted = spark.createDataFrame([(s,) for s in sorted(set(sha1s))], "sha1 string")
+    return (live.join(F.broadcast(wanted), on="sha1", how="inner")
             .groupBy("sha1")
             .agg(F.array_join(F.array_sort(F.collect_set("live_name")), SEPARATOR).alias("live_duplicate_of")))
 
