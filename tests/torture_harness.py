@@ -153,7 +153,9 @@ def name_forms(name: str) -> set[bytes]:
     """Return the spellings of a name a file can hold: UTF-8, HTML-escaped, JSON-escaped, made safe."""
     from mediaextract.safe_names import safe_name
 
-    forms = {name, html.escape(name), html.escape(name, quote=False), json.dumps(name)[1:-1], safe_name(name)}
+    written = name.replace("_", " ")  # as label texts name it ("Duplicate of [[File:Foo bar.jpg]]")
+    forms = {name, html.escape(name), html.escape(name, quote=False), json.dumps(name)[1:-1], safe_name(name),
+             written, html.escape(written), json.dumps(written)[1:-1]}
     return {form.encode("utf-8") for form in forms if form}
 
 
@@ -271,7 +273,8 @@ def _facts(spark, a: str) -> dict:
     from mediaextract import dataset
 
     items = [r.asDict() for r in dataset.read_items(spark, f"{a}/covers/items")
-             .select("list", "line", "requested_name", "name", "status", "sha1", "sha1_hex", "fa_id").collect()]
+             .select("list", "line", "requested_name", "name", "status", "sha1", "sha1_hex", "fa_id",
+                    "deleted_reason", "description", "live_duplicate_of").collect()]
     snapshot = [{"fa_id": r["fa_id"], "name": bytes(r["name_bytes"]).decode("utf-8", "replace")
                  if r["name_bytes"] is not None else None, "sha1": r["sha1"]}
                 for r in spark.read.parquet(f"{a}/snap/filearchive").select("fa_id", "name_bytes", "sha1").collect()]
@@ -945,6 +948,19 @@ def check_items(pristine: dict, now: dict, targets: list[str]) -> list[str]:
     if kept_before != kept_after:
         problems.append(f"rows not targeted changed: {sorted((kept_before - kept_after).elements(), key=str)} -> "
                         f"{sorted((kept_after - kept_before).elements(), key=str)}")
+    # Label texts stay as they were, but those naming a removed file, which are gone.
+    from mediaextract.governance.rules import names_a_removed_file
+    from mediaextract.rows import LABEL_COLUMNS
+
+    removed = set(targets).__contains__
+    labels_before = {(r["list"], r["line"]): tuple(None if names_a_removed_file(r[c], removed) else r[c]
+                                                   for c in LABEL_COLUMNS)
+                     for r in before if (r["list"], r["line"]) not in removed_lines}
+    for row in after:
+        want = labels_before.get((row["list"], row["line"]))
+        if want is not None and tuple(row[c] for c in LABEL_COLUMNS) != want:
+            problems.append(f"covers line {row['line']}: label texts {[row[c] for c in LABEL_COLUMNS]}, "
+                            f"want {list(want)}")
     ok_sha1 = lambda rows: Counter(r["sha1"] for r in rows if r["status"] == "ok")  # noqa: E731
     removed_sha1 = Counter(r["sha1"] for r in before if r["status"] == "ok" and r["name"] in targets)
     if ok_sha1(after) != ok_sha1(before) - removed_sha1:

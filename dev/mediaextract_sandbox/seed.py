@@ -232,6 +232,8 @@ REASONS: dict[str, tuple[int, str]] = {
     "dup_live": (14, "Duplicate of [[File:Live_photo.jpg]]"),
     "dr_logos": (15, "Per [[Commons:Deletion requests/Logos]]"),
     "no_source": (16, "No source since 3 May 2021"),
+    # Names another seeded file (a purge of it must clear this text and keep the row).
+    "dup_foo": (17, "Duplicate of [[File:Foo bar.jpg]]"),
 }
 DESCRIPTIONS: dict[str, tuple[int, str]] = {
     "none": (1, ""),
@@ -245,6 +247,7 @@ DESCRIPTIONS: dict[str, tuple[int, str]] = {
     "photo": (27, "Photo taken with my phone"),
     "sound": (28, "Startup sound (Ogg Vorbis)"),
     "wall": (29, "The Wall (1979) \u2013 cover art"),
+    "same_as_dont": (32, "Same cover as [[File:Don't.jpg]], cropped"),  # names another seeded file
 }
 # Comments no filearchive row points to (other tables' comments in production).
 NOISE_COMMENTS: dict[int, str] = {
@@ -269,11 +272,11 @@ FILEARCHIVE: list[Row] = [
     Row(4, "Don't.jpg", "grace_crop_300", "20170707070707", "20210707070707",
         reason="copyvio", description="cover"),
     Row(5, "Caf\u00e9_del_Mar.jpg", "grace_gray", "20160606060606", "20220202020202",
-        reason="copyvio_de", description="cover"),
+        reason="copyvio_de", description="same_as_dont"),
     Row(6, "The_Wall_(1979).jpg", "tile_j3", "20110101000000", "20230101000000", fa_deleted=15,
         reason="copyvio", description="wall"),
     Row(7, "Nevermind_baby.jpg", "tile_j4", "20140202020202", "20220303030303", storage="missing",
-        reason="copyvio", description="cover"),
+        reason="dup_foo", description="cover"),
     Row(8, "Thriller_1982.jpg", "tile_j5", "20130303030303", "20220404040404", storage="corrupt",
         reason="copyvio", description="cover"),
     Row(9, "Lost_album.jpg", "tile_j6", "20100101000000", "20190101000000", storage="no_key",

@@ -74,8 +74,19 @@ def parse_lines(data: bytes) -> list[dict]:
     return records
 
 
-# Identifier kinds whose removal must also stop a later extract from fetching the file again.
-BLOCKING_KINDS = ("name", "sha1", "storage_key")
+# Identifier kinds whose removal must also stop a later extract from fetching the file again,
+# and NAMED: the names of files a purge removed by another identifier (a sha1, a storage key),
+# found in the data, hashed as names are. They block no row: label texts naming them go.
+NAMED = "named"
+BLOCKING_KINDS = ("name", "sha1", "storage_key", NAMED)
+
+
+def names_test(blocked: Iterable[tuple[bytes, Mapping]]) -> Callable[[str], bool]:
+    """Return whether a DB key is the name of a removed file, from [(salt, {kind: salted hashes})]
+    (removed_hashes per root): its names and the names found for its other identifiers."""
+    sets = [(salt, frozenset(hashes.get("name", ())) | frozenset(hashes.get(NAMED, ()))) for salt, hashes in blocked]
+    sets = [(salt, hashes) for salt, hashes in sets if hashes]
+    return lambda key: any(salted_hash(salt, "name", key) in hashes for salt, hashes in sets)
 
 
 def removed_hashes(records: Iterable[Mapping]) -> dict[str, frozenset[str]]:
@@ -203,6 +214,9 @@ class AuditLog:
         if exports:
             line["exports"] = exports
         line["export_files_removed"] = sum(exports.values())
+        cleared = journal.get("labels_cleared") or {}
+        if cleared:  # rows and samples that stay, without label texts that named a removed file
+            line["labels_cleared"] = dict(sorted(cleared.items()))
         line.update(extra)
         return line
 

@@ -18,7 +18,7 @@ from pyspark.sql.types import BinaryType
 from . import statuses
 from .digest import SHA1_BASE36_LEN
 from .errors import BadInput, CatalogUnreachable
-from .rows import CATALOG_COLUMNS, LIST_COLUMNS, TYPES
+from .rows import CATALOG_COLUMNS, LABEL_COLUMNS, LIST_COLUMNS, TYPES
 
 # Where each catalog column comes from in MediaWiki's `filearchive`. A source on MediaWiki's new
 # file tables (file/filerevision) is a new mapping here, not a new code path. Never fa_metadata:
@@ -236,9 +236,8 @@ NOT_DELETED_LIVE = "not deleted: a live file"
 # The reason of a found row whose comments MediaWiki hides (fa_deleted & 2); a fetch's own reason
 # (a thumbnail it could not make) goes first.
 COMMENT_HIDDEN = "comment hidden (fa_deleted & 2): no deleted_reason or description"
-# What labels.attach fills in, and the filearchive comment ids (mapped names) it reads them by:
+# The filearchive comment ids (mapped names) labels.attach reads LABEL_COLUMNS' texts by:
 # resolve hands them on as `_reason_id` and `_description_id`.
-LABEL_COLUMNS = ("deleted_reason", "description", "live_duplicate_of")
 COMMENT_IDS = ("reason_id", "description_id")
 
 

@@ -270,13 +270,15 @@ def write_metadata(fs: HadoopFS, paths: Paths, metadata: dict, mode: int | None 
 
 
 def add_removal(fs: HadoopFS, paths: Paths, removal: dict) -> list[dict]:
-    """Record a removal (at, rows, reason, request, run) in _metadata.json once per run; return all."""
+    """Record a removal (at, rows, reason, request, run, and labels: rows whose label texts named
+    a removed file, when any) in _metadata.json once per run; return all."""
     metadata = read_metadata(fs, paths)
     if metadata is None:
         return []
     removals = metadata.setdefault("removals", [])
     if not any(r.get("run") == removal["run"] for r in removals):
-        removals.append({k: removal[k] for k in ("at", "rows", "reason", "request", "run")})
+        removals.append({k: removal[k] for k in ("at", "rows", "reason", "request", "run")}
+                        | ({"labels": int(removal["labels"])} if removal.get("labels") else {}))
         write_metadata(fs, paths, metadata)
     return removals
 

@@ -44,7 +44,7 @@ from .errors import BadInput, MediaextractError
 from .hadoopfs import HadoopFS
 from .faults import checkpoint
 from .report import plural
-from .governance import inventory, writers
+from .governance import inventory, rules, writers
 from .safe_names import UniqueNames, extension_of, sample_key, thumbnail_name
 
 FORMATS = ("tar", "files", "webdataset")
@@ -301,7 +301,7 @@ class WebDatasetWriter(_Writer):
         if number % self.shard_size == 0:
             self._next_shard(number)
         key = sample_key(self.stem, number)
-        metadata = json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        metadata = sample_json(row)
         self.tar.addfile(_tarinfo(f"{key}.{extension}", len(data), self.file_mode, mtime), io.BytesIO(data))
         self.tar.addfile(_tarinfo(f"{key}.json", len(metadata), self.file_mode, mtime), io.BytesIO(metadata))
         return f"{self.shard_name}/{key}.{extension}"
@@ -309,6 +309,11 @@ class WebDatasetWriter(_Writer):
     def finish(self) -> None:
         self._close_shard()
         super().finish()
+
+
+def sample_json(row: dict) -> bytes:
+    """Return a webdataset sample's `<key>.json`: its row without bytes (row_metadata)."""
+    return json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
 WRITERS = {"files": FilesWriter, "tar": TarWriter, "webdataset": WebDatasetWriter}
@@ -578,6 +583,88 @@ def rewrite_archive(target, path: str, drop: Callable[[str], bool]) -> int:
             new.addfile(member, old.extractfile(member) if member.isreg() else None)
     target.replace(temporary, path)
     return dropped
+
+
+def edit_archive(target, path: str, edit: Callable[[str, bytes], bytes | None]) -> int:
+    """Return how many members of the tar archive at path edit(name, data) changed (it returns
+    their new bytes, or None to keep them); when any, the archive is rewritten beside itself and
+    renamed over (with its mode), otherwise left untouched."""
+    temporary = f"{path}.purging"
+    target.delete(temporary)
+    edited = 0
+    mode = target.mode_of(path)
+    try:
+        with target.open_read(path) as source, tarfile.open(fileobj=source, mode="r|*") as old, \
+                target.open_write(temporary, mode) as sink, _open_tar(sink, _archive_compression(path)) as new:
+            for member in old:
+                data = old.extractfile(member).read() if member.isreg() else None
+                changed = edit(member.name, data) if data is not None else None
+                if changed is not None:
+                    edited += 1
+                    member.size, data = len(changed), changed
+                new.addfile(member, io.BytesIO(data) if data is not None else None)
+    except BaseException:
+        target.delete(temporary)
+        raise
+    if edited:
+        checkpoint("export.archive_edited")
+        target.replace(temporary, path)
+    else:
+        target.delete(temporary)
+    return edited
+
+
+def _sample_edit(removed: Callable[[str], bool]) -> Callable[[str, bytes], bytes | None]:
+    """Return the edit that clears a sample's label texts naming a removed file (webdataset)."""
+    def edit(name: str, data: bytes) -> bytes | None:
+        if not name.endswith(".json"):
+            return None
+        try:
+            record = json.loads(data)
+        except ValueError:
+            return None  # not a sample's metadata: nothing a purge wrote, nothing to clear
+        cleared = rules.without_mentions(record, removed) if isinstance(record, dict) else None
+        return None if cleared is None else sample_json(cleared)
+    return edit
+
+
+def _shards(target, root: str) -> list[str]:
+    """Return the paths of a webdataset export's shards, from its manifest."""
+    return sorted({f"{root}/{row['file'].partition('/')[0]}" for row in _read_manifest(target, root)})
+
+
+def scan_mentions(fs: HadoopFS, entry: dict, removed: Callable[[str], bool] | None) -> int:
+    """Return how many samples of an export have label texts naming a removed file (removed(name)
+    says which: see rules.names_a_removed_file; only a webdataset export keeps label texts, in
+    each sample's .json), changing nothing."""
+    if entry["format"] != "webdataset" or removed is None:
+        return 0
+    target, root = target_for(fs, entry["path"])
+    if not target.exists(f"{root}/{MANIFEST}"):
+        return 0
+    edit, found = _sample_edit(removed), 0
+    for shard in _shards(target, root):
+        if not target.exists(shard):
+            continue
+        with target.open_read(shard) as source, tarfile.open(fileobj=source, mode="r|*") as archive:
+            for member in archive:
+                if member.isreg() and member.name.endswith(".json"):
+                    found += edit(member.name, archive.extractfile(member).read()) is not None
+    return found
+
+
+def clear_mentions(fs: HadoopFS, entry: dict, removed: Callable[[str], bool] | None,
+                   hadoop: bool | None = None) -> int:
+    """Return how many samples of an export lost label texts naming a removed file (see
+    scan_mentions): each shard holding one is rewritten (beside itself, renamed over); running
+    it again after a failure finishes the job, after success changes nothing."""
+    if entry["format"] != "webdataset" or removed is None:
+        return 0
+    target, root = target_for(fs, entry["path"], hadoop)
+    if not target.exists(f"{root}/{MANIFEST}"):
+        return 0
+    edit = _sample_edit(removed)
+    return sum(edit_archive(target, shard, edit) for shard in _shards(target, root) if target.exists(shard))
 
 
 def _tar_archive(target, root: str, stem: str) -> str | None:

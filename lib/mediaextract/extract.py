@@ -31,6 +31,7 @@ from .governance import rules
 from .hadoopfs import HadoopFS
 from .limits import slots_directory
 from .report import human_duration
+from .rows import LABEL_COLUMNS
 
 log = logging.getLogger("mediaextract")
 KEY = ["list", "name", "sha1"]
@@ -84,14 +85,26 @@ def _mark_removed(frame: DataFrame, blocked: list[tuple[bytes, dict]]) -> DataFr
             for kind, value in (("name", name), ("sha1", sha1), ("storage_key", storage_key)):
                 if value and audit.salted_hash(salt, kind, value) in hashes.get(kind, ()):
                     return True
+            # A row holding no version (a `duplicate` line) of a file removed by sha1 or key.
+            if sha1 is None and name and audit.salted_hash(salt, "name", name) in hashes.get(audit.NAMED, ()):
+                return True
         return False
 
+    removed_name = audit.names_test(blocked)
     hit = F.udf(removed, "boolean", useArrow=False)("name", "sha1", "storage_key")
     flagged = frame.withColumn("_removed", F.coalesce(hit, F.lit(False)))
+    # A label text read from the catalog again may name a removed file: it goes, as the purge
+    # cleared it (governance.rules.names_a_removed_file), and the row stays.
+    names_one = F.udf(lambda text: rules.names_a_removed_file(text, removed_name), "boolean", useArrow=False)
+    labels = [c for c in LABEL_COLUMNS if c in frame.columns] \
+        if any("name" in h or audit.NAMED in h for _, h in blocked) else []
     kept = []
     for field in frame.schema.fields:
         column = field.name
-        if column in ("list", "line") or column.startswith("_"):
+        if column in labels:
+            gone = F.col("_removed") | F.coalesce(names_one(F.col(column)), F.lit(False))
+            kept.append(F.when(gone, F.lit(None).cast(field.dataType)).otherwise(F.col(column)).alias(column))
+        elif column in ("list", "line") or column.startswith("_"):
             kept.append(F.col(column))
         elif column == "status":
             kept.append(F.when(F.col("_removed"), F.lit(statuses.REMOVED)).otherwise(F.col(column)).alias(column))

@@ -166,7 +166,7 @@ def _unwrap(raw: str) -> tuple[str | None, str | None]:
     return text, None
 
 
-def _ucfirst(text: str) -> str:
+def ucfirst(text: str) -> str:
     """Return text with its first character capitalised the way Wikimedia's MediaWiki does.
 
     Language::ucfirst: ASCII via plain upper-casing; otherwise the configured override, else
@@ -265,7 +265,7 @@ def normalize_title(raw: str, capitalize_first: bool = True) -> NameResult:
     # both must fit), then the first letter.
     before = len(text.encode("utf-8"))
     if capitalize_first:
-        text = _ucfirst(text)
+        text = ucfirst(text)
     size = max(before, len(text.encode("utf-8")))
     if size > MAX_KEY_BYTES:
         return _reject(f"longer than {MAX_KEY_BYTES} bytes of UTF-8 ({size})")

@@ -78,9 +78,11 @@ def estimate_fetch_seconds(found: int, bytes_found: int, connections: int,
 
 
 def removal_entries(removals: Iterable[Mapping] | None) -> list[dict]:
-    """Return the removals as report.json holds them: at, rows, reason and request only."""
+    """Return the removals as report.json holds them: at, rows, reason and request, and labels
+    (rows whose label texts named a removed file, cleared) when there were any."""
     # _metadata.json may hold more per removal (the purge's run id); a report shows only these.
-    return [{key: removal.get(key) for key in REMOVAL_KEYS} for removal in removals or ()]
+    return [{key: removal.get(key) for key in REMOVAL_KEYS}
+            | ({"labels": int(removal["labels"])} if removal.get("labels") else {}) for removal in removals or ()]
 
 
 def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] = (),
@@ -216,7 +218,10 @@ def removal_line(removal: Mapping) -> str:
     """Return the line report.txt shows for one removal (when, how many rows, why, which request)."""
     rows = removal.get("rows")
     noun = "row" if rows == 1 else "rows"
-    return f"{removal.get('at')}: {rows} {noun} removed ({removal.get('reason')}, request {removal.get('request')})"
+    labels = removal.get("labels")
+    cleared = f"; label texts naming a removed file cleared in {plural(labels, 'row')}" if labels else ""
+    return (f"{removal.get('at')}: {rows} {noun} removed ({removal.get('reason')}, "
+            f"request {removal.get('request')}){cleared}")
 
 
 def format_table(report: dict) -> str:

@@ -307,11 +307,12 @@ def _contact_sheets(report: Mapping, samples: Mapping[str, Sequence[Sample]]) ->
 
 def _removals_table(removals: Sequence[Mapping]) -> str:
     # Only the fields a removal is recorded with in report.json: it holds no name to show.
-    head = "".join(f'<th scope="col">{label}</th>' for label in ("time", "rows", "reason", "request"))
+    head = "".join(f'<th scope="col">{label}</th>' for label in
+                   ("time", "rows", "label texts cleared", "reason", "request"))
     rows = "".join(
         f'<tr data-request="{escape(str(r.get("request")))}"><td>{escape(str(r.get("at")))}</td>'
-        f'<td data-key="rows">{int(r.get("rows") or 0)}</td><td>{escape(str(r.get("reason")))}</td>'
-        f'<td>{escape(str(r.get("request")))}</td></tr>' for r in removals)
+        f'<td data-key="rows">{int(r.get("rows") or 0)}</td><td data-key="labels">{int(r.get("labels") or 0)}</td>'
+        f'<td>{escape(str(r.get("reason")))}</td><td>{escape(str(r.get("request")))}</td></tr>' for r in removals)
     return f'<table id="removals"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 

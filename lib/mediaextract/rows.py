@@ -55,6 +55,8 @@ CATALOG_PART: tuple[Column, ...] = (
     Column("description", "string"),        # what the uploader said: fa_description_id's comment text
     Column("live_duplicate_of", "string"),  # live files with the same sha1 (`image`), names joined by "|"
 )
+# The free texts among them: a purge clears any that names a removed file (governance.rules).
+LABEL_COLUMNS = ("deleted_reason", "description", "live_duplicate_of")
 # What fetching adds (fetch.Outcome, and when it was fetched).
 FETCH_PART: tuple[Column, ...] = (
     Column("content", "binary"),

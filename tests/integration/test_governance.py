@@ -12,12 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from jobs import check_access as check_access_job
@@ -177,7 +179,7 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
     assert "re-scan: nothing matches any more" in out
     assert traces(root, row) == {}
     items = items_of(spark, root)
-    gone = 2 if kind == "names" else 1  # by name the duplicate line goes too
+    gone = 1 if kind == "sha1" else 2  # the duplicate line goes too (Café del Mar has none)
     assert items.count() == pristine["rows"] and removed_rows(items) == gone  # list and line stay
     assert items.where(F.col("sha1") == row["sha1"]).count() == 0
     snapshot = spark.read.parquet(str(root / "snap" / "filearchive"))
@@ -195,6 +197,13 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
     assert line["export_files_removed"] == (2 if kind == "names" else 0) and line["remaining"] == 0
     hashed_kind = {"names": "name", "sha1": "sha1", "storage-keys": "storage_key"}[kind]
     assert len(line["identifiers"][hashed_kind]) == 1
+    if kind == "storage-keys":  # Café del Mar's description names Don't.jpg: found by its key, that goes too
+        cafe = items.where(F.col("name") == BY_SHA1).first()
+        assert cafe["description"] is None and cafe["deleted_reason"] == pristine["ok"][BY_SHA1]["deleted_reason"]
+        assert len(line["identifiers"]["named"]) == 1 and sum(line["labels_cleared"].values()) == 1
+        assert files_holding(root, b"Same cover as") == []
+        for form in (b"Don't.jpg", b"Don&#x27;t.jpg", b"Don&#39;t.jpg"):  # its duplicate line went too
+            assert files_holding(root, form) == [], form
     log = (root / "_audit" / "purge.jsonl").read_text()
     assert target not in log and "Foo" not in log and identifier(row) not in log
     for path in (root / "_audit" / "purge.jsonl", root / "_audit" / "salt"):
@@ -212,6 +221,89 @@ def test_purge_by_each_identifier_leaves_no_trace_under_the_root(spark, pristine
         assert code == 0 and "removed 0 rows" in out
         assert removed_rows(items_of(spark, root)) == gone
         assert [entry["rows_removed"] for entry in audit_lines(root)] == [4, 0]
+
+
+# A label text can name a file a legal request removes: 100%_pure.jpg was deleted as a
+# "Duplicate of [[File:Live_photo.jpg]]", and that live file is its live duplicate.
+NAMED_IN_LABELS, NAMING_ROW = "Live_photo.jpg", "100%_pure.jpg"
+
+
+def test_a_purge_clears_every_label_text_naming_the_removed_file_and_keeps_the_row(
+        spark, pristine, root, tmp_path, capsys):
+    wds = root / "exports" / "covers-wds"
+    export.run_export(spark, plain_settings(root), str(root / "covers"), str(wds), "webdataset",
+                      what="thumbnails", out=lambda line: None)
+    items = items_of(spark, root)
+    before = spark.createDataFrame(items.collect(), items.schema)  # held in memory: the files change
+    row = before.where(F.col("name") == NAMING_ROW).first()
+    assert row["deleted_reason"] == f"Duplicate of [[File:{NAMED_IN_LABELS}]]"
+    assert row["live_duplicate_of"] == NAMED_IN_LABELS and row["status"] == statuses.OK
+    needles = (b"Live_photo", b"Live photo")
+    holding = {path for n in needles for path in files_holding(root, n)}
+    assert any("covers-wds" in p for p in holding) and any(p.endswith("report.html") for p in holding), holding
+    ids = tmp_path / "ids.txt"
+    ids.write_text("live photo.jpg\n")  # as a person writes it: first letter small, a space
+    argv = ["--request", "T-labels", "--names", str(ids), "--set", f"output.root={root}"]
+
+    code, out, _ = run_job(purge_job, [*argv, "--dry-run"], capsys)
+    assert code == 0 and "would remove 0 rows from" in out, out
+    assert "; would clear the label texts naming a removed file in 1 row" in out
+    assert "would clear the label texts naming a removed file in 1 sample of export" in out
+    code, out, err = run_job(purge_job, argv, capsys)
+    assert code == 0, err
+    assert "re-scan: nothing matches any more" in out and "cleared the label texts naming a removed file in 1 sample" in out
+
+    after = items_of(spark, root)
+    cleared = F.col("name") == NAMING_ROW
+    expected = (before.withColumn("deleted_reason", F.when(cleared, F.lit(None)).otherwise(F.col("deleted_reason")))
+                .withColumn("live_duplicate_of", F.when(cleared, F.lit(None)).otherwise(F.col("live_duplicate_of"))))
+    assert_df_equality(after, expected.select(*after.columns), ignore_row_order=True, ignore_nullable=True)
+    assert after.where(cleared).first()["description"] == row["description"]  # it names no removed file
+    assert removed_rows(after) == 0
+    assert [p for n in needles for p in files_holding(root, n)] == []
+    samples = []
+    for shard in sorted(wds.glob("*.tar")):
+        with tarfile.open(shard) as archive:
+            samples += [json.loads(archive.extractfile(m).read()) for m in archive if m.name.endswith(".json")]
+    (sample,) = [s for s in samples if s["name"] == NAMING_ROW]
+    assert sample["deleted_reason"] is None and sample["live_duplicate_of"] is None
+    assert sample["description"] == row["description"] and len(samples) > 1
+
+    report = json.loads((root / "covers" / "report.json").read_text())
+    assert [(r["rows"], r["labels"], r["request"]) for r in report["removals"]] == [(0, 1, "T-labels")]
+    assert "label texts naming a removed file cleared in 1 row" in (root / "covers" / "report.txt").read_text()
+    (line,) = audit_lines(root)
+    assert line["rows_removed"] == 1  # the live file's row in the catalog snapshot's image table
+    assert sorted(line["labels_cleared"].values()) == [1, 1] and line["remaining"] == 0
+    code, out, _ = run_job(purge_job, argv, capsys)  # again: nothing left to clear
+    assert code == 0 and "removed 0 rows" in out and "label texts" not in out
+
+
+def test_a_purge_killed_while_clearing_an_exports_label_texts_is_finished_by_the_next(
+        spark, pristine, root, monkeypatch):
+    wds = root / "exports" / "covers-wds"
+    export.run_export(spark, plain_settings(root), str(root / "covers"), str(wds), "webdataset",
+                      what="thumbnails", out=lambda line: None)
+
+    def die(name):
+        if name == "export.archive_edited":  # the shard is rewritten beside itself, not yet renamed over
+            raise Killed()
+
+    monkeypatch.setattr(export, "checkpoint", die)
+    selector = rules.Selector(names=frozenset({NAMED_IN_LABELS}))
+    with pytest.raises(Killed):
+        purging.purge(spark, plain_settings(root), selector, "T-labels-killed", out=lambda line: None)
+    monkeypatch.undo()
+    assert files_holding(wds, NAMED_IN_LABELS.encode()), "killed before the shard was replaced"
+    assert items_of(spark, root).where(F.col("name") == NAMING_ROW).first()["deleted_reason"] is None
+
+    result = purging.purge(spark, plain_settings(root), selector, "T-labels-killed", out=lambda line: None)
+    assert result.recovered and not result.remaining and not result.unreachable
+    assert [p for n in (b"Live_photo", b"Live photo") for p in files_holding(root, n)] == []
+    assert not list(wds.glob("*.purging"))
+    killed, rerun = audit_lines(root)
+    assert killed["interrupted"] is True and list(killed["labels_cleared"].values()) == [1]  # items, before the kill
+    assert list(rerun["labels_cleared"].values()) == [1] and next(iter(rerun["labels_cleared"])).endswith("covers-wds")
 
 
 CHILD = """
@@ -373,7 +465,7 @@ def test_a_rescan_that_still_finds_rows_exits_7(pristine, root, tmp_path, capsys
                              capsys)
     assert code == EXIT_PURGE_INCOMPLETE
     assert "matches remain" in err and BY_NAME not in err and len(err.strip().splitlines()) == 1
-    assert audit_lines(root)[-1]["remaining"] == 4
+    assert audit_lines(root)[-1]["remaining"] == 5  # 4 rows, and 1 deletion reason naming it
 
 
 # --- expire --------------------------------------------------------------------------------------
@@ -491,7 +583,7 @@ def test_an_extract_after_a_purge_does_not_fetch_the_removed_file_again(
         spark, sandbox, list_paths, pristine, root, tmp_path, capsys):
     row = pristine["ok"][BY_NAME]
     ids = tmp_path / "ids.txt"
-    ids.write_text("File:Foo bar.jpg\n")
+    ids.write_text(f"File:Foo bar.jpg\n{NAMED_IN_LABELS}\n")
     code, _, err = run_job(purge_job, ["--request", "T-again", "--names", str(ids), "--set", f"output.root={root}"],
                            capsys)
     assert code == 0, err
@@ -502,6 +594,31 @@ def test_an_extract_after_a_purge_does_not_fetch_the_removed_file_again(
     assert items.where(F.col("name") == BY_NAME).count() == 0 and removed_rows(items) == 2
     assert items.count() == pristine["rows"]
     assert files_holding(root, BY_NAME.encode()) == [] and not any(k.startswith("content") for k in traces(root, row))
+    # The catalog still names the live file in 100%_pure.jpg's labels: read again, they go again.
+    naming = items.where(F.col("name") == NAMING_ROW).first()
+    assert naming["status"] == statuses.OK and naming["description"] == pristine["ok"][NAMING_ROW]["description"]
+    assert (naming["deleted_reason"], naming["live_duplicate_of"]) == (None, None)
+    assert files_holding(root, NAMED_IN_LABELS.encode()) == []
+
+
+def test_an_extract_after_a_purge_by_storage_key_keeps_the_files_name_out_too(
+        spark, sandbox, list_paths, pristine, root, tmp_path, capsys):
+    """The name found for the key blocks the line asking for the file again and the description
+    naming it, when the extract reads both from the lists and the catalog anew."""
+    ids = tmp_path / "keys.txt"
+    ids.write_text(pristine["ok"][BY_KEY]["storage_key"] + "\n")
+    code, _, err = run_job(purge_job, ["--request", "T-key-again", "--storage-keys", str(ids),
+                                       "--set", f"output.root={root}"], capsys)
+    assert code == 0, err
+    album = [p for p in list_paths if Path(p).stem == LIST]
+    run_extract(spark, sandbox_settings(sandbox, output__root=str(root)), album, str(root / "covers"),
+                out=lambda line: None)
+    items = items_of(spark, root)
+    assert items.where(F.col("name") == BY_KEY).count() == 0 and removed_rows(items) == 2  # its line and duplicate
+    cafe = items.where(F.col("name") == BY_SHA1).first()
+    assert cafe["status"] == statuses.OK and cafe["description"] is None
+    for form in (b"Don't.jpg", b"Don&#x27;t.jpg", b"Don&#39;t.jpg", b"Same cover as"):
+        assert files_holding(root, form) == [], form
 
 
 # --- copies anywhere, garbage, logs (issue 10) -----------------------------------------------------
@@ -615,7 +732,7 @@ def test_a_purge_leaves_no_removed_name_in_sparks_event_log_or_its_output(pristi
     logs = [p for p in events.rglob("*") if p.is_file()]
     assert logs and any(b"SparkListenerSQLExecutionStart" in p.read_bytes() for p in logs), "no event log written"
     output = done.stdout + done.stderr
-    for name in (BY_NAME, BY_KEY):
+    for name in (BY_NAME, BY_KEY, BY_NAME.replace("_", " ")):  # the last: how labels are searched for it
         for needle in {name.encode(), name.encode("unicode_escape"), json.dumps(name)[1:-1].encode()}:
             assert needle not in output
             assert not [p for p in logs if needle in p.read_bytes()], f"a removed name in the event log"

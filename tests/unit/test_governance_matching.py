@@ -23,6 +23,49 @@ def test_names_are_normalised_as_lists_are():
     assert g.parse_names(b"foo.jpg", capitalize_first=False) == {"foo.jpg"}
 
 
+# --- label texts naming a removed file ----------------------------------------------------------
+
+MENTIONED = g.Selector(names=frozenset({"Live_photo.jpg", "Caf\u00e9_del_Mar.jpg", "Don't.jpg"}))
+
+
+@pytest.mark.parametrize("text", [
+    "Duplicate of [[File:Live_photo.jpg]]",           # as the catalog holds it
+    "dup of [[File:live photo.jpg|this]]",            # first letter small, a space
+    "see Live  _photo.jpg",                           # runs of spaces and underscores
+    "https://commons.wikimedia.org/wiki/File:Caf%C3%A9_del_Mar.jpg",  # a URL
+    "Caf%C3%A9%20del%20Mar.jpg",
+    "Other.jpg|Live_photo.jpg",                       # live duplicates' names
+    b"Live photo.jpg",                                # read as bytes
+    "per [[Commons:Deletion requests/Don&#39;t.jpg]]",  # an HTML character reference
+])
+def test_a_label_text_naming_a_removed_file_in_any_written_form_mentions_it(text):
+    assert MENTIONED.mentions(text)
+
+
+@pytest.mark.parametrize("text", [None, "", "Livephoto.jpg", "Live_photo.png", "LIVE photo.jpg", "Out of scope",
+                                  "xLive photo.jpg", "Live photo.jpgx"])  # another name: not at a word's edge
+def test_other_texts_do_not_mention_it(text):
+    assert not MENTIONED.mentions(text)
+
+
+def test_only_names_are_searched_for_in_label_texts():
+    by_sha1 = g.Selector(sha1s=frozenset({SHA1}))
+    assert not by_sha1.mentions(f"Duplicate of {SHA1}") and not by_sha1.mentions(f"{SHA1}.jpg")
+    candidates = g.name_candidates("Duplicate of [[File:live photo.jpg|x]] (Foo.png)")
+    assert {"Live_photo.jpg", "Photo.jpg", "Foo.png", "Of_[[File:live_photo.jpg"} <= candidates
+    assert not {"Ive_photo.jpg", "Live_photo.jp", "Live_photo"} & candidates  # from word starts to extension ends
+    assert max(len(c.encode()) for c in g.name_candidates("a " * 400 + "b.jpg")) <= 255
+
+
+def test_without_mentions_clears_only_the_label_texts_that_name_a_removed_file():
+    record = {"name": "Pure.jpg", "deleted_reason": "Duplicate of [[File:Live_photo.jpg]]",
+              "description": "Photo taken with my phone", "live_duplicate_of": "Live_photo.jpg", "line": 3}
+    assert g.without_mentions(record, MENTIONED.names.__contains__) == {**record, "deleted_reason": None, "live_duplicate_of": None}
+    assert g.without_mentions({**record, "deleted_reason": "Out of scope", "live_duplicate_of": None},
+                              MENTIONED.names.__contains__) is None
+    assert g.without_mentions({"name": "Live_photo.jpg"}, MENTIONED.names.__contains__) is None  # names are matched, not cleared
+
+
 def test_a_names_file_with_an_unusable_line_is_refused_by_line_number_without_the_name():
     with pytest.raises(BadInput) as error:
         g.parse_names(b"Good.jpg\nCategory:Secret stuff\n")

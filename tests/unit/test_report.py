@@ -51,7 +51,8 @@ REMOVED_ROWS = [CountRow("covers", "ok", "bitmap", 5, 500), CountRow("covers", "
                 CountRow("logos", "ok", "bitmap", 3, 30)]
 REMOVALS = [{"at": "2026-11-21T22:00:40Z", "rows": 2, "reason": "legal request", "request": "T-12345",
              "run": "0fda96196758", "names": ["Secret_cover.jpg"]},
-            {"at": "2026-11-22T08:00:00Z", "rows": 1, "reason": "legal request", "request": "T-7"}]
+            {"at": "2026-11-22T08:00:00Z", "rows": 1, "reason": "legal request", "request": "T-7"},
+            {"at": "2026-11-23T09:00:00Z", "rows": 0, "reason": "legal request", "request": "T-8", "labels": 2}]
 
 
 def test_removed_rows_are_requested_but_not_found():
@@ -76,7 +77,8 @@ def test_removals_keep_when_how_many_why_and_which_request_only():
     built = build_report(REMOVED_ROWS, "extract", removals=REMOVALS)
     assert built["removals"] == [
         {"at": "2026-11-21T22:00:40Z", "rows": 2, "reason": "legal request", "request": "T-12345"},
-        {"at": "2026-11-22T08:00:00Z", "rows": 1, "reason": "legal request", "request": "T-7"}]
+        {"at": "2026-11-22T08:00:00Z", "rows": 1, "reason": "legal request", "request": "T-7"},
+        {"at": "2026-11-23T09:00:00Z", "rows": 0, "reason": "legal request", "request": "T-8", "labels": 2}]
 
 
 def test_sums_of_a_report_written_before_removed_existed_still_hold():
@@ -98,9 +100,11 @@ def test_table_shows_removed_and_the_removals():
             in lines)
     assert "logos: of 3 requested, filearchive knew 3, 3 downloaded (30 B)." in lines
     assert "all lists: of 12 requested, filearchive knew 9, 8 downloaded (530 B); 2 removed by legal request." in lines
-    assert lines[-3:] == ["Removals:",
+    assert lines[-4:] == ["Removals:",
                           "2026-11-21T22:00:40Z: 2 rows removed (legal request, request T-12345)",
-                          "2026-11-22T08:00:00Z: 1 row removed (legal request, request T-7)"]
+                          "2026-11-22T08:00:00Z: 1 row removed (legal request, request T-7)",
+                          "2026-11-23T09:00:00Z: 0 rows removed (legal request, request T-8); "
+                          "label texts naming a removed file cleared in 2 rows"]
     assert "Secret_cover" not in text
 
 

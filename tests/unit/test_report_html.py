@@ -203,7 +203,7 @@ class Removals(HTMLParser):
 
 
 REMOVALS = [{"at": "2026-11-21T22:00:40Z", "rows": 2, "reason": "legal request", "request": "T-<12345>",
-             "run": "0fda96196758", "names": ["Secret_cover.jpg"]}]
+             "run": "0fda96196758", "names": ["Secret_cover.jpg"], "labels": 3}]
 
 
 def _removed_report():
@@ -222,7 +222,7 @@ def test_removed_rows_are_a_column_and_the_removals_a_section():
     assert [page.rows[n]["removed"] for n in ("covers", "logos", "*total*")] == ["2", "0", "2"]
     assert page.rows["covers"]["requested"] == "5" and page.rows["covers"]["ok"] == "3"
     assert "; 2 removed by legal request." in html
-    assert Removals(html).rows == [["2026-11-21T22:00:40Z", "2", "legal request", "T-<12345>"]]
+    assert Removals(html).rows == [["2026-11-21T22:00:40Z", "2", "3", "legal request", "T-<12345>"]]
     assert "T-<12345>" not in html and "0fda96196758" not in html and "Secret_cover" not in html
     assert [t for t, _ in page.tags if t == "script"] == []
 

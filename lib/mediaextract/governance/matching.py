@@ -4,17 +4,25 @@ A filter built from Python literals puts them into the query plan, and from ther
 SQL UI, `explain()` output and event log: logs that no purge reaches. So identifiers are never
 literals here: they go into small DataFrames made from local rows (a local relation shows only
 its columns in a plan) and rows are matched by broadcast joins against them.
+
+Label texts (rows.LABEL_COLUMNS) that name a removed file are found by a Python function
+(rules.names_a_removed_file) whose closure holds the names only as hashes under a salt made for
+the purge: the closure travels to the executors, and no name needs to. Such a row stays; only
+the text goes.
 """
 
 from __future__ import annotations
 
+import os
 from functools import reduce
+from typing import Callable, NamedTuple
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from .. import catalog, dataset, statuses
+from .. import audit, catalog, dataset, statuses
+from ..rows import LABEL_COLUMNS
 from . import rules
 from .inventory import Table
 
@@ -37,9 +45,11 @@ def read_table(spark: SparkSession, table: Table) -> DataFrame:
 
 
 class Identifiers:
-    """A request's identifiers as small DataFrames, one per kind (made once per purge)."""
+    """A request's identifiers as small DataFrames, one per kind (made once per purge), and the
+    test of whether a name in a label text is a removed file's (by default: the request's names)."""
 
-    def __init__(self, spark: SparkSession, selector: rules.Selector):
+    def __init__(self, spark: SparkSession, selector: rules.Selector,
+                 removed_name: Callable[[str], bool] | None = None, named: frozenset[str] = frozenset()):
         def text(values) -> DataFrame | None:
             return spark.createDataFrame([(v,) for v in sorted(values)], _TEXT) if values else None
 
@@ -48,6 +58,48 @@ class Identifiers:
         self.storage_keys = text(selector.storage_keys)
         self.versions = text(f"{n}\u0000{s}" for n, s in selector.versions) if selector.versions else None
         self.fa_ids = spark.createDataFrame([(i,) for i in sorted(selector.fa_ids)], _IDS) if selector.fa_ids else None
+        # Names found for the request's sha1s and storage keys: a row of one that holds no version
+        # (a `duplicate` line, sha1 null) is that file's row too.
+        self.named = text(named)
+        self.removed_name = removed_name or (hashed_membership(selector.names) if selector.names else None)
+
+
+def hashed_membership(names) -> Callable[[str], bool]:
+    """Return a test of whether a DB key is one of names that holds them only as salted hashes."""
+    salt = os.urandom(16)
+    hashes = frozenset(audit.salted_hash(salt, "name", name) for name in names)
+    return lambda key: audit.salted_hash(salt, "name", key) in hashes
+
+
+class Hits(NamedTuple):
+    """What a request selects in a table: rows it removes, and other rows whose label texts name
+    a removed file (they stay, without those texts)."""
+
+    rows: int
+    labels: int
+
+    @property
+    def any(self) -> bool:
+        return bool(self.rows or self.labels)
+
+
+def _mention(column: str) -> str:
+    return f"_removal_mentions_{column}"
+
+
+def flag_mentions(frame: DataFrame, ids: Identifiers) -> DataFrame | None:
+    """Return frame with a never-null boolean column per label text (see _mention) saying whether
+    it names a removed file, None when the frame has no label text or the request no name."""
+    labels = [c for c in LABEL_COLUMNS if c in frame.columns]
+    if ids.removed_name is None or not labels:
+        return None
+    removed = ids.removed_name
+    names_one = F.udf(lambda text: rules.names_a_removed_file(text, removed), "boolean", useArrow=False)
+    flagged = frame
+    for column in labels:
+        hit = names_one(catalog.text_column(flagged, column, strip=False))
+        flagged = flagged.withColumn(_mention(column), F.coalesce(hit, F.lit(False)))
+    return flagged
 
 
 def flag_matches(frame: DataFrame, ids: Identifiers) -> DataFrame | None:
@@ -63,6 +115,8 @@ def flag_matches(frame: DataFrame, ids: Identifiers) -> DataFrame | None:
         keys.append((catalog.text_column(frame, "storage_key"), ids.storage_keys))
     if ids.fa_ids is not None and "fa_id" in columns:
         keys.append((F.col("fa_id").cast("long"), ids.fa_ids))
+    if ids.named is not None and name and "sha1" in columns:
+        keys.append((F.when(F.col("sha1").isNull(), catalog.text_column(frame, name, strip=False)), ids.named))
     if ids.versions is not None and name and "sha1" in columns:
         keys.append((F.concat_ws("\u0000", catalog.text_column(frame, name, strip=False),
                                  catalog.text_column(frame, "sha1")), ids.versions))
@@ -80,25 +134,68 @@ def flag_matches(frame: DataFrame, ids: Identifiers) -> DataFrame | None:
     return flagged.drop(*[f"_removal_hit_{n}" for n in range(len(keys))])
 
 
-def count_matches(spark: SparkSession, table: Table, ids: Identifiers) -> int:
-    """Return how many rows of a table the request selects (a removed row never matches again)."""
-    flagged = flag_matches(read_table(spark, table), ids)
-    return 0 if flagged is None else flagged.where(F.col(MATCH)).count()
+def _flag_all(frame: DataFrame, ids: Identifiers) -> tuple[DataFrame, Column, list[str]]:
+    """Return (frame flagged, its match column, label texts flagged): the match is a literal
+    False when no identifier can match the frame."""
+    flagged = flag_matches(frame, ids)
+    match = F.col(MATCH) if flagged is not None else F.lit(False)
+    mentioned = flag_mentions(flagged if flagged is not None else frame, ids)
+    labels = [c for c in LABEL_COLUMNS if c in frame.columns] if mentioned is not None else []
+    return (mentioned if mentioned is not None else flagged if flagged is not None else frame), match, labels
+
+
+def names_of_matches(spark: SparkSession, tables, selector: rules.Selector) -> frozenset[str]:
+    """Return the names of the files a request selects by its other identifiers (sha1s, storage
+    keys, fa_ids, versions), as the tables hold them: label texts may name them. A table that
+    cannot be read is skipped (the purge deletes its broken part files next)."""
+    others = rules.Selector(sha1s=selector.sha1s, storage_keys=selector.storage_keys, fa_ids=selector.fa_ids,
+                            versions=selector.versions)
+    if others.is_empty():
+        return frozenset()
+    ids, found = Identifiers(spark, others), set()
+    for table in tables:
+        try:
+            frame = read_table(spark, table)
+            name = "name" if "name" in frame.columns else "name_bytes" if "name_bytes" in frame.columns else None
+            flagged = flag_matches(frame, ids) if name else None
+            if flagged is None:
+                continue
+            rows = (flagged.where(F.col(MATCH)).select(catalog.text_column(flagged, name, strip=False).alias("n"))
+                    .where(F.col("n").isNotNull()).distinct().collect())
+        except Exception:  # noqa: BLE001 - Py4J/Spark errors: an unreadable table, dealt with by _count
+            continue
+        found.update(r["n"] for r in rows)
+    return frozenset(found)
+
+
+def count_matches(spark: SparkSession, table: Table, ids: Identifiers) -> Hits:
+    """Return what the request selects in a table, in one pass (a removed row or a cleared text
+    never matches again)."""
+    frame = read_table(spark, table)
+    flagged, match, labels = _flag_all(frame, ids)
+    if flagged is frame:  # nothing in it can match: no need to read it
+        return Hits(0, 0)
+    mentions = reduce(lambda a, b: a | b, [F.col(_mention(c)) for c in labels], F.lit(False))
+    counts = flagged.agg(F.sum(F.when(match, 1).otherwise(0)).alias("rows"),
+                         F.sum(F.when(~match & mentions, 1).otherwise(0)).alias("labels")).first()
+    return Hits(int(counts["rows"] or 0), int(counts["labels"] or 0))
 
 
 def without_matches(frame: DataFrame, ids: Identifiers) -> DataFrame:
     """Return the table as a purge leaves it: matching rows removed, or, for tables of requested
     lines, turned into `removed` rows that keep only their list and line."""
-    flagged = flag_matches(frame, ids)
-    if flagged is None:
+    flagged, hit, labels = _flag_all(frame, ids)
+    if flagged is frame:
         return frame
     if not rules.keeps_rows(frame.columns):
-        return flagged.where(~F.col(MATCH)).select(*frame.columns)
-    hit = F.col(MATCH)
+        return flagged.where(~hit).select(*[_cleared(field, labels) for field in frame.schema.fields])
     kept = []
     for field in frame.schema.fields:
         column = field.name
-        if column in ("list", "line"):
+        if column in labels:
+            kept.append(F.when(hit | F.col(_mention(column)), F.lit(None).cast(field.dataType))
+                        .otherwise(F.col(column)).alias(column))
+        elif column in ("list", "line"):
             kept.append(F.col(column))
         elif column == "status":
             kept.append(F.when(hit, F.lit(statuses.REMOVED)).otherwise(F.col(column)).alias(column))
@@ -107,3 +204,12 @@ def without_matches(frame: DataFrame, ids: Identifiers) -> DataFrame:
         else:
             kept.append(F.when(hit, F.lit(None).cast(field.dataType)).otherwise(F.col(column)).alias(column))
     return flagged.select(*kept)
+
+
+def _cleared(field, labels: list[str]) -> Column:
+    """Return a column as a purge leaves it in a row that stays: a label text naming a removed
+    file becomes null."""
+    if field.name not in labels:
+        return F.col(field.name)
+    return (F.when(F.col(_mention(field.name)), F.lit(None).cast(field.dataType))
+            .otherwise(F.col(field.name)).alias(field.name))

@@ -8,9 +8,12 @@ garbage):
      half-written small files) are deleted; interrupted purges' journals are logged;
   2. every Parquet table under each root is matched (governance.matching: joins, never literals)
      and, when rows match, rewritten beside itself and swapped in; tables of requested lines keep
-     a `removed` row per line; part files Spark cannot read are deleted and listed;
-  3. every export, registered anywhere or found under a root, loses its matching files; a copy
-     that cannot be reached or read (another host's disk, moved, manifest gone) is named;
+     a `removed` row per line; label texts (a deletion reason, a description, live duplicates)
+     of other rows that name a removed file are cleared; part files Spark cannot read are
+     deleted and listed;
+  3. every export, registered anywhere or found under a root, loses its matching files, and its
+     samples' metadata the label texts naming them; a copy that cannot be reached or read
+     (another host's disk, moved, manifest gone) is named;
   4. each changed data set records the removal and gets report.json/txt/html counted again;
   5. everything is scanned again; the audit line of each root records what was really removed.
 A purge that could not reach a copy or still finds a match exits 7 naming paths, never files.
@@ -19,6 +22,7 @@ A purge that could not reach a copy or still finds a match exits 7 naming paths,
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,6 +47,8 @@ class PurgeResult:
     run: str
     dry_run: bool
     tables: dict[str, int] = field(default_factory=dict)       # table -> rows (removed or to remove)
+    labels: dict[str, int] = field(default_factory=dict)       # table or export -> rows whose label texts
+                                                               # named a removed file (cleared)
     units: dict[str, int] = field(default_factory=dict)        # data set / snapshot -> rows, all its tables
     items_rows: dict[str, int] = field(default_factory=dict)   # data set -> rows of its items (its report's)
     datasets: set[str] = field(default_factory=set)            # which units are data sets
@@ -128,40 +134,55 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
     if dry_run:
         for leftover in (l for i in inventories for l in i.leftovers):
             out(f"  {leftover.path}: {leftover.kind}, would be deleted")
+    tables = _tables(inventories)
+    # Label texts may name a file a legal request removes by its sha1 or storage key: its names,
+    # found now (the rewrites below take them out of the data), are hashed into the audit line
+    # like the request's. Not for reconcile: an undeleted file's name is no secret.
+    named = frozenset()
+    if note["reason"] == LEGAL_REQUEST:
+        named = matching.names_of_matches(spark, [t for _, t in tables], selector) - selector.names
 
     logs: dict[str, audit.AuditLog] = {}
     if not dry_run:
         user = user_of(fs)
         for root in roots:
             log_ = audit.AuditLog(fs, root)
+            identifiers = log_.hashes(selector.identifiers())
+            if named:
+                identifiers[audit.NAMED] = log_.hashes({"name": named})["name"]
             record = {"action": "purge", "run": result.run, "request": note["request"], "reason": note["reason"],
-                      "time": note["at"], "user": user, "identifiers": log_.hashes(selector.identifiers()),
-                      **(audit_extra or {})}
+                      "time": note["at"], "user": user, "identifiers": identifiers, **(audit_extra or {})}
             log_.begin(result.run, record)
             logs[root] = log_
         checkpoint("purge.journal_begun")
 
-    ids = matching.Identifiers(spark, selector)
-    tables = _tables(inventories)
+    ids = matching.Identifiers(spark, selector, _removed_names(fs, roots, selector.names | named), named)
     for owner, table in tables:
-        rows = _count(spark, fs, table, ids, result, out, dry_run)
-        if not rows:
+        hits = _count(spark, fs, table, ids, result, out, dry_run)
+        if not hits.any:
             continue
+        rows = hits.rows
         inventory = next(i for i in inventories if i.root == owner)
         if table.unit in inventory.datasets:
             result.datasets.add(table.unit)
         result.tables[table.path] = rows
         result.units[table.unit] = result.units.get(table.unit, 0) + rows
+        if hits.labels:
+            result.labels[table.path] = hits.labels
         if table.path == f"{table.unit}/{inv.ITEMS}":
             result.items_rows[table.unit] = rows
+        labels = f" the label texts naming a removed file in {plural(hits.labels, 'row')}" if hits.labels else ""
         if dry_run:
-            out(f"  would remove {plural(rows, 'row')} from {table.path}")
+            out(f"  would remove {plural(rows, 'row')} from {table.path}{'; would clear' + labels if labels else ''}")
             continue
         _rewrite(spark, fs, table, ids, result.run, logs[owner], rows)
-        out(f"  removed {plural(rows, 'row')} from {table.path}")
+        if hits.labels:
+            logs[owner].note_copies(result.run, "labels_cleared", {table.path: hits.labels})
+        out(f"  removed {plural(rows, 'row')} from {table.path}{'; cleared' + labels if labels else ''}")
     if not dry_run:
         for unit in sorted(result.datasets):
-            _record_removal(fs, unit, note, result.items_rows.get(unit, 0))
+            _record_removal(fs, unit, {**note, "labels": result.labels.get(f"{unit}/{inv.ITEMS}", 0)},
+                            result.items_rows.get(unit, 0))
         for line in result.recovered:  # a killed purge may have died before recording its removals
             for unit in sorted(line.get("datasets") or {}):
                 if any(unit in i.datasets for i in inventories):
@@ -179,15 +200,24 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
         entry = {"path": path, "format": (copy.extra.get("format") if copy else None) or export.infer_format(fs, path)}
         if dry_run:
             files = export.scan_export(fs, entry, selector.matches)
+            labels = export.scan_mentions(fs, entry, ids.removed_name)
             if files:
                 result.export_files[path] = files
                 out(f"  would remove {plural(files, 'file')} from export {path}")
+            if labels:
+                result.labels[path] = labels
+                out(f"  would clear the label texts naming a removed file in {plural(labels, 'sample')} of export {path}")
             continue
         files = export.purge_export(fs, entry, selector.matches)
         if files:
             result.export_files[path] = files
             logs[owner].note_copies(result.run, "exports", {path: files})
             out(f"  removed {plural(files, 'file')} from export {path}")
+        labels = export.clear_mentions(fs, entry, ids.removed_name)
+        if labels:
+            result.labels[path] = labels
+            logs[owner].note_copies(result.run, "labels_cleared", {path: labels})
+            out(f"  cleared the label texts naming a removed file in {plural(labels, 'sample')} of export {path}")
     for path, why in _unreachable_entries(fs, inventories, roots).items():
         result.unreachable[path] = why
         out(f"  could not reach {path}: {why}")
@@ -197,14 +227,14 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
     checkpoint("purge.rescan")
     for inventory in (inv.discover(fs, root) for root in roots):
         for table in inventory.tables:
-            rows = _count(spark, fs, table, ids, result, out, dry_run=True)
-            if rows:
-                result.remaining[table.path] = rows
+            hits = _count(spark, fs, table, ids, result, out, dry_run=True)
+            if hits.any:
+                result.remaining[table.path] = hits.rows + hits.labels
     for _, path, copy in _exports(fs, [inv.discover(fs, root) for root in roots]):
         if path in result.unreachable:
             continue
         entry = {"path": path, "format": (copy.extra.get("format") if copy else None) or export.infer_format(fs, path)}
-        files = export.scan_export(fs, entry, selector.matches)
+        files = export.scan_export(fs, entry, selector.matches) + export.scan_mentions(fs, entry, ids.removed_name)
         if files:
             result.remaining[path] = files
     for root, log_ in logs.items():
@@ -217,6 +247,24 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
         checkpoint("purge.logged")
         result.audit_logs.append(log_.path)
         del line
+
+
+def _removed_names(fs: HadoopFS, roots: list[str], names: frozenset[str]) -> Callable[[str], bool] | None:
+    """Return the test of whether a name in a label text is a removed file's: this request's
+    names and those its other identifiers found, and every name an earlier purge under these
+    roots removed (audit logs and the journals of killed purges), so that a text an earlier purge
+    could not reach, or that came back, goes too. None when there is no such name."""
+    salt = os.urandom(16)  # the closure that tests names travels to executors: hashes only, never names
+    blocked = [(salt, {"name": frozenset(audit.salted_hash(salt, "name", n) for n in names)})] if names else []
+    for root in roots:
+        log_ = audit.AuditLog(fs, root)
+        if _exists(fs, log_.salt_path):
+            hashes = log_.blocked()
+            if hashes:
+                blocked.append((log_.salt(), hashes))
+    if not any("name" in h or audit.NAMED in h for _, h in blocked):
+        return None
+    return audit.names_test(blocked)
 
 
 def _clean_up(fs: HadoopFS, root: str, roots: list[str], result: PurgeResult, out, moment: datetime) -> None:
@@ -290,9 +338,9 @@ def _tables(inventories: list[inv.Inventory]) -> list[tuple[str, inv.Table]]:
 
 
 def _count(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, result: PurgeResult, out,
-           dry_run: bool) -> int:
-    """Return a table's matching rows; unreadable part files are deleted first (listed), or in a
-    dry run reported and skipped."""
+           dry_run: bool) -> matching.Hits:
+    """Return what a request selects in a table; unreadable part files are deleted first (listed),
+    or in a dry run reported and skipped."""
     try:
         return matching.count_matches(spark, table, ids)
     except Exception as error:  # noqa: BLE001 - Py4J/Spark errors: which file is broken is found below
@@ -309,10 +357,10 @@ def _count(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, res
         result.corrupt.append(part)
         out(f"  deleted the unreadable part file {part}")
     if dry_run:
-        return 0
+        return matching.Hits(0, 0)
     survivors = tuple(p for p in table.parts if p not in broken)
     if not survivors:
-        return 0
+        return matching.Hits(0, 0)
     return matching.count_matches(spark, inv.Table(table.path, table.unit, table.partitions, survivors), ids)
 
 
@@ -431,6 +479,9 @@ def _summary(result: PurgeResult, out) -> None:
         where += f" and {plural(others, 'other table')}"
     files = sum(result.export_files.values())
     exports = f", and {plural(files, 'file')} from exports" if files else ""
+    labels = sum(result.labels.values())
+    if labels:
+        exports += f"; {plural(labels, 'row or sample', 'rows or samples')} lose label texts naming a removed file"
     if result.dry_run:
         out(f"dry run: would remove {plural(result.rows, 'row')} from {where}{exports}; nothing changed")
         return

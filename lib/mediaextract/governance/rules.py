@@ -11,12 +11,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from .. import statuses
 from ..digest import hex_to_base36
 from ..errors import BadInput
 from ..lists import parse_list
+from ..rows import LABEL_COLUMNS
 
 LEGAL_REQUEST = "legal request"
 
@@ -61,6 +62,11 @@ class Selector:
                     or (fa_id is not None and int(fa_id) in self.fa_ids)
                     or (name is not None and sha1 and (name, sha1) in self.versions))
 
+    def mentions(self, text) -> bool:
+        """Return True when a label text (a deletion reason, a description, live duplicates'
+        names) names one of the files to remove (see names_a_removed_file)."""
+        return bool(self.names) and names_a_removed_file(text, self.names.__contains__)
+
     def identifiers(self) -> dict[str, list[str]]:
         """Return every identifier by kind, as text (what the audit log hashes)."""
         return {"name": sorted(self.names), "sha1": sorted(self.sha1s),
@@ -74,6 +80,63 @@ class Selector:
                  (len(self.fa_ids), "fa_id", "fa_ids"), (len(self.versions), "file version", "file versions")]
         text = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in parts if n)
         return text or "nothing"
+
+
+# --- label texts that name a removed file ---------------------------------------------------------
+#
+# A deletion reason ("Duplicate of [[File:Foo bar.jpg]]"), an uploader's description or the
+# names of live duplicates can name a file that a legal request later removes. The row stays
+# (its own file is not removed) but such a text goes: a purge clears it wherever it is kept, and
+# an extract run after the purge clears it again when it reads the text from the catalog anew.
+# The extract knows removed names only as salted hashes, so a text is not searched for names:
+# the names it may hold are listed (name_candidates) and each is tested (hashed, or looked up),
+# by purge and extract alike, so the two agree on what names a file.
+
+
+def _word_starts(text: str) -> list[int]:
+    return [0, *(i + 1 for i, c in enumerate(text) if not c.isalnum() and i + 1 < len(text))]
+
+
+_EXTENSION_END = re.compile(r"\.[^\W_]+")
+
+
+def name_candidates(text: str) -> set[str]:
+    """Return the DB keys a text may name: every stretch from a word start (the text's start, or
+    after a character that is no letter or digit) to the end of an extension (a "." and letters
+    or digits up to a character that is neither), of at most MAX_KEY_BYTES, read as a person
+    writes a name (spaces or underscores, the first letter in either case), in the text as it
+    is, percent-decoded (a URL) and with HTML character references decoded."""
+    from html import unescape
+    from unicodedata import normalize
+    from urllib.parse import unquote
+
+    from ..names import MAX_KEY_BYTES, ucfirst
+
+    found: set[str] = set()
+    for variant in {text, unquote(text), unescape(text)}:
+        written = normalize("NFC", variant)
+        starts = _word_starts(written)
+        for end in (m.end() for m in _EXTENSION_END.finditer(written)):
+            for start in starts:
+                if start >= end or end - start > MAX_KEY_BYTES:
+                    continue
+                key = re.sub(r"[\s_]+", "_", written[start:end]).strip("_")
+                if key and len(key.encode("utf-8")) <= MAX_KEY_BYTES:
+                    found.add(ucfirst(key))
+    return found
+
+
+def names_a_removed_file(text, removed: Callable[[str], bool]) -> bool:
+    """Return True when a label text names a file removed(key) says is removed."""
+    value = _as_text(text, strip=False)
+    return bool(value) and any(removed(key) for key in name_candidates(value))
+
+
+def without_mentions(record: Mapping, removed: Callable[[str], bool]) -> dict | None:
+    """Return a record (an export's sample metadata) with its label texts that name a removed
+    file set to None, or None when it has none."""
+    hit = [c for c in LABEL_COLUMNS if names_a_removed_file(record.get(c), removed)]
+    return {**record, **{c: None for c in hit}} if hit else None
 
 
 def _as_text(value, strip: bool = True) -> str | None:
