@@ -98,10 +98,11 @@ def attach(spark: SparkSession, settings, planned: DataFrame) -> DataFrame:
     if not settings["catalog.labels"]:
         return planned.drop(*COMMENT_ID_COLUMNS)
     found = planned.where(F.col("fa_id").isNotNull())
-    ids = [r["id"] for r in found.select(F.explode(F.array(*COMMENT_ID_COLUMNS)).alias("id"))
-           .where(F.col("id").isNotNull()).distinct().collect()]
-    sha1s = [r["sha1"] for r in found.where(F.length("sha1") > 0).select("sha1").distinct().collect()
-             if _BASE36.fullmatch(r["sha1"])]  # anything else is no sha1 a live file can have
+    # Both kinds of keys in one pass (collect_set leaves nulls out).
+    keys = found.agg(*[F.collect_set(c).alias(c) for c in COMMENT_ID_COLUMNS],
+                     F.collect_set(F.when(F.length("sha1") > 0, F.col("sha1"))).alias("sha1")).first()
+    ids = sorted({i for c in COMMENT_ID_COLUMNS for i in keys[c]})
+    sha1s = [s for s in keys["sha1"] if _BASE36.fullmatch(s)]  # anything else is no sha1 a live file can have
     texts = comments(spark, settings, [int(i) for i in ids])
     small = len(ids) <= BROADCAST_KEYS
     with_labels = planned.drop(*catalog.LABEL_COLUMNS)
