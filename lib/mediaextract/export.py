@@ -585,10 +585,24 @@ def rewrite_archive(target, path: str, drop: Callable[[str], bool]) -> int:
     return dropped
 
 
+def _edits(target, path: str, edit: Callable[[str, bytes], bytes | None]) -> int:
+    """Return how many members of the tar archive at path edit would change (reading only the
+    members whose name ends in .json: the only ones an edit looks at)."""
+    found = 0
+    with target.open_read(path) as source, tarfile.open(fileobj=source, mode="r|*") as archive:
+        for member in archive:
+            if member.isreg() and member.name.endswith(".json"):
+                found += edit(member.name, archive.extractfile(member).read()) is not None
+    return found
+
+
 def edit_archive(target, path: str, edit: Callable[[str, bytes], bytes | None]) -> int:
-    """Return how many members of the tar archive at path edit(name, data) changed (it returns
-    their new bytes, or None to keep them); when any, the archive is rewritten beside itself and
-    renamed over (with its mode), otherwise left untouched."""
+    """Return how many `.json` members of the tar archive at path edit(name, data) changed (it
+    returns their new bytes, or None to keep them). An archive with such a member is rewritten
+    beside itself (other members streamed through) and renamed over, with its mode; any other
+    is only read."""
+    if not _edits(target, path, edit):
+        return 0
     temporary = f"{path}.purging"
     target.delete(temporary)
     edited = 0
@@ -597,20 +611,23 @@ def edit_archive(target, path: str, edit: Callable[[str, bytes], bytes | None]) 
         with target.open_read(path) as source, tarfile.open(fileobj=source, mode="r|*") as old, \
                 target.open_write(temporary, mode) as sink, _open_tar(sink, _archive_compression(path)) as new:
             for member in old:
-                data = old.extractfile(member).read() if member.isreg() else None
-                changed = edit(member.name, data) if data is not None else None
+                if not member.isreg():
+                    new.addfile(member)
+                    continue
+                if not member.name.endswith(".json"):
+                    new.addfile(member, old.extractfile(member))
+                    continue
+                data = old.extractfile(member).read()
+                changed = edit(member.name, data)
                 if changed is not None:
                     edited += 1
                     member.size, data = len(changed), changed
-                new.addfile(member, io.BytesIO(data) if data is not None else None)
+                new.addfile(member, io.BytesIO(data))
     except BaseException:
         target.delete(temporary)
         raise
-    if edited:
-        checkpoint("export.archive_edited")
-        target.replace(temporary, path)
-    else:
-        target.delete(temporary)
+    checkpoint("export.archive_edited")
+    target.replace(temporary, path)
     return edited
 
 
@@ -642,15 +659,8 @@ def scan_mentions(fs: HadoopFS, entry: dict, removed: Callable[[str], bool] | No
     target, root = target_for(fs, entry["path"])
     if not target.exists(f"{root}/{MANIFEST}"):
         return 0
-    edit, found = _sample_edit(removed), 0
-    for shard in _shards(target, root):
-        if not target.exists(shard):
-            continue
-        with target.open_read(shard) as source, tarfile.open(fileobj=source, mode="r|*") as archive:
-            for member in archive:
-                if member.isreg() and member.name.endswith(".json"):
-                    found += edit(member.name, archive.extractfile(member).read()) is not None
-    return found
+    edit = _sample_edit(removed)
+    return sum(_edits(target, shard, edit) for shard in _shards(target, root) if target.exists(shard))
 
 
 def clear_mentions(fs: HadoopFS, entry: dict, removed: Callable[[str], bool] | None,

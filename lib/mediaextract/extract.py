@@ -381,8 +381,9 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
             fs.delete(paths.success)  # the data set is being changed: not complete until the end
         previous = dataset.previous_results(spark, fs, paths)
         unlabelled = mark_removed(planned).persist()  # read for the labels' keys, then joined
-        # Counted for the batches, then written: computed once.
-        planned = labels.attach(spark, settings, unlabelled).persist()
+        # Counted for the batches, then written: computed once. Marked again: the label texts are
+        # read from the catalog only now, and one naming a removed file must not reach the disk.
+        planned = mark_removed(labels.attach(spark, settings, unlabelled)).persist()
         marked = _mark_reuse_and_batches(planned, previous, settings)
         marked.write.mode("overwrite").parquet(paths.planned(run_id))
         unlabelled.unpersist()

@@ -28,6 +28,7 @@ from jobs import export as export_job
 from jobs import purge as purge_job
 from jobs import reconcile as reconcile_job
 from mediaextract import catalog, cli, dataset, export, statuses
+from mediaextract import extract as extract_module
 from mediaextract.config import load_settings
 from mediaextract.governance import access, expire, purge as purging, rules
 from mediaextract.errors import EXIT_PURGE_INCOMPLETE
@@ -580,7 +581,7 @@ def test_check_access_lists_what_others_can_read_and_exits_1(pristine, root, cap
 
 
 def test_an_extract_after_a_purge_does_not_fetch_the_removed_file_again(
-        spark, sandbox, list_paths, pristine, root, tmp_path, capsys):
+        spark, sandbox, list_paths, pristine, root, tmp_path, capsys, monkeypatch):
     row = pristine["ok"][BY_NAME]
     ids = tmp_path / "ids.txt"
     ids.write_text(f"File:Foo bar.jpg\n{NAMED_IN_LABELS}\n")
@@ -588,6 +589,18 @@ def test_an_extract_after_a_purge_does_not_fetch_the_removed_file_again(
                            capsys)
     assert code == 0, err
     album = [p for p in list_paths if Path(p).stem == LIST]
+
+    def die(name):
+        if name == "extract.planned":  # the plan is on disk, nothing fetched yet
+            raise Killed()
+
+    monkeypatch.setattr(extract_module, "checkpoint", die)
+    with pytest.raises(Killed):
+        run_extract(spark, sandbox_settings(sandbox, output__root=str(root)), album, str(root / "covers"),
+                    out=lambda line: None)
+    monkeypatch.undo()
+    assert list((root / "covers").rglob("planned*")), "the plan should be on disk"
+    assert files_holding(root, NAMED_IN_LABELS.encode()) == []  # not in the plan either
     run_extract(spark, sandbox_settings(sandbox, output__root=str(root)), album, str(root / "covers"),
                 out=lambda line: None)
     items = items_of(spark, root)

@@ -163,3 +163,19 @@ def test_a_run_killed_after_its_line_was_written_is_not_logged_twice():
 def test_a_line_cut_short_by_a_crash_does_not_hide_the_others():
     records = audit.parse_lines(b'{"run":"a"}\n{"run":"b"\n{"run":"c"}\n')
     assert [r["run"] for r in records] == ["a", "c"]
+
+
+def test_names_test_knows_removed_names_and_names_found_for_keys_under_each_roots_salt():
+    from mediaextract.governance import rules
+
+    a, b = b"salt-of-root-a", b"salt-of-root-b"
+    blocked = [(a, {"name": frozenset({audit.salted_hash(a, "name", "Foo.jpg")})}),
+               (b, {audit.NAMED: frozenset({audit.salted_hash(b, "name", "Bar.jpg")}),
+                    "sha1": frozenset({audit.salted_hash(b, "sha1", "x")})})]
+    removed = audit.names_test(blocked)
+    assert removed("Foo.jpg") and removed("Bar.jpg")
+    assert not removed("Baz.jpg") and not removed("x")
+    assert not audit.names_test([(a, {"name": frozenset({audit.salted_hash(b, "name", "Foo.jpg")})})])("Foo.jpg")
+    assert rules.names_a_removed_file("Duplicate of [[File:bar.jpg]]", removed)  # as extract tests a text
+    assert not rules.names_a_removed_file("Duplicate of [[File:Baz.jpg]]", removed)
+    assert audit.NAMED in audit.removed_hashes([{"action": "purge", "identifiers": {audit.NAMED: ["h"]}}])

@@ -147,24 +147,32 @@ def _flag_all(frame: DataFrame, ids: Identifiers) -> tuple[DataFrame, Column, li
 def names_of_matches(spark: SparkSession, tables, selector: rules.Selector) -> frozenset[str]:
     """Return the names of the files a request selects by its other identifiers (sha1s, storage
     keys, fa_ids, versions), as the tables hold them: label texts may name them. A table that
-    cannot be read is skipped (the purge deletes its broken part files next)."""
+    cannot be read is read part file by part file, the broken ones left out (the purge deletes
+    them next)."""
     others = rules.Selector(sha1s=selector.sha1s, storage_keys=selector.storage_keys, fa_ids=selector.fa_ids,
                             versions=selector.versions)
     if others.is_empty():
         return frozenset()
     ids, found = Identifiers(spark, others), set()
+
+    def names_in(frame: DataFrame) -> list[str]:
+        name = "name" if "name" in frame.columns else "name_bytes" if "name_bytes" in frame.columns else None
+        flagged = flag_matches(frame, ids) if name else None
+        if flagged is None:
+            return []
+        return [r["n"] for r in flagged.where(F.col(MATCH)).select(catalog.text_column(flagged, name, strip=False)
+                                                                    .alias("n")).where(F.col("n").isNotNull())
+                .distinct().collect()]
+
     for table in tables:
         try:
-            frame = read_table(spark, table)
-            name = "name" if "name" in frame.columns else "name_bytes" if "name_bytes" in frame.columns else None
-            flagged = flag_matches(frame, ids) if name else None
-            if flagged is None:
-                continue
-            rows = (flagged.where(F.col(MATCH)).select(catalog.text_column(flagged, name, strip=False).alias("n"))
-                    .where(F.col("n").isNotNull()).distinct().collect())
-        except Exception:  # noqa: BLE001 - Py4J/Spark errors: an unreadable table, dealt with by _count
-            continue
-        found.update(r["n"] for r in rows)
+            found.update(names_in(read_table(spark, table)))
+        except Exception:  # noqa: BLE001 - Py4J/Spark errors: a broken part file somewhere in it
+            for part in table.parts:
+                try:
+                    found.update(names_in(spark.read.parquet(part)))  # its columns but the partition's
+                except Exception:  # noqa: BLE001 - this one is broken: _count deletes it
+                    continue
     return frozenset(found)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, Mapping
 
@@ -100,7 +102,8 @@ def _word_starts(text: str) -> list[int]:
 _EXTENSION_END = re.compile(r"\.[^\W_]+")
 
 
-def name_candidates(text: str) -> set[str]:
+@lru_cache(maxsize=4096)  # the same reason texts come back row after row
+def name_candidates(text: str) -> frozenset[str]:
     """Return the DB keys a text may name: every stretch from a word start (the text's start, or
     after a character that is no letter or digit) to the end of an extension (a "." and letters
     or digits up to a character that is neither), of at most MAX_KEY_BYTES, read as a person
@@ -117,13 +120,12 @@ def name_candidates(text: str) -> set[str]:
         written = normalize("NFC", variant)
         starts = _word_starts(written)
         for end in (m.end() for m in _EXTENSION_END.finditer(written)):
-            for start in starts:
-                if start >= end or end - start > MAX_KEY_BYTES:
-                    continue
+            # A key holds at most MAX_KEY_BYTES bytes, so at most as many characters.
+            for start in starts[bisect_left(starts, end - MAX_KEY_BYTES):bisect_left(starts, end)]:
                 key = re.sub(r"[\s_]+", "_", written[start:end]).strip("_")
                 if key and len(key.encode("utf-8")) <= MAX_KEY_BYTES:
                     found.add(ucfirst(key))
-    return found
+    return frozenset(found)
 
 
 def names_a_removed_file(text, removed: Callable[[str], bool]) -> bool:
