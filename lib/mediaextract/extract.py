@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import json
 import logging
 import math
+import os
 import time
 from datetime import datetime, timezone
 from functools import partial
@@ -74,12 +75,8 @@ def _blocked(fs: HadoopFS, settings) -> list[tuple[bytes, dict]]:
     return blocked
 
 
-def _mark_removed(frame: DataFrame, blocked: list[tuple[bytes, dict]]) -> DataFrame:
-    """Return frame with every row of a removed file turned into a `removed` row (list, line and
-    status only), whatever its status; the audit keeps salted hashes, so each row is hashed alike."""
-    if not blocked:
-        return frame
-
+def _row_test(blocked: list[tuple[bytes, dict]]):
+    """Return whether a row (its name, sha1 and storage key) is a removed file's."""
     def removed(name, sha1, storage_key) -> bool:
         for salt, hashes in blocked:
             for kind, value in (("name", name), ("sha1", sha1), ("storage_key", storage_key)):
@@ -89,9 +86,31 @@ def _mark_removed(frame: DataFrame, blocked: list[tuple[bytes, dict]]) -> DataFr
             if sha1 is None and name and audit.salted_hash(salt, "name", name) in hashes.get(audit.NAMED, ()):
                 return True
         return False
+    return removed
 
+
+def _names_removed_by_content(frame: DataFrame, blocked: list[tuple[bytes, dict]]) -> list[tuple[bytes, dict]]:
+    """Return [(salt, {NAMED: hashes})] of the names of the rows of frame removed by their sha1 or
+    storage key, or []: a file a purge removed by its content before any copy held it has no name
+    in the audit, and its `duplicate` lines and the label texts naming it must go too."""
+    if not any(kind in hashes for _, hashes in blocked for kind in ("sha1", "storage_key")):
+        return []
+    hit = F.coalesce(F.udf(_row_test(blocked), "boolean", useArrow=False)("name", "sha1", "storage_key"), F.lit(False))
+    names = [r["name"] for r in frame.where(hit & F.col("sha1").isNotNull() & F.col("name").isNotNull())
+             .select("name").distinct().collect()]
+    if not names:
+        return []
+    salt = os.urandom(16)  # the names travel to executors in a closure: as hashes only
+    return [(salt, {audit.NAMED: frozenset(audit.salted_hash(salt, "name", n) for n in names)})]
+
+
+def _mark_removed(frame: DataFrame, blocked: list[tuple[bytes, dict]]) -> DataFrame:
+    """Return frame with every row of a removed file turned into a `removed` row (list, line and
+    status only), whatever its status; the audit keeps salted hashes, so each row is hashed alike."""
+    if not blocked:
+        return frame
     removed_name = audit.names_test(blocked)
-    hit = F.udf(removed, "boolean", useArrow=False)("name", "sha1", "storage_key")
+    hit = F.udf(_row_test(blocked), "boolean", useArrow=False)("name", "sha1", "storage_key")
     flagged = frame.withColumn("_removed", F.coalesce(hit, F.lit(False)))
     # A label text read from the catalog again may name a removed file: it goes, as the purge
     # cleared it (governance.rules.names_a_removed_file), and the row stays.
@@ -214,6 +233,14 @@ class Guard:
         # One extract per data set at a time: the second waits (exit 8 after the timeout).
         self.own = locks.Lock(fs, dataset_lock_directory(root, fs.qualify(paths.root)), "extract",
                               **locks.options(settings))
+        # Names of the files this run's rows show removed by sha1 or key (see find_named).
+        self.named: list[tuple[bytes, dict]] = []
+
+    def find_named(self, planned: DataFrame) -> None:
+        """Read, before any row is marked, the names of the planned files removed by their sha1
+        or storage key (_names_removed_by_content): every later write marks by them too."""
+        with self.lock.shared():
+            self.named = _names_removed_by_content(planned, _blocked(self.fs, self.settings))
 
     @contextmanager
     def running(self):
@@ -231,7 +258,7 @@ class Guard:
         with self.lock.shared():
             dataset.repair_swaps(self.fs, self.paths)
             blocked = _blocked(self.fs, self.settings)
-            yield lambda frame: _mark_removed(frame, blocked)
+            yield lambda frame: _mark_removed(frame, [*blocked, *self.named])
 
 
 def dataset_lock_directory(root: str, data_set: str) -> str:
@@ -343,7 +370,8 @@ def dry_run(spark: SparkSession, settings, list_args: list[str], output: str, co
     takes no lock and registers nothing.
     """
     fs, paths, _, planned = _prepare(spark, settings, list_args, output, column, selection)
-    planned = _mark_removed(planned, _blocked(fs, settings)).persist()
+    blocked = _blocked(fs, settings)
+    planned = _mark_removed(planned, [*blocked, *_names_removed_by_content(planned, blocked)]).persist()
     try:
         previous = dataset.previous_results(spark, fs, paths) if fs.exists(paths.root) else None
         marked = _mark_reuse_and_batches(planned, previous, settings)
@@ -369,6 +397,8 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
          planned, out) -> dict:
     file_mode, dir_mode = dataset.modes(settings)
     run_id = dataset.new_run_id()
+    resolved = planned.persist()  # read for the names removed by content, then marked: the catalog read once
+    guard.find_named(resolved)
     with guard.writing() as mark_removed:
         # Registered before its first byte; writing until this run has finished it.
         this = registry.find(inv.DATASET, paths.root) or registry.register(inv.DATASET, paths.root, job="extract")
@@ -380,13 +410,14 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
         if fs.exists(paths.success):
             fs.delete(paths.success)  # the data set is being changed: not complete until the end
         previous = dataset.previous_results(spark, fs, paths)
-        unlabelled = mark_removed(planned).persist()  # read for the labels' keys, then joined
+        unlabelled = mark_removed(resolved).persist()  # read for the labels' keys, then joined
         # Counted for the batches, then written: computed once. Marked again: the label texts are
         # read from the catalog only now, and one naming a removed file must not reach the disk.
         planned = mark_removed(labels.attach(spark, settings, unlabelled)).persist()
         marked = _mark_reuse_and_batches(planned, previous, settings)
         marked.write.mode("overwrite").parquet(paths.planned(run_id))
         unlabelled.unpersist()
+        resolved.unpersist()
         checkpoint("extract.planned")
         # The container of a row to fetch must exist: with a wrong wiki.id or zone every row
         # would end `not_in_storage` and the run exit 0 (the first preflight's container is

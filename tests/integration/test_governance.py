@@ -634,6 +634,27 @@ def test_an_extract_after_a_purge_by_storage_key_keeps_the_files_name_out_too(
         assert files_holding(root, form) == [], form
 
 
+def test_an_extract_after_a_purge_by_key_of_a_file_no_copy_held_keeps_its_name_out(
+        spark, sandbox, list_paths, pristine, tmp_path, capsys):
+    """No copy held the file when it was removed, so the audit has no name for it: the extract
+    finds the name on the rows it removes by key, and drops the duplicate line and the texts."""
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    ids = tmp_path / "keys.txt"
+    ids.write_text(pristine["ok"][BY_KEY]["storage_key"] + "\n")
+    code, out, err = run_job(purge_job, ["--request", "T-before", "--storage-keys", str(ids),
+                                         "--set", f"output.root={fresh}"], capsys)
+    assert code == 0 and "removed 0 rows" in out, err
+    album = [p for p in list_paths if Path(p).stem == LIST]
+    run_extract(spark, sandbox_settings(sandbox, output__root=str(fresh)), album, str(fresh / "covers"),
+                out=lambda line: None)
+    items = items_of(spark, fresh)
+    assert items.where(F.col("name") == BY_KEY).count() == 0 and removed_rows(items) == 2  # its line and duplicate
+    assert items.where(F.col("name") == BY_SHA1).first()["description"] is None
+    for form in (b"Don't.jpg", b"Don&#x27;t.jpg", b"Don&#39;t.jpg", b"Same cover as"):
+        assert files_holding(fresh, form) == [], form
+
+
 # --- copies anywhere, garbage, logs (issue 10) -----------------------------------------------------
 
 
