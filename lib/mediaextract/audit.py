@@ -81,6 +81,13 @@ NAMED = "named"
 BLOCKING_KINDS = ("name", "sha1", "storage_key", NAMED)
 
 
+def names_under_a_fresh_salt(names: Iterable[str], kind: str = "name") -> tuple[bytes, dict[str, frozenset[str]]]:
+    """Return (a new salt, {kind: the names' salted hashes}): names as a closure that travels to
+    Spark's executors may hold them, hashed (as names, whatever the kind), never in clear."""
+    salt = new_salt()
+    return salt, {kind: frozenset(salted_hash(salt, "name", name) for name in names)}
+
+
 def names_test(blocked: Iterable[tuple[bytes, Mapping]]) -> Callable[[str], bool]:
     """Return whether a DB key is the name of a removed file, from [(salt, {kind: salted hashes})]
     (removed_hashes per root): its names and the names found for its other identifiers."""

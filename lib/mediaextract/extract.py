@@ -14,7 +14,6 @@ from contextlib import contextmanager
 import json
 import logging
 import math
-import os
 import time
 from datetime import datetime, timezone
 from functools import partial
@@ -100,8 +99,7 @@ def _names_removed_by_content(frame: DataFrame, blocked: list[tuple[bytes, dict]
              .select("name").distinct().collect()]
     if not names:
         return []
-    salt = os.urandom(16)  # the names travel to executors in a closure: as hashes only
-    return [(salt, {audit.NAMED: frozenset(audit.salted_hash(salt, "name", n) for n in names)})]
+    return [audit.names_under_a_fresh_salt(names, audit.NAMED)]
 
 
 def _mark_removed(frame: DataFrame, blocked: list[tuple[bytes, dict]]) -> DataFrame:

@@ -13,7 +13,6 @@ the text goes.
 
 from __future__ import annotations
 
-import os
 from functools import reduce
 from typing import Callable, NamedTuple
 
@@ -66,9 +65,7 @@ class Identifiers:
 
 def hashed_membership(names) -> Callable[[str], bool]:
     """Return a test of whether a DB key is one of names that holds them only as salted hashes."""
-    salt = os.urandom(16)
-    hashes = frozenset(audit.salted_hash(salt, "name", name) for name in names)
-    return lambda key: audit.salted_hash(salt, "name", key) in hashes
+    return audit.names_test([audit.names_under_a_fresh_salt(names)])
 
 
 class Hits(NamedTuple):

@@ -22,7 +22,6 @@ A purge that could not reach a copy or still finds a match exits 7 naming paths,
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -254,8 +253,7 @@ def _removed_names(fs: HadoopFS, roots: list[str], names: frozenset[str]) -> Cal
     names and those its other identifiers found, and every name an earlier purge under these
     roots removed (audit logs and the journals of killed purges), so that a text an earlier purge
     could not reach, or that came back, goes too. None when there is no such name."""
-    salt = os.urandom(16)  # the closure that tests names travels to executors: hashes only, never names
-    blocked = [(salt, {"name": frozenset(audit.salted_hash(salt, "name", n) for n in names)})] if names else []
+    blocked = [audit.names_under_a_fresh_salt(names)] if names else []
     for root in roots:
         log_ = audit.AuditLog(fs, root)
         if _exists(fs, log_.salt_path):
