@@ -86,6 +86,14 @@ LIST = "album_covers"
 # purges the first three by name, sha1 and storage key); a seed purges two of them, by name.
 CANDIDATES = ("Foo_bar.jpg", "Caf\u00e9_del_Mar.jpg", "Don't.jpg", "100%_pure.jpg", "Smile_\U0001F600_album.png")
 OPS = ("purge1", "purge2", "extract", "export", "expire")
+
+
+def draw(seed: int) -> tuple[random.Random, list[str], str]:
+    """Return a seed's generator after its first draws, the two names to purge and the operation to kill."""
+    rng = random.Random(seed)
+    targets = rng.sample(CANDIDATES, 2)
+    return rng, targets, rng.choice(OPS)
+
 PURGES = ("purge1", "purge2")
 EXPIRED = "2001-01-01T00:00:00+00:00"
 # Performance knobs only (results do not depend on them): one core, one shuffle partition, no
@@ -733,9 +741,7 @@ class Torture:
             rng = random.Random("dry run")
             targets, victim, crash_at, crash_on = list(CANDIDATES[:2]), None, 0, ""
         else:
-            rng = random.Random(seed)
-            targets = rng.sample(CANDIDATES, 2)
-            victim = rng.choice(OPS)
+            rng, targets, victim = draw(seed)
             crash_at, crash_on = rng.randint(1, self.counts[victim]), ""
             if rng.random() < 0.5:  # half the seeds: the first checkpoint of one of its own steps
                 steps = [n for n in self.names[victim] if not n.startswith("lock.")] or self.names[victim]

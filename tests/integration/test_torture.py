@@ -11,7 +11,10 @@ still there; `old` is gone; root A's audit log holds one complete line per purge
 counts. See tests/torture_harness.py for the design; bench/torture.py runs many more seeds.
 
 Seeds run two at a time in the background (two layouts with roots of their own); each test
-waits for its seed's result. MEDIAEXTRACT_TORTURE_SEEDS=N runs N seeds instead of 20.
+waits for its seed's result. The suite runs six seeds chosen so that each of the five operations
+is killed at least once and each candidate name is purged at least once (seeds 0, 1, 6, 7, 12,
+13); bench/torture.py runs the long tail (`make torture`: 200 seeds).
+MEDIAEXTRACT_TORTURE_SEEDS=N runs seeds 0..N-1 instead.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from ..torture_harness import LIST, Torture
+from ..torture_harness import CANDIDATES, LIST, OPS, Torture, draw
 
-SEEDS = int(os.environ.get("MEDIAEXTRACT_TORTURE_SEEDS") or 20)
+# seed: the operation it kills (torture_harness.draw; test_the_suite_seeds_cover_… checks it)
+SUITE_SEEDS = {0: "purge1", 1: "extract", 6: "export", 7: "export", 12: "expire", 13: "purge2"}
+SEEDS = (tuple(range(int(os.environ["MEDIAEXTRACT_TORTURE_SEEDS"])))
+         if os.environ.get("MEDIAEXTRACT_TORTURE_SEEDS") else tuple(SUITE_SEEDS))
 SEED_TIMEOUT_S = 840  # under pytest-timeout's 900 s: a hung seed fails with its own message
 
 
@@ -41,7 +47,7 @@ def torture(sandbox, list_paths, tmp_path_factory):
     harness = Torture(tmp_path_factory.mktemp("torture"), overrides, album, log=log)
     try:
         harness.start()
-        harness.submit(range(SEEDS))  # two at a time, in the background; each test waits for its own
+        harness.submit(SEEDS)  # two at a time, in the background; each test waits for its own
         yield harness
     finally:
         harness.close()
@@ -52,7 +58,14 @@ def test_the_unkilled_round_passes_every_check(torture):
     assert all(count > 0 for count in torture.counts.values()), torture.counts
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_a_seeded_kill_leaves_no_trace_and_loses_no_row(torture, seed):
     result = torture.result(seed, timeout_s=SEED_TIMEOUT_S)
     assert not result.problems, result.report()
+
+
+def test_the_suite_seeds_cover_every_operation_and_every_name():
+    drawn = {seed: draw(seed) for seed in SUITE_SEEDS}
+    assert {seed: victim for seed, (_, _, victim) in drawn.items()} == SUITE_SEEDS
+    assert set(SUITE_SEEDS.values()) == set(OPS)
+    assert {name for _, targets, _ in drawn.values() for name in targets} == set(CANDIDATES)
