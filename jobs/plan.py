@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
-from mediaextract import cli, dataset, json_output, pipeline, report
+from mediaextract import catalog, cli, dataset, json_output, pipeline, report
 from mediaextract.hadoopfs import HadoopFS
 from mediaextract.session import build_session
 
@@ -39,7 +39,7 @@ def _plan(args) -> dict:
         rows, "plan", connections=connections, lines=lines,
         request_s=settings["fetch.estimate_request_s"], bytes_per_s=settings["fetch.estimate_bytes_per_s"],
         extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "output": fs.qualify(output), "settings": settings.public()})
+               "output": fs.qualify(output), "settings": settings.public(), **catalog.looked_up_in(settings)})
     file_mode, dir_mode = dataset.modes(settings)
     if not args.output:
         dataset.make_root(fs, settings["output.root"], settings)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from mediaextract import cli, schedule
 from mediaextract.catalog import DeletionWindow
-from mediaextract.errors import MediaextractError
+from mediaextract.errors import BadInput, MediaextractError
 from mediaextract.extract import dry_run, run_extract
 from mediaextract.hadoopfs import HadoopFS
 from mediaextract.pipeline import Selection
@@ -34,6 +34,7 @@ def main(argv) -> int:
     cli.configure_logging(args.quiet, args.verbose)
     settings = cli.settings_from_args(args)
     period = schedule.period_before(cli.parse_utc(args.nominal_time, "--nominal-time"), args.frequency)
+    selection = _selection(args, period, settings)  # before any work: its refusals are bad input
     spark = build_session(settings, f"mediaextract scheduled {period.label}", args.master)
     fs = HadoopFS(spark)
     root = args.output_root.rstrip("/")
@@ -43,7 +44,7 @@ def main(argv) -> int:
         return 0
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     if args.dry_run:
-        dry_run(spark, settings, args.lists, output, args.column, out=say, selection=_selection(args, period))
+        dry_run(spark, settings, args.lists, output, args.column, out=say, selection=selection)
         return 0
     fs.mkdirs(f"{root}/_locks", 0o700)
     lock = schedule.PeriodLock(fs, f"{root}/_locks/snapshot={period.label}.lock",
@@ -54,7 +55,7 @@ def main(argv) -> int:
     try:
         if fs.exists(f"{output}/_FAILED"):
             fs.delete(f"{output}/_FAILED")
-        run_extract(spark, settings, args.lists, output, args.column, out=say, selection=_selection(args, period))
+        run_extract(spark, settings, args.lists, output, args.column, out=say, selection=selection)
     except BaseException as error:
         reason = str(error) if isinstance(error, MediaextractError) else f"{type(error).__name__}: {error}"
         fs.mkdirs(output, 0o700)
@@ -65,8 +66,11 @@ def main(argv) -> int:
     return 0
 
 
-def _selection(args, period) -> Selection:
+def _selection(args, period, settings) -> Selection:
     """Return the period's deletion window (and any samples) as the pipeline's selection."""
+    if settings["catalog.files"] != "deleted" or args.uploaded_since or args.uploaded_until:
+        raise BadInput("scheduled selects deleted files by their deletion in a period: --files, "
+                       "--uploaded-since and --uploaded-until are for extract and plan")
     return Selection(
         window=DeletionWindow(period.start, period.end,
                               tuple(m for v in args.media_type for m in v.split(",") if m),

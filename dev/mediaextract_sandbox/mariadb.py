@@ -149,7 +149,7 @@ class MariaDB:
         conn = self.connect_admin(database)
         try:
             with conn.cursor() as cur:
-                for table in ("filearchive", "image", "oldimage", "comment"):
+                for table in ("filearchive", "image", "oldimage", "comment", "file", "filerevision", "filetypes"):
                     cur.execute(f"DROP TABLE IF EXISTS `{table}`")
                 for statement in schema_statements():
                     cur.execute(statement)

@@ -95,3 +95,47 @@ CREATE TABLE IF NOT EXISTS comment (
   INDEX comment_hash (comment_hash),
   PRIMARY KEY (comment_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=binary;
+
+-- MediaWiki's file schema migration ($wgFileSchemaMigrationStage): image -> file, oldimage ->
+-- filerevision, media types in filetypes. The seed writes the same live files and old versions
+-- here as in image and oldimage (catalog.tables: file reads them).
+CREATE TABLE IF NOT EXISTS filetypes (
+  ft_id SMALLINT UNSIGNED AUTO_INCREMENT NOT NULL,
+  ft_media_type VARBINARY(255) NOT NULL,
+  ft_major_mime VARBINARY(255) NOT NULL,
+  ft_minor_mime VARBINARY(255) NOT NULL,
+  UNIQUE INDEX ft_media_mime (ft_media_type, ft_major_mime, ft_minor_mime),
+  PRIMARY KEY (ft_id)
+) ENGINE=InnoDB DEFAULT CHARSET=binary;
+
+CREATE TABLE IF NOT EXISTS file (
+  file_id BIGINT UNSIGNED AUTO_INCREMENT NOT NULL,
+  file_name VARBINARY(255) NOT NULL,
+  file_latest BIGINT UNSIGNED NOT NULL,
+  file_type SMALLINT UNSIGNED NOT NULL,
+  file_deleted SMALLINT UNSIGNED DEFAULT 0 NOT NULL,
+  UNIQUE INDEX file_name (file_name),
+  INDEX file_latest (file_latest),
+  PRIMARY KEY (file_id)
+) ENGINE=InnoDB DEFAULT CHARSET=binary;
+
+CREATE TABLE IF NOT EXISTS filerevision (
+  fr_id BIGINT UNSIGNED AUTO_INCREMENT NOT NULL,
+  fr_file BIGINT NOT NULL,
+  fr_size BIGINT UNSIGNED DEFAULT 0 NOT NULL,
+  fr_width INT DEFAULT 0 NOT NULL,
+  fr_height INT DEFAULT 0 NOT NULL,
+  fr_metadata MEDIUMBLOB NOT NULL,
+  fr_bits INT DEFAULT 0 NOT NULL,
+  fr_description_id BIGINT UNSIGNED NOT NULL,
+  fr_actor BIGINT UNSIGNED NOT NULL,
+  fr_timestamp BINARY(14) NOT NULL,
+  fr_sha1 VARBINARY(32) DEFAULT '' NOT NULL,
+  fr_archive_name VARBINARY(255) DEFAULT '' NOT NULL,
+  fr_deleted SMALLINT UNSIGNED DEFAULT 0 NOT NULL,
+  INDEX fr_actor_timestamp (fr_actor, fr_timestamp),
+  INDEX fr_sha1 (fr_sha1(10)),
+  INDEX fr_timestamp (fr_timestamp),
+  INDEX fr_file (fr_file),
+  PRIMARY KEY (fr_id)
+) ENGINE=InnoDB DEFAULT CHARSET=binary;

@@ -195,7 +195,7 @@ def build_contents() -> dict[str, Content]:
     exif_bytes = encode(stored, "JPEG", quality=85, exif=exif.tobytes())
     contents["grace_exif6"] = bitmap(exif_bytes, "jpg", "jpeg", size=(stored.height, stored.width))
     # Small distinct crops for the many versions and corner cases.
-    for i in range(1, 26):
+    for i in range(1, 27):
         x, y = (i * 37) % 330, (i * 53) % 420
         contents[f"tile_j{i}"] = jpeg(grace.crop((x, y, x + 160 + i, y + 150)))
     for i in range(1, 6):
@@ -365,7 +365,27 @@ FILEARCHIVE: list[Row] = [
 # Live files (`image`) and their old versions (`oldimage`): not in filearchive (one undeleted since).
 IMAGE = [("Undeleted_cover.jpg", "tile_j25", "20230101000000"),
          ("Live_photo.jpg", "grace_small", "20220101000000")]
-OLDIMAGE = [("Undeleted_cover.jpg", "20230101000000!Undeleted_cover.jpg", "tile_j2", "20150101000000")]
+# (name, archive name, content, uploaded, oi_deleted): the second's file is hidden (oi_deleted & 1),
+# so MediaWiki moved it to the deleted zone under its sha1 key.
+OLDIMAGE = [("Undeleted_cover.jpg", "20230101000000!Undeleted_cover.jpg", "tile_j2", "20150101000000", 0),
+            ("Live_photo.jpg", "20220101000000!Live_photo.jpg", "tile_j26", "20180101000000", 1)]
+
+# A file deleted since, which the migrated tables still hold (file_deleted = 1): no control.
+FILE_TABLES_DELETED = "Deleted_since.jpg"
+# The uploaders' descriptions of live files and old versions (img_description_id, oi_description_id).
+LIVE_DESCRIPTIONS = {"Undeleted_cover.jpg": "cover", "Live_photo.jpg": "photo",
+                     "20230101000000!Undeleted_cover.jpg": "own_work", "20220101000000!Live_photo.jpg": "photo"}
+
+
+def public_object(wiki_id: str, name: str, archive_name: str | None = None) -> tuple[str, str]:
+    """Return (container, object) of a live file (or of one of its old versions) in the public zone.
+
+    Written here from the storage notes, apart from the package's layout module, so that the
+    sandbox checks that module instead of sharing its mistakes.
+    """
+    h = hashlib.md5(name.encode("utf-8")).hexdigest()
+    path = f"archive/{h[0]}/{h[:2]}/{archive_name}" if archive_name else f"{h[0]}/{h[:2]}/{name}"
+    return f"{wiki_id}-local-public.{h[:2]}", path
 
 # --- the lists: every line, its expected DB key and expected final status, by hand --------------
 
@@ -549,12 +569,13 @@ def _comment_texts(row: Row) -> tuple[str | None, str | None]:
     return REASONS[row.reason][1], DESCRIPTIONS[row.description][1]
 
 
-def _live_duplicates(sha1: str, contents: dict[str, Content]) -> str | None:
-    """Return the live files (IMAGE) with this sha1, sorted and joined with "|", or None."""
+def _live_duplicates(sha1: str, contents: dict[str, Content], but: str | None = None) -> str | None:
+    """Return the live files (IMAGE) with this sha1 (but the one named `but`: a live file is no
+    duplicate of itself), sorted and joined with "|", or None."""
     if not sha1:
         return None
     names = sorted(name for name, content_id, _ in IMAGE
-                   if sha1_base36(contents[content_id].data) == sha1)
+                   if sha1_base36(contents[content_id].data) == sha1 and name != but)
     return "|".join(names) or None
 
 
@@ -627,7 +648,29 @@ def build_truth(wiki_id: str, paths: dict[str, Path], contents: dict[str, Conten
         truth_lists[list_name] = {"path": str(paths[list_name]), "counts": counts, "rows": rows_out}
         for key in COUNT_KEYS:
             totals[key] += counts[key]
-    return {"wiki_id": wiki_id, "lists": truth_lists, "totals": totals}
+    return {"wiki_id": wiki_id, "lists": truth_lists, "totals": totals, "controls": _control_truth(contents)}
+
+
+def _control_truth(contents: dict[str, Content]) -> dict:
+    """Return the live files (`live`) and old versions (`old`) as an extract of them reads them
+    (catalog.files live / old): every catalog column, by name (old: by archive name)."""
+    def facts(name, content_id, uploaded, archive_name=None, hidden=False):
+        content = contents[content_id]
+        sha1 = sha1_base36(content.data)
+        description = DESCRIPTIONS[LIVE_DESCRIPTIONS[archive_name or name]][1]
+        return {"name": name, "archive_name": archive_name, "sha1": sha1,
+                "sha1_hex": hashlib.sha1(content.data).hexdigest(),
+                # Only a hidden old version has a key: MediaWiki moved its file to the deleted zone.
+                "storage_key": storage_key_for(sha1, name) if hidden else None,
+                "size": len(content.data), "width": content.width, "height": content.height,
+                "media_type": content.media_type, "mime": f"{content.major}/{content.minor}",
+                "uploaded_at": uploaded, "deleted_at": None, "deleted_reason": None,
+                "description": description,
+                "live_duplicate_of": _live_duplicates(sha1, contents, but=name if archive_name is None else None),
+                "status": "ok"}
+    return {"live": [facts(name, content_id, uploaded) for name, content_id, uploaded in IMAGE],
+            "old": [facts(name, content_id, uploaded, archive_name, bool(oi_deleted & 1))
+                    for name, archive_name, content_id, uploaded, oi_deleted in OLDIMAGE]}
 
 
 # --- writing to the services ---------------------------------------------------------------------
@@ -672,8 +715,9 @@ def _fill_database(sandbox, contents: dict[str, Content]) -> None:
                     "%s, %s, %s, %s, %s)",
                     (name.encode(), len(content.data), content.width, content.height, b"{}",
                      content.bits, content.media_type, content.major, content.minor.encode(),
-                     1, 1, timestamp.encode(), sha1_base36(content.data).encode()))
-            for name, archive_name, content_id, timestamp in OLDIMAGE:
+                     DESCRIPTIONS[LIVE_DESCRIPTIONS[name]][0], 1, timestamp.encode(),
+                     sha1_base36(content.data).encode()))
+            for name, archive_name, content_id, timestamp, oi_deleted in OLDIMAGE:
                 content = contents[content_id]
                 cur.execute(
                     "INSERT INTO oldimage (oi_name, oi_archive_name, oi_size, oi_width, oi_height, "
@@ -681,11 +725,58 @@ def _fill_database(sandbox, contents: dict[str, Content]) -> None:
                     "oi_media_type, oi_major_mime, oi_minor_mime, oi_deleted, oi_sha1) VALUES "
                     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     (name.encode(), archive_name.encode(), len(content.data), content.width,
-                     content.height, content.bits, 1, 1, timestamp.encode(), b"{}",
-                     content.media_type, content.major, content.minor.encode(), 0,
+                     content.height, content.bits, DESCRIPTIONS[LIVE_DESCRIPTIONS[archive_name]][0], 1,
+                     timestamp.encode(), b"{}",
+                     content.media_type, content.major, content.minor.encode(), oi_deleted,
                      sha1_base36(content.data).encode()))
+            _write_file_tables(cur, contents)
     finally:
         conn.close()
+
+
+def _write_file_tables(cur, contents: dict[str, Content]) -> None:
+    """Write IMAGE and OLDIMAGE again as MediaWiki's migrated tables: a `file` per live file,
+    a `filerevision` per version (its latest the current one), the media types in `filetypes`."""
+    types: dict[tuple, int] = {}
+    revisions = []  # (name, content, timestamp, archive name, bits, description); current ones first
+    for name, content_id, timestamp in IMAGE:
+        revisions.append((name, contents[content_id], timestamp, "", 0, LIVE_DESCRIPTIONS[name]))
+    for name, archive_name, content_id, timestamp, oi_deleted in OLDIMAGE:
+        revisions.append((name, contents[content_id], timestamp, archive_name, oi_deleted,
+                          LIVE_DESCRIPTIONS[archive_name]))
+    file_ids = {name: number for number, (name, _, _) in enumerate(IMAGE, start=1)}
+    for name, content, *_ in revisions[:len(IMAGE)]:
+        key = (content.media_type, content.major, content.minor)
+        types.setdefault(key, len(types) + 1)
+    cur.executemany("INSERT INTO filetypes (ft_id, ft_media_type, ft_major_mime, ft_minor_mime) "
+                    "VALUES (%s, %s, %s, %s)", [(i, m.encode(), a.encode(), b.encode()) for (m, a, b), i in types.items()])
+    for fr_id, (name, content, timestamp, archive_name, bits, description) in enumerate(revisions, start=1):
+        cur.execute(
+            "INSERT INTO filerevision (fr_id, fr_file, fr_size, fr_width, fr_height, fr_metadata, fr_bits, "
+            "fr_description_id, fr_actor, fr_timestamp, fr_sha1, fr_archive_name, fr_deleted) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (fr_id, file_ids[name], len(content.data), content.width, content.height, b"{}", content.bits,
+             DESCRIPTIONS[description][0], 1, timestamp.encode(), sha1_base36(content.data).encode(),
+             archive_name.encode(), bits))
+    for fr_id, (name, content, *_) in enumerate(revisions[:len(IMAGE)], start=1):
+        cur.execute("INSERT INTO file (file_id, file_name, file_latest, file_type, file_deleted) "
+                    "VALUES (%s, %s, %s, %s, 0)",
+                    (file_ids[name], name.encode(), fr_id, types[(content.media_type, content.major, content.minor)]))
+    # A deleted file keeps its `file` row (file_deleted = 1) and revisions: neither a live file
+    # nor old versions (catalog.tables: file leaves it out; filearchive has it).
+    content = contents["tile_j1"]
+    deleted_id, first_rev = len(IMAGE) + 1, len(revisions) + 1
+    for offset, (timestamp, archive_name) in enumerate((("20200101000000", ""),
+                                                        ("20190101000000", f"20200101000000!{FILE_TABLES_DELETED}"))):
+        cur.execute(
+            "INSERT INTO filerevision (fr_id, fr_file, fr_size, fr_width, fr_height, fr_metadata, fr_bits, "
+            "fr_description_id, fr_actor, fr_timestamp, fr_sha1, fr_archive_name, fr_deleted) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (first_rev + offset, deleted_id, len(content.data), content.width, content.height, b"{}", content.bits,
+             DESCRIPTIONS["none"][0], 1, timestamp.encode(), sha1_base36(content.data).encode(),
+             archive_name.encode(), 0))
+    cur.execute("INSERT INTO file (file_id, file_name, file_latest, file_type, file_deleted) VALUES (%s, %s, %s, %s, 1)",
+                (deleted_id, FILE_TABLES_DELETED.encode(), first_rev, 1))
 
 
 def _listing(client, bucket: str) -> dict[str, tuple[str, int]]:
@@ -723,6 +814,22 @@ def _fill_storage(sandbox, contents: dict[str, Content]) -> None:
         if where in objects and objects[where][0] != data:
             raise SandboxError(f"seed table: two rows put different bytes at {key}")
         objects[where] = (data, mime, facts["sha1"])
+
+    # Live files and their old versions (the controls' source): the public zone, but for an old
+    # version whose file is hidden, which is in the deleted zone under its sha1 key.
+    for name, content_id, _ in IMAGE:
+        content = contents[content_id]
+        objects[public_object(sandbox.wiki_id, name)] = (
+            content.data, f"{content.major}/{content.minor}", sha1_base36(content.data))
+    for name, archive_name, content_id, _, oi_deleted in OLDIMAGE:
+        content = contents[content_id]
+        if oi_deleted & 1:
+            key = storage_key_for(sha1_base36(content.data), name)
+            where = (sandbox.bucket_for(key), sandbox.object_path(key))
+        else:
+            where = public_object(sandbox.wiki_id, name, archive_name)
+        objects[where] = (content.data, f"{content.major}/{content.minor}", sha1_base36(content.data))
+    buckets |= {bucket for bucket, _ in objects}
 
     with ThreadPoolExecutor(_THREADS) as pool:
         existing = [b["Name"] for b in client.list_buckets().get("Buckets", [])]

@@ -53,10 +53,14 @@ def job_parser(job: str, description: str, lists: bool = True) -> OneLineParser:
         parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
         parser.add_argument("--deleted-since", metavar="UTC", help="select rows deleted at or after this time")
         parser.add_argument("--deleted-until", metavar="UTC", help="select rows deleted before this time")
+        parser.add_argument("--uploaded-since", metavar="UTC", help="select rows uploaded at or after this time")
+        parser.add_argument("--uploaded-until", metavar="UTC", help="select rows uploaded before this time")
+        parser.add_argument("--files", choices=("deleted", "live", "old"),
+                            help="which files (catalog.files): deleted (default), live, or old versions of live files")
         parser.add_argument("--media-type", action="append", default=[],
-                            help="only this media type (BITMAP, DRAWING, ...): among the lists, or in a deletion window")
+                            help="only this media type (BITMAP, DRAWING, ...): among the lists, or in a window")
         parser.add_argument("--mime", action="append", default=[],
-                            help="only this MIME type (image/jpeg, ...): among the lists, or in a deletion window")
+                            help="only this MIME type (image/jpeg, ...): among the lists, or in a window")
     return parser
 
 
@@ -78,20 +82,26 @@ def selection_from_args(args):
     from .sampling import SampleSpec
 
     window = None
-    # Media and MIME types select within a deletion window, or among the rows of the named lists
-    # (a window without dates); alone they would select every deleted file of a type.
-    if args.deleted_since or args.deleted_until or ((args.media_type or args.mime) and args.lists):
+    times = {option: parse_utc(value, option) if value else None
+             for option, value in (("--deleted-since", args.deleted_since), ("--deleted-until", args.deleted_until),
+                                   ("--uploaded-since", args.uploaded_since), ("--uploaded-until", args.uploaded_until))}
+    # Media and MIME types select within a window, or among the rows of the named lists (a
+    # window without dates); alone they would select every file of a type.
+    if any(times.values()) or ((args.media_type or args.mime) and args.lists):
         window = DeletionWindow(
-            since=parse_utc(args.deleted_since, "--deleted-since") if args.deleted_since else None,
-            until=parse_utc(args.deleted_until, "--deleted-until") if args.deleted_until else None,
+            since=times["--deleted-since"], until=times["--deleted-until"],
             media_types=tuple(m for v in args.media_type for m in v.split(",") if m),
-            mimes=tuple(m for v in args.mime for m in v.split(",") if m))
-        if window.since and window.until and window.since >= window.until:
-            raise BadInput("--deleted-since must be before --deleted-until")
+            mimes=tuple(m for v in args.mime for m in v.split(",") if m),
+            uploaded_since=times["--uploaded-since"], uploaded_until=times["--uploaded-until"])
+        for what in ("deleted", "uploaded"):
+            since, until = times[f"--{what}-since"], times[f"--{what}-until"]
+            if since and until and since >= until:
+                raise BadInput(f"--{what}-since must be before --{what}-until")
     elif args.media_type or args.mime:
-        raise BadInput("--media-type and --mime select among named lists or within a deletion window: "
-                       "name lists or add --deleted-since/--deleted-until")
-    return Selection(window=window, window_list=args.name or "deleted",
+        raise BadInput("--media-type and --mime select among named lists or within a window: "
+                       "name lists or add --deleted-since/--deleted-until or --uploaded-since/--uploaded-until")
+    files = getattr(args, "files", None) or "deleted"
+    return Selection(window=window, window_list=args.name or files,
                      samples=tuple(SampleSpec.parse(s) for s in args.sample), seed=args.seed)
 
 
@@ -106,20 +116,26 @@ def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
 
 
 def settings_from_args(args) -> Settings:
-    """Return the settings named by --conf and --set."""
-    return load_settings(args.conf, args.overrides)
+    """Return the settings named by --conf and --set (and --files: catalog.files)."""
+    files = getattr(args, "files", None)
+    return load_settings(args.conf, [*args.overrides, *([f"catalog.files={files}"] if files else [])])
 
 
 def extraction_name(args) -> str:
-    """Return --name, or a stable name made from the list arguments (so a re-run resumes)."""
+    """Return --name, or a stable name made from the list arguments (so a re-run resumes); live
+    and old files (--files) get a suffix of their own, so that controls drawn by a deletion
+    list's name never land in that list's data set."""
     if getattr(args, "name", None):
         return args.name
+    files = getattr(args, "files", None) or "deleted"
     stems = sorted({a.partition("=")[0] if "=" in a else a.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
                     for a in args.lists})
-    joined = "+".join(stems) or "deleted"
+    joined = "+".join(stems)
     if len(joined) > 60:
         joined = stems[0][:40] + "+" + hashlib.sha1(joined.encode()).hexdigest()[:10]
-    return joined
+    if not joined:
+        return files
+    return joined if files == "deleted" else f"{joined}-{files}"
 
 
 def _stop_spark() -> None:

@@ -98,6 +98,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("catalog.fetch_size", int, 10000, "rows per JDBC round trip", at_least=1),
     Setting("catalog.connect_timeout_s", float, 10, "give up on an unreachable catalog after this (exit 3)", above=0),
     Setting("catalog.snapshot", str, None, "path of a snapshot made by the `snapshot` job", nullable=True),
+    Setting("catalog.files", str, "deleted",
+            "which files: `deleted` (`filearchive`), `live` (`image`, public zone) or `old` (`oldimage`, "
+            "archive zone): live and old files are the controls of a deletion model; over JDBC only",
+            choices=("deleted", "live", "old")),
+    Setting("catalog.tables", str, "image",
+            "the catalog's schema: `image` (image, oldimage: today's MediaWiki) or `file` (file, filerevision, "
+            "filetypes: MediaWiki's file schema migration); filearchive either way",
+            choices=("image", "file")),
     Setting("catalog.versions", str, "latest", "`latest`: one row per name; `all`: one per deleted version",
             choices=("latest", "all")),
     Setting("catalog.hidden_content_is_suppressed", bool, False,
@@ -117,6 +125,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("storage.sharded", bool, True, "add the `.<key[0:2]>` shard suffix to containers (the 16 big wikis)"),
     Setting("storage.disk_root", str, None, "with `backend: disk`, the upload directory holding `deleted/`",
             nullable=True),
+    Setting("fetch.stop_if_first_missing", int, 20,
+            "stop (exit 9) when the first N objects a run fetches are all missing (404): wrong wiki.id, zone or "
+            "sharding; 0: never", at_least=0),
     Setting("fetch.connections_per_executor", int, 4, "hard cap on requests in flight per executor", at_least=1),
     Setting("fetch.max_connections", int, 8, "hard cap on requests in flight for the whole job", at_least=1),
     Setting("fetch.executors", int, None,
@@ -283,6 +294,9 @@ def _check_agreement(values: Mapping[str, Any]) -> None:
     _refuse_credentials_in_url(values["catalog.url"])
     if values["catalog.source"] == "snapshot" and not values["catalog.snapshot"]:
         raise BadInput("catalog.source is snapshot but catalog.snapshot (its path) is not set")
+    if values["catalog.source"] == "snapshot" and values["catalog.files"] != "deleted":
+        raise BadInput(f"catalog.files is {values['catalog.files']} but a snapshot (catalog.source) holds "
+                       "filearchive only: read live and old files with catalog.source: jdbc")
     if values["fetch.backoff_initial_s"] > values["fetch.backoff_max_s"]:
         raise BadInput("setting fetch.backoff_initial_s must not exceed fetch.backoff_max_s")
     # A holder that refreshes less often than staleness is judged would be taken over while alive.

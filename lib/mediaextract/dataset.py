@@ -154,6 +154,15 @@ def read_items(spark: SparkSession, path: str) -> DataFrame:
 _VANISHED = ("FileNotFoundException", "FILE_NOT_EXIST", "PATH_NOT_FOUND", "does not exist")
 
 
+def _vanished(error: Exception) -> bool:
+    """Return whether a read failed because a swap moved its files away under it."""
+    if any(mark in str(error) for mark in _VANISHED):
+        return True
+    # Spark's file listing, finding the directory gone between two of its steps ("was it deleted
+    # very recently?" in its log), raises an IllegalArgumentException without a message.
+    return type(error).__name__ == "IllegalArgumentException" and not str(error).strip()
+
+
 def with_items(spark: SparkSession, path: str | Callable[[], str], action, attempts: int = 5):
     """Return action(items at path), reading again when a swap moved the files under the read.
 
@@ -166,7 +175,7 @@ def with_items(spark: SparkSession, path: str | Callable[[], str], action, attem
         try:
             return action(read_items(spark, path() if callable(path) else path))
         except Exception as error:  # py4j/AnalysisException: the message names the cause
-            if attempt + 1 == attempts or not any(mark in str(error) for mark in _VANISHED):
+            if attempt + 1 == attempts or not _vanished(error):
                 raise
             time.sleep(0.1 * (attempt + 1))
 

@@ -15,7 +15,7 @@ _HEX40_RE = re.compile(r"[0-9a-fA-F]{40}")
 BASE36_SHA1_RE = re.compile(r"[0-9a-z]{1,31}")
 _EXT_RE = re.compile(r"[0-9a-z]+")
 # File::normalizeExtension
-_EXT_SQUISH = {"htm": "html", "jpeg": "jpg", "mpeg": "mpg", "tiff": "tif", "ogv": "ogg"}
+EXTENSION_SQUISH = {"htm": "html", "jpeg": "jpg", "mpeg": "mpg", "tiff": "tif", "ogv": "ogg"}
 
 
 def hex_to_base36(hexdigest: str) -> str:
@@ -71,8 +71,8 @@ def normalize_extension(extension: str) -> str:
     if not extension.isascii():
         return ""
     lower = extension.lower()
-    if lower in _EXT_SQUISH:
-        return _EXT_SQUISH[lower]
+    if lower in EXTENSION_SQUISH:
+        return EXTENSION_SQUISH[lower]
     return lower if _EXT_RE.fullmatch(lower) else ""
 
 

@@ -15,6 +15,7 @@ EXIT_STORAGE_DOWN = 5       # too many recent failures: stopped cleanly, resumab
 EXIT_LOCKED = 6             # another run holds the lock (scheduler)
 EXIT_PURGE_INCOMPLETE = 7   # a copy could not be reached, or a re-scan still found matches
 EXIT_LOCK_TIMEOUT = 8       # a root stayed locked by other runs past governance.lock_timeout_s
+EXIT_NOTHING_IN_STORAGE = 9  # the first objects a run fetched were all missing: wrong wiki.id, zone or sharding
 EXIT_INTERRUPTED = 130      # Ctrl-C (SIGINT)
 EXIT_TERMINATED = 143       # SIGTERM to spark-submit.sh (a scheduler stopping the run)
 
@@ -29,6 +30,7 @@ EXIT_MEANINGS = {
     EXIT_LOCKED: "(scheduled) another run holds this period's lock",
     EXIT_PURGE_INCOMPLETE: "a purge or expire could not reach a copy, or matches remain",
     EXIT_LOCK_TIMEOUT: "waited too long for a lock held by other runs",
+    EXIT_NOTHING_IN_STORAGE: "storage had none of the first objects: check wiki.id, storage.zone, storage.sharded",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C): run again to resume",
     EXIT_TERMINATED: "stopped (SIGTERM): run again to resume",
 }
@@ -77,3 +79,9 @@ class PurgeIncomplete(MediaextractError):
 
 class LockTimeout(MediaextractError):
     exit_code = EXIT_LOCK_TIMEOUT
+
+
+class NothingInStorage(MediaextractError):
+    """The first objects a run fetched were all missing (404): the paths are likely wrong."""
+
+    exit_code = EXIT_NOTHING_IN_STORAGE

@@ -59,7 +59,8 @@ PARTITION_BYTES = 64 * 1024 * 1024
 THUMBNAIL_BYTES_PER_PIXEL = 1.0
 BLOB_COLUMNS = {"originals": "content", "thumbnails": "thumbnail"}
 META_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in ("content", "thumbnail"))
-ORDER = ("list", "line", "fa_id")
+# A line's versions: by fa_id for deleted files, by archive name for old versions of live files.
+ORDER = ("list", "line", "fa_id", "archive_name")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
@@ -163,9 +164,7 @@ class HadoopTarget:
         pass  # Hadoop keeps its own times; the manifest and the rows keep the upload time
 
     def replace(self, source: str, target: str) -> None:
-        if self.fs.exists(target):
-            self.fs.delete(target, recursive=False)
-        self.rename(source, target)
+        self.fs.replace(source, target)
 
     def rename(self, source: str, target: str) -> bool:
         return self.fs.rename(source, target)
@@ -353,7 +352,7 @@ def _plan(items: DataFrame, what: str, partition_bytes: int) -> tuple[int, int]:
 
 
 def stream_rows(items: DataFrame, what: str, partition_bytes: int = PARTITION_BYTES) -> tuple[int, Iterator]:
-    """Return (ok rows, iterator of ok rows ordered by list, line, fa_id), one partition at a time."""
+    """Return (ok rows, iterator of ok rows in ORDER), one partition at a time."""
     ok = items.where(F.col("status") == statuses.OK)
     total, partitions = _plan(ok, what, partition_bytes)
     ordered = (ok.select(*META_COLUMNS, F.col(BLOB_COLUMNS[what]).alias("_blob"))

@@ -21,9 +21,9 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import audit, catalog, dataset, labels, layout, locks, pipeline, report, statuses, storage
+from . import audit, catalog, dataset, labels, layout, locks, pipeline, report, statuses, storage, thumbs
 from .dataset import FETCHED_SCHEMA, ITEM_COLUMNS, ITEMS_SCHEMA, PLAN_COLUMNS, Paths
-from .errors import BadInput, StorageAuthError, StorageDown
+from .errors import BadInput, NothingInStorage, StorageAuthError, StorageDown
 from .fetch import FetchPlan, Stop, fetch_partition
 from .faults import checkpoint
 from .governance import inventory as inv
@@ -55,10 +55,10 @@ def preflight(settings, container: str, must_exist: bool = False) -> None:
         raise BadInput(f"storage not usable: {error}") from None
 
 
-def container_of(settings, storage_key: str) -> str:
-    """Return the container holding a deleted file's content under these settings."""
-    return layout.deleted_location(storage_key, settings["wiki.id"], settings["storage.sharded"],
-                                   settings["storage.zone"]).container
+def container_of(settings, row) -> str:
+    """Return the container holding a planned row's content under these settings."""
+    return layout.file_location(settings["catalog.files"], row["name"], row["storage_key"], row["archive_name"],
+                                settings["wiki.id"], settings["storage.sharded"], settings["storage.zone"]).container
 
 
 def _blocked(fs: HadoopFS, settings) -> list[tuple[bytes, dict]]:
@@ -147,6 +147,13 @@ def _mark_reuse_and_batches(planned: DataFrame, previous: DataFrame | None, sett
     return planned.withColumn("_batch", batch)
 
 
+def _container_of_a_missing_row(spark: SparkSession, settings, path: str) -> str:
+    """Return the container one `not_in_storage` row of a committed batch was looked for in."""
+    row = (spark.read.schema(FETCHED_SCHEMA).option("basePath", path).parquet(path)
+           .where(F.col("status") == statuses.NOT_IN_STORAGE).select("name", "storage_key", "archive_name").first())
+    return container_of(settings, row)
+
+
 def _batch_stats(spark: SparkSession, path: str) -> dict:
     """Return rows, ok, failed and bytes of a committed batch, and how many of its rows carry
     each stop verdict (auth: Stop.AUTH_REFUSED, down: Stop.STORAGE_DOWN)."""
@@ -155,10 +162,12 @@ def _batch_stats(spark: SparkSession, path: str) -> dict:
             .agg(F.count(F.lit(1)).alias("n"),
                  F.coalesce(F.sum(F.when(F.col("status") == statuses.OK, F.col("size"))), F.lit(0)).alias("bytes"))
             .collect())
-    stats = {"rows": 0, "ok": 0, "failed": 0, "bytes": 0, "auth": 0, "down": 0}
+    stats = {"rows": 0, "ok": 0, "failed": 0, "bytes": 0, "auth": 0, "down": 0, "missing": 0}
     verdicts = {Stop.AUTH_REFUSED: "auth", Stop.STORAGE_DOWN: "down"}
     for r in rows:
         stats["rows"] += r["n"]
+        if r["status"] == statuses.NOT_IN_STORAGE:
+            stats["missing"] += r["n"]
         stats["bytes"] += r["bytes"]
         stats["ok" if r["status"] == statuses.OK else "failed"] += r["n"]
         if r["stop"] is not None:
@@ -187,12 +196,15 @@ def _final_items(planned: DataFrame, results: DataFrame) -> DataFrame:
     # A pending row without a result cannot happen once every batch committed; should it ever,
     # it is counted as failed rather than lost. The fetch's reason goes first; the plan's (its
     # comments hidden) when the fetch has none.
+    # A result from before thumbnail_status existed that has a thumbnail: made.
+    made_before = F.when((F.col("status") == statuses.OK) & F.col("thumbnail").isNotNull(), F.lit(thumbs.MADE))
+    fetched = [F.coalesce(F.col(c), made_before).alias(c) if c == "thumbnail_status" else F.col(c) for c in fetch_only]
     pending = pending.select(
         *PLAN_COLUMNS,
         F.coalesce("status", F.lit(statuses.FETCH_FAILED)).alias("status"),
         F.when(F.col("status").isNull(), F.lit("not fetched"))
         .otherwise(F.coalesce(F.col("reason"), F.col("_planned_reason"))).alias("reason"),
-        *fetch_only)
+        *fetched)
     return decided.select(*ITEM_COLUMNS).unionByName(pending.select(*ITEM_COLUMNS))
 
 
@@ -266,14 +278,17 @@ def dataset_lock_directory(root: str, data_set: str) -> str:
 
 
 def _fetch_batches(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, guard: Guard,
-                   registry: inv.Registry, sizes: dict[int, int], plan: FetchPlan, max_tasks: int, out) -> None:
+                   registry: inv.Registry, sizes: dict[int, int], plan: FetchPlan, max_tasks: int, out,
+                   first_missing: int = 0) -> None:
     """Fetch the batches one after the other, each committed before the next starts.
 
-    Raises StorageAuthError / StorageDown after committing the batch that showed the problem.
+    Raises StorageAuthError / StorageDown after committing the batch that showed the problem,
+    and NothingInStorage when the first `first_missing` rows or more (whole batches) fetched
+    were all missing (0: never checked).
     """
     started = time.monotonic()
     total = sum(sizes.values())
-    done = ok = failed = fetched_bytes = 0
+    done = ok = failed = fetched_bytes = missing = tried = 0
     worker = partial(fetch_partition, plan)
     for position, number in enumerate(sorted(sizes)):
         path = paths.batch(run_id, number)
@@ -298,6 +313,15 @@ def _fetch_batches(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str,
             raise StorageAuthError(f"storage refused our credentials mid-run: {resume}")
         if stats["down"]:
             raise StorageDown(f"storage looks down (most recent requests failed): stopped; {resume}")
+        missing += stats["missing"]
+        tried += stats["rows"]
+        # Checked once, at the batch that brings the rows this run fetched to first_missing.
+        if first_missing and tried - stats["rows"] < first_missing <= tried:
+            if missing == tried:
+                raise NothingInStorage(
+                    f"the first {tried} objects this run fetched were all missing, e.g. in container "
+                    f"{_container_of_a_missing_row(spark, guard.settings, path)}: check wiki.id, storage.zone and "
+                    f"storage.sharded ({resume}, or with --set fetch.stop_if_first_missing=0 if they are right)")
 
 
 def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, settings, guard: Guard) -> dict:
@@ -318,7 +342,7 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
             rows, "extract", connections=pipeline.effective_connections(spark, settings), lines=lines,
             labels=pipeline.count_labels(items),
             extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "output": fs.qualify(paths.root), "settings": settings.public()},
+                   "output": fs.qualify(paths.root), "settings": settings.public(), **catalog.looked_up_in(settings)},
             removals=metadata.get("removals") or [])
         broken = report.check_sums(built)
         if broken:
@@ -342,8 +366,14 @@ def _prepare(spark: SparkSession, settings, list_args: list[str], output: str, c
     paths = Paths(output)
     settings.storage()
     root = inv.root_of(fs, settings, paths.root, "data set")
+    if fs.exists(paths.metadata):
+        held = ((dataset.read_metadata(fs, paths) or {}).get("catalog") or {}).get("files") or layout.DELETED
+        if held != settings["catalog.files"]:
+            raise BadInput(f"{paths.root} holds {held} files, not {settings['catalog.files']}: give another --name "
+                           "or --output (controls and deleted files are data sets of their own)")
     planned = pipeline.planned(spark, settings, list_args, column, selection)
-    preflight(settings, f"{settings['wiki.id']}-local-{settings['storage.zone']}")
+    zone = settings["storage.zone"] if settings["catalog.files"] == layout.DELETED else "public"
+    preflight(settings, f"{settings['wiki.id']}-local-{zone}")
     return fs, paths, root, planned
 
 
@@ -381,7 +411,7 @@ def dry_run(spark: SparkSession, settings, list_args: list[str], output: str, co
         built = report.build_report(
             rows, "plan", connections=pipeline.effective_connections(spark, settings), lines=lines,
             request_s=settings["fetch.estimate_request_s"], bytes_per_s=settings["fetch.estimate_bytes_per_s"],
-            extra={"output": fs.qualify(paths.root), "dry_run": True, "to_fetch": to_fetch,
+            extra={"output": fs.qualify(paths.root), "dry_run": True, **catalog.looked_up_in(settings), "to_fetch": to_fetch,
                    "done_by_earlier_runs": reused})
     finally:
         planned.unpersist()
@@ -408,6 +438,9 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
         if fs.exists(paths.success):
             fs.delete(paths.success)  # the data set is being changed: not complete until the end
         previous = dataset.previous_results(spark, fs, paths)
+        # An earlier run that found objects had the right storage settings: a re-run whose rows
+        # to fetch are the missing ones again must not stop for them (exit 9).
+        found_before = previous is not None and not previous.where(F.col("status") == statuses.OK).isEmpty()
         unlabelled = mark_removed(resolved).persist()  # read for the labels' keys, then joined
         # Counted for the batches, then written: computed once. Marked again: the label texts are
         # read from the catalog only now, and one naming a removed file must not reach the disk.
@@ -420,11 +453,16 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
         # The container of a row to fetch must exist: with a wrong wiki.id or zone every row
         # would end `not_in_storage` and the run exit 0 (the first preflight's container is
         # unsharded, and a missing one is no credentials problem).
-        first = (planned.where((F.col("status") == statuses.PENDING) & F.col("storage_key").isNotNull())
-                 .select("storage_key").limit(1).collect())
+        first = (planned.where(F.col("status") == statuses.PENDING)
+                 .select("name", "storage_key", "archive_name").limit(1).collect())
         planned.unpersist()
         if first:
-            preflight(settings, container_of(settings, first[0]["storage_key"]), must_exist=True)
+            try:
+                container = container_of(settings, first[0])
+            except ValueError:  # that row fails alone (fetch_failed), as the worker finds
+                container = None
+            if container:
+                preflight(settings, container, must_exist=True)
     planned_rows = spark.read.parquet(paths.planned(run_id))
 
     counts = planned_rows.groupBy("_batch").count().collect()
@@ -440,7 +478,8 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
         "connections per executor")
 
     try:
-        _fetch_batches(spark, fs, paths, run_id, guard, registry, sizes, plan, max_tasks, out)
+        _fetch_batches(spark, fs, paths, run_id, guard, registry, sizes, plan, max_tasks, out,
+                       first_missing=0 if found_before else settings["fetch.stop_if_first_missing"])
     finally:
         shutil.rmtree(plan.slots_dir, ignore_errors=True)  # this host's lock files of the run
     built = _finalize(spark, fs, paths, run_id, settings, guard)
@@ -457,8 +496,9 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
 
 
 def catalog_source(settings) -> dict:
-    """Return where the catalog came from, without credentials."""
+    """Return where the catalog came from (which files, from where), without credentials."""
     if settings["catalog.source"] == "snapshot":
-        return {"source": "snapshot", "path": settings["catalog.snapshot"]}
+        return {"source": "snapshot", "path": settings["catalog.snapshot"], **catalog.looked_up_in(settings)}
     url = settings["catalog.url"].split("?", 1)[0]
-    return {"source": "jdbc", "url": url, "read_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {"source": "jdbc", "url": url, "read_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **catalog.looked_up_in(settings)}

@@ -51,7 +51,8 @@ class FetchPlan:
     run_token: str
     storage: StorageSettings        # typed, credentials included (never in its repr)
     wiki_id: str
-    zone: str
+    files: str          # catalog.files: which zone's layout the rows' paths follow (layout.file_location)
+    zone: str           # the deleted zone's name
     sharded: bool
     slots: int          # requests in flight per host, across processes
     threads: int        # fetching threads per task
@@ -73,7 +74,7 @@ class FetchPlan:
         content = settings["output.content"]
         return cls(
             run_token=run_token, storage=settings.storage(),
-            wiki_id=settings["wiki.id"], zone=settings["storage.zone"], sharded=settings["storage.sharded"],
+            wiki_id=settings["wiki.id"], files=settings["catalog.files"], zone=settings["storage.zone"], sharded=settings["storage.sharded"],
             slots=slots, threads=threads, slots_dir=slots_dir, requests_per_second=settings["fetch.requests_per_second"],
             max_attempts=settings["fetch.max_attempts"], backoff_initial_s=settings["fetch.backoff_initial_s"],
             backoff_max_s=settings["fetch.backoff_max_s"], max_object_bytes=settings["fetch.max_object_bytes"],
@@ -110,6 +111,7 @@ class Outcome:
     reason: str | None = None
     content: bytes | None = None
     thumbnail: bytes | None = None
+    thumbnail_status: str | None = None
     thumbnail_mime: str | None = None
     thumbnail_width: int | None = None
     thumbnail_height: int | None = None
@@ -137,10 +139,10 @@ class Worker:
         self.rate = RateLimiter(plan.slots_dir, plan.requests_per_second)
         self.thumbnail_settings = plan.thumbnail
 
-    def _location(self, storage_key: str):
-        if self.plan.storage.backend == "disk":
-            return None
-        return layout.deleted_location(storage_key, self.plan.wiki_id, self.plan.sharded, self.plan.zone)
+    def _location(self, row):
+        plan = self.plan
+        return layout.file_location(plan.files, row["name"], row["storage_key"], row["archive_name"],
+                                    plan.wiki_id, plan.sharded, plan.zone)
 
     def fetch(self, row) -> Outcome:
         """Return the outcome of one row; never raises."""
@@ -155,9 +157,9 @@ class Worker:
             return Outcome(statuses.TOO_LARGE, f"{row['size']} bytes is over fetch.max_object_bytes "
                                                f"({plan.max_object_bytes})")
         try:
-            location = self._location(row["storage_key"])
+            location = self._location(row)
         except ValueError as error:
-            return Outcome(statuses.FETCH_FAILED, f"unusable storage key: {error}")
+            return Outcome(statuses.FETCH_FAILED, f"no usable storage path: {error}")
         attempt = 0
         while True:
             if self.state.auth_refused:
@@ -198,19 +200,25 @@ class Worker:
             return Outcome(statuses.CHECKSUM_MISMATCH, f"sha1 of the bytes is {fetched.sha1}, fa_sha1 says {row['sha1']}",
                            attempts=attempts)
         # Read the body into memory only when something needs all of it: the content column, or
-        # a thumbnail of an image. A video kept as a thumbnail-only row stays in the spool file.
-        image = not row["mime"] or row["mime"].startswith("image/")
-        needed = self.plan.keep_content or (self.plan.make_thumbnails and image)
+        # a thumbnail a thumbnailer here can draw. A video kept as a thumbnail-only row stays in
+        # the spool file.
+        needed = self.plan.keep_content or (self.plan.make_thumbnails and thumbs.may_draw(row["mime"]))
         data = fetched.body.read() if needed else fetched.body.read(THUMBNAIL_SNIFF_BYTES)
         outcome = Outcome(statuses.OK, attempts=attempts, content=data if self.plan.keep_content else None)
         if self.plan.make_thumbnails:
-            with self._thumbnail_lock:
-                made = thumbs.make_thumbnail(data, self.thumbnail_settings, mime=row["mime"])
-            if made.reason:
-                outcome.reason = f"thumbnail: {made.reason}"
+            visual = thumbs.has_visual_content(row["mime"], row["media_type"])
+            made = None
+            if not visual:
+                outcome.reason = f"thumbnail: {thumbs.NO_VISUAL_CONTENT}"
             else:
-                outcome.thumbnail, outcome.thumbnail_mime = made.data, made.mime
-                outcome.thumbnail_width, outcome.thumbnail_height = made.width, made.height
+                with self._thumbnail_lock:
+                    made = thumbs.make_thumbnail(data, self.thumbnail_settings, mime=row["mime"])
+                if made.reason:
+                    outcome.reason = f"thumbnail: {made.reason}"
+                else:
+                    outcome.thumbnail, outcome.thumbnail_mime = made.data, made.mime
+                    outcome.thumbnail_width, outcome.thumbnail_height = made.width, made.height
+            outcome.thumbnail_status = thumbs.thumbnail_status(made, visual)
         return outcome
 
 

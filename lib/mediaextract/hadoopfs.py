@@ -29,6 +29,7 @@ class HadoopFS:
 
     def __init__(self, spark):
         self._jvm = spark.sparkContext._jvm
+        self._gateway = spark.sparkContext._gateway
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
 
     def _path(self, path: str):
@@ -156,6 +157,20 @@ class HadoopFS:
             if "FileNotFoundException" in str(error):
                 return False  # the source is gone (another run moved it first)
             raise
+
+    def replace(self, source: str, target: str) -> None:
+        """Move source over target, replacing it, in one step where the file system can.
+
+        FileContext's rename with OVERWRITE is one namenode operation on HDFS: the target is
+        either the old file or the new one, never missing, whenever the caller is killed.
+        (FileSystem.rename never overwrites, and a delete before it would leave a gap.)
+        """
+        target_path = self._path(self.qualify(target))  # FileContext needs a scheme
+        context = self._jvm.org.apache.hadoop.fs.FileContext.getFileContext(target_path.toUri(), self._conf)
+        rename = self._jvm.org.apache.hadoop.fs.Options.Rename
+        options = self._gateway.new_array(rename, 1)
+        options[0] = rename.OVERWRITE
+        context.rename(self._path(self.qualify(source)), target_path, options)
 
     def _local_path(self, path: str) -> str | None:
         """Return the OS path of a path on the local file system, None for any other."""

@@ -20,7 +20,7 @@ from typing import Iterable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import catalog
+from . import catalog, layout
 
 SEPARATOR = "|"
 COMMENT_ID_COLUMNS = tuple(f"_{c}" for c in catalog.COMMENT_IDS)
@@ -78,10 +78,11 @@ def live_names(spark: SparkSession, settings, sha1s: list[str]) -> DataFrame:
         if image is None:
             return spark.createDataFrame([], "sha1 string, live_duplicate_of string")
     else:
+        columns = catalog.live_name_columns(settings)
         image = catalog.select_mapped(
-            _lookup_jdbc(spark, settings, "image",
-                         in_predicates(catalog.IMAGE_COLUMNS["sha1"], sha1s, settings["catalog.lookup_batch"])),
-            catalog.IMAGE_COLUMNS)
+            _lookup_jdbc(spark, settings, catalog.file_table(settings, layout.LIVE).source,
+                         in_predicates(columns["sha1"], sha1s, settings["catalog.lookup_batch"])),
+            columns)
     live = image.select(catalog.text_column(image, "sha1").alias("sha1"),
                         catalog.text_column(image, "name_bytes", strip=False).alias("live_name"))
     # Joined against a local relation, never `isin(...)`: literals would put the sha1s into the
@@ -97,7 +98,8 @@ def attach(spark: SparkSession, settings, planned: DataFrame) -> DataFrame:
     without the comment id columns. Call it on a cached frame: it reads the keys first."""
     if not settings["catalog.labels"]:
         return planned.drop(*COMMENT_ID_COLUMNS)
-    found = planned.where(F.col("fa_id").isNotNull())
+    has_row = catalog.has_catalog_row()
+    found = planned.where(has_row)
     # Both kinds of keys in one pass (collect_set leaves nulls out).
     keys = found.agg(*[F.collect_set(c).alias(c) for c in COMMENT_ID_COLUMNS],
                      F.collect_set(F.when(F.length("sha1") > 0, F.col("sha1"))).alias("sha1")).first()
@@ -110,9 +112,13 @@ def attach(spark: SparkSession, settings, planned: DataFrame) -> DataFrame:
         text = texts.select(F.col("comment_id").alias("_comment_id"), F.col("text").alias("_text"))
         with_labels = (with_labels
                        .join(F.broadcast(text) if small else text, F.col(id_column) == F.col("_comment_id"), "left")
-                       .withColumn(column, F.when(F.col("fa_id").isNotNull(), F.col("_text")))
+                       .withColumn(column, F.when(has_row, F.col("_text")))
                        .drop("_comment_id", "_text"))
     live = live_names(spark, settings, sha1s)
+    duplicates = F.col("live_duplicate_of")
+    if settings["catalog.files"] == layout.LIVE:  # a live file is not a duplicate of itself
+        others = F.array_remove(F.split(duplicates, re.escape(SEPARATOR), -1), F.col("name"))
+        duplicates = F.when(F.size(others) > 0, F.array_join(others, SEPARATOR))
     with_labels = (with_labels.join(live, on="sha1", how="left")
-                   .withColumn("live_duplicate_of", F.when(F.col("fa_id").isNotNull(), F.col("live_duplicate_of"))))
+                   .withColumn("live_duplicate_of", F.when(has_row, duplicates)))
     return with_labels.select(*planned.columns).drop(*COMMENT_ID_COLUMNS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 COMMONS_WIKI_ID = "wikipedia-commons"
@@ -30,6 +30,13 @@ MAX_OBJECT_PATH_BYTES = 1024
 class Location:
     container: str  # Swift container = S3 bucket
     path: str  # object name inside it (raw, not URL-encoded)
+    # The same object under a MediaWiki upload directory (FSFileBackend): a zone's own layout.
+    disk_path: str = field(default="", compare=False)
+
+
+# Which files a catalog row describes (setting catalog.files): each has its own table and zone.
+DELETED, LIVE, OLD = "deleted", "live", "old"
+FILES = (DELETED, LIVE, OLD)
 
 
 def _check_storage_key(storage_key: str) -> str:
@@ -78,6 +85,7 @@ def deleted_location(
     return Location(
         container=_container(wiki_id, zone, k[0:2] if sharded else None),
         path=_check_path(_deleted_rel(k)),
+        disk_path="deleted/" + _deleted_rel(k),
     )
 
 
@@ -96,10 +104,9 @@ def public_location(
 ) -> Location:
     """Return the container and object path of a live file's current version (img_name)."""
     h = _name_hash(name)
-    return Location(
-        container=_container(wiki_id, "public", h[0:2] if sharded else None),
-        path=_check_path(f"{h[0]}/{h[0:2]}/{name}"),
-    )
+    path = _check_path(f"{h[0]}/{h[0:2]}/{name}")
+    return Location(container=_container(wiki_id, "public", h[0:2] if sharded else None),
+                    path=path, disk_path=path)
 
 
 def archive_location(
@@ -114,7 +121,32 @@ def archive_location(
             or "/" in archive_name:
         raise ValueError(f"not an archive name (YYYYMMDDHHMMSS!Name): {archive_name!r}")
     h = _name_hash(name)
-    return Location(
-        container=_container(wiki_id, "public", h[0:2] if sharded else None),
-        path=_check_path(f"archive/{h[0]}/{h[0:2]}/{archive_name}"),
-    )
+    path = _check_path(f"archive/{h[0]}/{h[0:2]}/{archive_name}")
+    return Location(container=_container(wiki_id, "public", h[0:2] if sharded else None),
+                    path=path, disk_path=path)
+
+
+def file_location(
+    files: str,
+    name: str | None,
+    storage_key: str | None,
+    archive_name: str | None,
+    wiki_id: str = COMMONS_WIKI_ID,
+    sharded: bool = True,
+    deleted_zone: str = "deleted",
+) -> Location:
+    """Return where the content of a planned row is, by the files its catalog describes.
+
+    - deleted (filearchive): the deleted zone, by fa_storage_key;
+    - live (image): the public zone, by the name;
+    - old (oldimage): the archive directory of the public zone, by oi_archive_name and the
+      name; a version whose file MediaWiki hides (oi_deleted & 1) moved to the deleted zone,
+      and only such a row has a storage key (catalog.resolve gives it one).
+    """
+    if files == DELETED or (files == OLD and storage_key):
+        return deleted_location(storage_key, wiki_id, sharded, deleted_zone)
+    if files == LIVE:
+        return public_location(name, wiki_id, sharded)
+    if files == OLD:
+        return archive_location(archive_name, name, wiki_id, sharded)
+    raise ValueError(f"files must be one of {', '.join(FILES)}: {files!r}")

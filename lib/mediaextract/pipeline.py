@@ -33,9 +33,12 @@ def window_rows(names: list[str], list_name: str) -> list[ListRow]:
     return [ListRow(list_name, number, name, name) for number, name in enumerate(names, start=1)]
 
 
-def outside_window(rows: list[ListRow], names: set[str], window: catalog.DeletionWindow) -> list[ListRow]:
-    """Return rows with names that have no deletion in the window marked not_in_filearchive."""
-    reason = f"no deletion in the selected window ({window.describe()})"
+def outside_window(rows: list[ListRow], names: set[str], window: catalog.DeletionWindow,
+                   files: str = "deleted") -> list[ListRow]:
+    """Return rows with names that have no row in the window marked not_in_filearchive."""
+    by_upload = window.uploaded_since or window.uploaded_until
+    what = "deletion" if files == "deleted" and not by_upload else "version"
+    reason = f"no {what} in the selected window ({window.describe()})"
     return [row.decided(statuses.NOT_IN_FILEARCHIVE, reason) if row.in_play and row.name not in names else row
             for row in rows]
 
@@ -49,32 +52,42 @@ def planned(spark: SparkSession, settings, list_args: list[str], column: str = "
                                           capitalize_first=settings["wiki.capitalize_first"],
                                           max_list_bytes=settings["input.max_list_bytes"])
     elif selection.window is None:
-        raise BadInput("no lists given: name list files, or select by --deleted-since/--deleted-until")
+        raise BadInput("no lists given: name list files, or select by --deleted-since/--deleted-until "
+                       "or --uploaded-since/--uploaded-until")
+    if selection.window is not None and selection.window.by_deletion and settings["catalog.files"] != "deleted":
+        raise BadInput(f"catalog.files: {settings['catalog.files']} has no deletion time: select "
+                       "by --uploaded-since/--uploaded-until")
     sampling.check_lists(selection.samples, {row.list for row in rows} if list_args else {selection.window_list})
     filearchive, image = catalog.load_catalog(spark, settings)
     if selection.window is not None:
-        selected = catalog.names_deleted_in(filearchive, selection.window)
-        rows = outside_window(rows, set(selected), selection.window) if list_args else \
+        selected = catalog.names_in_window(filearchive, selection.window)
+        rows = outside_window(rows, set(selected), selection.window, settings["catalog.files"]) if list_args else \
             window_rows(selected, selection.window_list)
+    if selection.window is not None and (selection.window.uploaded_since or selection.window.uploaded_until):
+        # Selected by upload, a name's rows are its versions uploaded in the window (a live or
+        # old file's, or a deleted one's): the row chosen for it is one of those.
+        filearchive = filearchive.where(catalog.in_window(filearchive, selection.window))
     rows = sampling.apply_sample(rows, selection.samples, selection.seed)
     names = spark.createDataFrame(rows, list_reader.LIST_SCHEMA)
     return catalog.resolve(names, filearchive, settings, image=image)
 
 
 def count_rows(frame: DataFrame) -> list[report.CountRow]:
-    """Return the (list, status, media_type) -> rows, bytes aggregates of a frame."""
-    grouped = (frame.groupBy("list", "status", "media_type")
+    """Return the (list, status, media_type, thumbnail_status) -> rows, bytes aggregates of a frame
+    (a planned frame has no thumbnail_status: null)."""
+    thumbnail = F.col("thumbnail_status") if "thumbnail_status" in frame.columns else F.lit(None).cast("string")
+    grouped = (frame.groupBy("list", "status", "media_type", thumbnail.alias("thumbnail_status"))
                .agg(F.count(F.lit(1)).alias("rows"), F.coalesce(F.sum("size"), F.lit(0)).alias("bytes"))
                .collect())
-    return [report.CountRow(r["list"], r["status"], r["media_type"], int(r["rows"]), int(r["bytes"]))
-            for r in grouped]
+    return [report.CountRow(r["list"], r["status"], r["media_type"], int(r["rows"]), int(r["bytes"]),
+                            r["thumbnail_status"]) for r in grouped]
 
 
 def count_labels(items: DataFrame) -> list[report.LabelRow]:
     """Return the found rows of an extract's items by list and deletion reason, with how many
     of its ok rows have a live duplicate (report.build_report's labels)."""
     live_ok = (F.col("status") == statuses.OK) & F.col("live_duplicate_of").isNotNull()
-    grouped = (items.where(F.col("fa_id").isNotNull()).groupBy("list", "deleted_reason")
+    grouped = (items.where(catalog.has_catalog_row()).groupBy("list", "deleted_reason")
                .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.when(live_ok, 1).otherwise(0)).alias("ok_live"))
                .collect())
     return [report.LabelRow(r["list"], r["deleted_reason"], int(r["rows"]), int(r["ok_live"] or 0)) for r in grouped]
@@ -159,11 +172,15 @@ def write_report_html(spark: SparkSession, fs: HadoopFS, directory: str, built: 
     for r in bins:
         histograms[r["kind"]][int(r["bin"])] = int(r["count"])
     order = F.sha1(F.concat_ws("|", F.lit(page.SAMPLE_SEED), F.col("list"), F.col("line").cast("string"), F.col("name")))
-    ranked = Window.partitionBy("list").orderBy(order, F.col("fa_id"))
-    chosen = (ok.where(F.col("thumbnail_width").isNotNull()).select("list", "line", "fa_id", "name")
+    # A version of a line: fa_id for deleted files, the archive name for old versions of live
+    # files (which have no fa_id); a live file has one row per line.
+    version = ("fa_id", "archive_name")
+    ranked = Window.partitionBy("list").orderBy(order, *version)
+    chosen = (ok.where(F.col("thumbnail_width").isNotNull()).select("list", "line", *version, "name")
               .withColumn("_rank", F.row_number().over(ranked)).where(F.col("_rank") <= page.SAMPLE_PER_LIST)
-              .select("list", "line", "fa_id"))
-    picked = (ok.where(F.col("thumbnail").isNotNull()).join(F.broadcast(chosen), on=["list", "line", "fa_id"])
+              .select(*[F.col(c).alias(f"_{c}") for c in ("list", "line", *version)]))
+    same = [F.col(c).eqNullSafe(F.col(f"_{c}")) for c in ("list", "line", *version)]
+    picked = (ok.where(F.col("thumbnail").isNotNull()).join(F.broadcast(chosen), on=same[0] & same[1] & same[2] & same[3])
               .select("list", "line", "name", "thumbnail_mime", "thumbnail").orderBy("list", "line").collect())
     samples = page.group_samples(page.Sample(r["list"], int(r["line"]), r["name"], r["thumbnail_mime"],
                                              bytes(r["thumbnail"])) for r in picked)

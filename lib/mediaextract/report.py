@@ -35,13 +35,22 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class CountRow:
-    """Rows of one list with one status and media type, and the sum of their fa_size."""
+    """Rows of one list with one status, media type (and thumbnail_status), and the sum of their fa_size."""
 
     list: str
     status: str
     media_type: str | None
     rows: int
     bytes: int
+    thumbnail_status: str | None = None
+
+
+# An extract's ok rows by media type and thumbnail_status (made, not_visual, failed; NOT_ASKED:
+# none was asked for, or the row was fetched before the column existed).
+THUMBNAILS = "ok_thumbnails"
+NOT_ASKED = "not_asked"
+THUMBNAIL_LABELS = (("made", "ok with thumbnail"), ("failed", "ok, thumbnail failed"),
+                    ("not_visual", "ok, nothing to see"))
 
 
 def _empty_counts(kind: str) -> dict:
@@ -51,6 +60,7 @@ def _empty_counts(kind: str) -> dict:
     counts.update({"bytes_found": 0, "bytes_by_media_type": {}})
     if kind == "extract":
         counts["bytes_ok"] = 0
+        counts[THUMBNAILS] = {}
     return counts
 
 
@@ -67,6 +77,9 @@ def _add(counts: dict, row: CountRow, kind: str) -> None:
         counts[row.status] += row.rows
         if row.status == statuses.OK:
             counts["bytes_ok"] += row.bytes
+            by_status = counts[THUMBNAILS].setdefault(media, {})
+            key = row.thumbnail_status or NOT_ASKED
+            by_status[key] = by_status.get(key, 0) + row.rows
 
 
 def estimate_fetch_seconds(found: int, bytes_found: int, connections: int,
@@ -111,6 +124,8 @@ def build_report(rows: Iterable[CountRow], kind: str, list_names: Iterable[str] 
         _add_labels(per_list, totals, labels)
     for counts in [*per_list.values(), totals]:
         counts["bytes_by_media_type"] = dict(sorted(counts["bytes_by_media_type"].items()))
+        if THUMBNAILS in counts:
+            counts[THUMBNAILS] = {m: dict(sorted(s.items())) for m, s in sorted(counts[THUMBNAILS].items())}
         if kind == "plan":
             counts["estimated_fetch_s"] = round(estimate_fetch_seconds(
                 counts[FOUND], counts["bytes_found"], connections, request_s, bytes_per_s), 1)
@@ -186,7 +201,16 @@ def human_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def sentence(name: str, counts: dict, kind: str, connections: int) -> str:
+DEFAULT_TABLE = "filearchive"
+
+
+def catalog_table(report: Mapping) -> str:
+    """Return the table a report's rows were looked up in (its "table"; reports from before
+    catalog.files looked in filearchive)."""
+    return report.get("table") or DEFAULT_TABLE
+
+
+def sentence(name: str, counts: dict, kind: str, connections: int, table: str = DEFAULT_TABLE) -> str:
     """Return one line in the words people used for a list's outcome."""
     knew = counts[FOUND] + counts[statuses.SUPPRESSED] + counts[statuses.NO_STORAGE_KEY]
     sampled_out = counts.get(statuses.SAMPLED_OUT, 0)
@@ -196,7 +220,7 @@ def sentence(name: str, counts: dict, kind: str, connections: int) -> str:
     text += ", "
     if sampled_out:  # never looked up: "filearchive knew 0" would read as a finding
         text += f"{sampled_out} sampled out; of the other {counts['requested'] - sampled_out}, "
-    text += f"filearchive knew {knew}"
+    text += f"{table} knew {knew}"
     if kind == "plan":
         text = (f"{text}, {counts[FOUND]} can be fetched ({human_bytes(counts['bytes_found'])}, "
                 f"about {human_duration(counts['estimated_fetch_s'])} at {connections} connections)")
@@ -224,6 +248,19 @@ def removal_line(removal: Mapping) -> str:
             f"request {removal.get('request')}){cleared}")
 
 
+def thumbnails_with(counts: Mapping, status: str) -> int:
+    """Return a list's (or the totals') ok rows with this thumbnail_status, all media types."""
+    return sum(int(s.get(status, 0)) for s in (counts.get(THUMBNAILS) or {}).values())
+
+
+def shown_thumbnails(report: Mapping) -> list[tuple[str, str]]:
+    """Return the (thumbnail_status, label) rows report.txt shows: none for a report without any
+    (no thumbnails asked for, or older data sets), else the three."""
+    if not any(thumbnails_with(report["totals"], status) for status, _ in THUMBNAIL_LABELS):
+        return []
+    return list(THUMBNAIL_LABELS)
+
+
 def format_table(report: dict) -> str:
     """Return the report as a text table (statuses down, lists across) and one sentence a list."""
     kind = report["kind"]
@@ -241,6 +278,7 @@ def format_table(report: dict) -> str:
     rows.append(["bytes found", *[human_bytes(c["bytes_found"]) for c in data]])
     if kind == "extract":
         rows.append(["bytes ok", *[human_bytes(c["bytes_ok"]) for c in data]])
+        rows += [[label, *[str(thumbnails_with(c, status)) for c in data]] for status, label in shown_thumbnails(report)]
     else:
         media = sorted({m for c in data for m in c["bytes_by_media_type"]})
         rows += [[f"  {m}", *[human_bytes(c["bytes_by_media_type"].get(m, 0)) for c in data]] for m in media]
@@ -252,8 +290,9 @@ def format_table(report: dict) -> str:
         return "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(cells))
 
     out = [line(header), line(["-" * w for w in widths]), *[line(r) for r in rows], ""]
-    out += [sentence(n, report["lists"][n], kind, report["connections"]) for n in names]
-    out.append(sentence("all lists", report["totals"], kind, report["connections"]))
+    table = catalog_table(report)
+    out += [sentence(n, report["lists"][n], kind, report["connections"], table) for n in names]
+    out.append(sentence("all lists", report["totals"], kind, report["connections"], table))
     removals = report.get("removals") or []
     if removals:
         out += ["", "Removals:", *[removal_line(r) for r in removals]]

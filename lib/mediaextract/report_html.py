@@ -28,7 +28,7 @@ from PIL import Image
 
 from . import statuses
 from .report import (DELETED_REASONS, FOUND, LIVE_DUPLICATES, OTHER_REASONS, PLAN_STATUSES, REASONS_SHOWN, REMOVED,
-                     human_bytes, sentence)
+                     NOT_ASKED, THUMBNAIL_LABELS, THUMBNAILS, catalog_table, human_bytes, sentence, shown_thumbnails)
 
 # Original sizes: log-spaced bins, this many per power of ten (bin k covers 10^(k/4) .. 10^((k+1)/4)).
 SIZE_BINS_PER_DECADE = 4
@@ -371,6 +371,26 @@ def _reasons_tables(report: Mapping) -> str:
     return "".join(out)
 
 
+def _thumbnails_tables(report: Mapping) -> str:
+    """Per list, the ok rows of each media type with a thumbnail, without one (failed), and with
+    nothing to see."""
+    statuses_shown = [status for status, _ in THUMBNAIL_LABELS] + [NOT_ASKED]
+    out = []
+    for name, counts in report["lists"].items():
+        by_media = counts.get(THUMBNAILS) or {}
+        out.append(f'<section class="thumbnails" data-thumbnails="{escape(name)}"><h3>{escape(name)}</h3>')
+        if not by_media:
+            out.append('<p class="empty">no ok rows</p></section>')
+            continue
+        head = "".join(f'<th scope="col">{escape(s.replace("_", " "))}</th>' for s in statuses_shown)
+        out.append(f'<table><thead><tr><th scope="col">media type</th>{head}</tr></thead><tbody>')
+        for media, by_status in by_media.items():
+            cells = "".join(f'<td data-key="{s}">{int(by_status.get(s, 0))}</td>' for s in statuses_shown)
+            out.append(f"<tr><td>{escape(media)}</td>{cells}</tr>")
+        out.append("</tbody></table></section>")
+    return "".join(out)
+
+
 def _settings_table(settings: Mapping) -> str:
     flat = _flatten(settings)
     rows = "".join(f"<tr><th scope=\"row\">{escape(key)}</th><td><code>{escape(json.dumps(value, default=str))}"
@@ -419,8 +439,9 @@ def render(report: Mapping, size_bins: Mapping[int, int] | None = None,
     kind = report.get("kind", "extract")
     title = f"mediaextract {kind} report"
     where = report.get("output")
-    lines = [sentence(n, c, kind, report.get("connections", 1)) for n, c in report["lists"].items()]
-    lines.append(sentence("all lists", report["totals"], kind, report.get("connections", 1)))
+    table = catalog_table(report)
+    lines = [sentence(n, c, kind, report.get("connections", 1), table) for n, c in report["lists"].items()]
+    lines.append(sentence("all lists", report["totals"], kind, report.get("connections", 1), table))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -450,10 +471,15 @@ def render(report: Mapping, size_bins: Mapping[int, int] | None = None,
         parts.append(f"<h2>Names that did not make it <small>per list, in line order, the first "
                      f"{NOT_MADE_PER_LIST} at most (sampled-out lines not listed)</small></h2>")
         parts.append(_not_made_tables(report, not_made))
-    if any(DELETED_REASONS in counts for counts in report["lists"].values()):
+    # Live files and old versions (report "files") were never deleted: no reasons to show.
+    if report.get("files", "deleted") == "deleted" and any(DELETED_REASONS in counts for counts in report["lists"].values()):
         parts.append(f"<h2>Why they were deleted <small>found rows per deletion reason, the "
                      f"{REASONS_SHOWN} most frequent per list</small></h2>")
         parts.append(_reasons_tables(report))
+    if shown_thumbnails(report):
+        parts.append("<h2>Thumbnails <small>ok rows per media type: with a thumbnail, without (failed: the "
+                     "reason says why), nothing to see (sound, text), not asked for</small></h2>")
+        parts.append(_thumbnails_tables(report))
     if report.get("removals"):
         parts.append("<h2>Removals <small>rows removed by legal request</small></h2>")
         parts.append(_removals_table(report["removals"]))

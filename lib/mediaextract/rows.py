@@ -61,6 +61,9 @@ LABEL_COLUMNS = ("deleted_reason", "description", "live_duplicate_of")
 FETCH_PART: tuple[Column, ...] = (
     Column("content", "binary"),
     Column("thumbnail", "binary"),
+    # made / not_visual / failed (thumbs.thumbnail_status); null when no thumbnail was asked for,
+    # the row is not ok, or it was fetched before the column existed.
+    Column("thumbnail_status", "string"),
     Column("thumbnail_mime", "string"),
     Column("thumbnail_width", "int"),
     Column("thumbnail_height", "int"),

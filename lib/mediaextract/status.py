@@ -35,7 +35,8 @@ def build_status(data_set: str, rows: Iterable[report.CountRow], metadata: Mappi
     report.json has them), removals, dates and whether it has expired at `now`, its exports.
     lines: requested lines per list when the data set holds every version, labels: the found rows
     by deletion reason (both as report.build_report takes them)."""
-    built = report.build_report(rows, "extract", removals=metadata.get("removals"), lines=lines, labels=labels)
+    built = report.build_report(rows, "extract", removals=metadata.get("removals"), lines=lines, labels=labels,
+                                extra={k: v for k, v in (metadata.get("catalog") or {}).items() if k in ("files", "table")})
     state, expires = rules.expiry_state(metadata, now)
     return {
         "dataset": data_set,

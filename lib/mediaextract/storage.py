@@ -7,9 +7,10 @@ Both stores have the same API, so the fetch worker does not care which one it ha
     fetched = store.fetch(storage_key, location, max_bytes, spool_bytes)   # -> Fetched
     try: ... fetched.body.read() ... finally: fetched.body.close()
 
-- `storage_key` is fa_storage_key; `location` is `layout.deleted_location(storage_key, ...)`.
-  S3Store reads `location` (container = bucket, path = key) and needs it; DiskStore reads
-  `storage_key` (<root>/deleted/a/b/c/<key>) and ignores `location`.
+- `storage_key` is the row's storage key (for messages, and DiskStore's deleted zone when no
+  location is given); `location` is `layout.file_location(...)`. S3Store reads `location`
+  (container = bucket, path = key) and needs it; DiskStore reads `location.disk_path` under its
+  root (deleted/a/b/c/<key>, h/hh/<name>, archive/h/hh/<archive name>).
 - `fetch` makes ONE attempt. Retries, backoff, the connection cap, the rate limit and the
   breaker are the caller's (retry.py, limits.py): every attempt must pass through them.
 - Every failure the caller must act on is a StorageError whose class says what to do:
@@ -300,7 +301,7 @@ class S3Store:
 # --- a MediaWiki upload directory (FSFileBackend) ----------------------------------------------
 
 class DiskStore:
-    """Reads deleted files from a MediaWiki upload directory: <root>/deleted/a/b/c/<key>."""
+    """Reads files from a MediaWiki upload directory: <root>/deleted/a/b/c/<key> and the public zone."""
 
     def __init__(self, root: str):
         self.root = Path(root)
@@ -310,8 +311,9 @@ class DiskStore:
 
     def fetch(self, storage_key: str, location: Location | None, max_bytes: int,
               spool_bytes: int) -> Fetched:
-        """Return the file of `storage_key` spooled and hashed (`location` is ignored)."""
-        path = self.root / disk_path(storage_key)
+        """Return the file at `location` (by default the deleted file of `storage_key`) spooled and hashed."""
+        path = self.root / (location.disk_path if location is not None and location.disk_path
+                            else disk_path(storage_key))
         try:
             handle = open(path, "rb", buffering=0)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:

@@ -43,11 +43,24 @@ CORRUPT = "corrupt"
 TRUNCATED = "truncated"
 TOO_MANY_PIXELS = "too_many_pixels"
 EMPTY = "empty"
+UNSAFE = "unsafe"  # a file that asks for what a thumbnailer never does (external files, entities)
+
+# A row's thumbnail_status: what an `ok` row's thumbnail is, so that a usable row is told apart
+# without reading its reason.
+MADE = "made"              # the thumbnail is there
+NOT_VISUAL = "not_visual"  # the file has nothing to see (audio, text, archives): none is made
+FAILED = "failed"          # a visual file whose thumbnail could not be made (the reason says why)
+THUMBNAIL_STATUSES = (MADE, NOT_VISUAL, FAILED)
+NO_VISUAL_CONTENT = "no visual content"
+# MediaWiki's media types (img_media_type) of files with nothing to see; the others (BITMAP,
+# DRAWING, VIDEO, MULTIMEDIA, OFFICE, 3D, UNKNOWN) may have a picture.
+_NOT_VISUAL_MEDIA_TYPES = frozenset({"audio", "text", "executable", "archive"})
 
 MIME_JPEG = "image/jpeg"
 MIME_PNG = "image/png"
 MIME_WEBP = "image/webp"
 MIME_SVG = "image/svg+xml"
+MIME_PDF = "application/pdf"
 
 # Pillow plugins allowed to open our bytes, in the order they are tried. Commons takes JPEG, PNG,
 # GIF, WebP and TIFF; BMP and ICO exist among old uploads. Left out on purpose: EPS (runs
@@ -87,7 +100,6 @@ _IMAGE_MAGIC = (
 )
 # Signatures of common non-images, for a readable "unsupported" reason when sniffing.
 _OTHER_MAGIC = (
-    (b"%PDF-", "application/pdf"),
     (b"OggS", "audio/ogg"),
     (b"fLaC", "audio/flac"),
     (b"ID3", "audio/mpeg"),
@@ -223,6 +235,29 @@ def thumbnail_size(width: int, height: int, settings: ThumbnailSettings) -> tupl
     return max(1, _round_half_up(width * box, height)), box
 
 
+def has_visual_content(mime: str | None, media_type: str | None) -> bool:
+    """Return False for a file with nothing to see by its catalog media type or MIME type (audio,
+    text, executables, archives), True for any other (whether or not a thumbnailer handles it)."""
+    if (media_type or "").strip().lower() in _NOT_VISUAL_MEDIA_TYPES:
+        return False
+    return not (mime or "").strip().lower().startswith(("audio/", "text/plain"))
+
+
+def may_draw(mime: str | None) -> bool:
+    """Return whether a thumbnailer here may draw a file of this catalog MIME type (an image, a
+    PDF, or a type that does not say: the bytes are sniffed), so its whole body is worth reading."""
+    m = (mime or "").split(";")[0].strip().lower()
+    return m in _UNKNOWN_MIMES or m.startswith("image/") or m == MIME_PDF
+
+
+def thumbnail_status(result: "ThumbnailResult | None", visual: bool) -> str:
+    """Return an ok row's thumbnail_status: made, not_visual (nothing to see: no thumbnail is
+    tried) or failed."""
+    if not visual:
+        return NOT_VISUAL
+    return MADE if result is not None and result.ok else FAILED
+
+
 def make_thumbnail(
     data: bytes,
     settings: ThumbnailSettings = ThumbnailSettings(),
@@ -239,6 +274,8 @@ def make_thumbnail(
         kind = _classify(bytes(data[:4096]), mime)
         if kind == "svg":
             return _svg_thumbnail(bytes(data), settings)
+        if kind == "pdf":
+            return _pdf_thumbnail(bytes(data), settings)
         return _raster_thumbnail(bytes(data), settings, mime)
     except _Refused as refused:
         return ThumbnailResult(None, None, None, None, refused.reason)
@@ -259,11 +296,13 @@ _PILLOW_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+)")
 
 
 def _classify(head: bytes, mime: str | None) -> str:
-    """Gives "svg" or "raster", or refuses what is not an image."""
+    """Gives "svg", "pdf" or "raster", or refuses what is not an image."""
     m = (mime or "").split(";")[0].strip().lower()
     if m not in _UNKNOWN_MIMES:
         if m == MIME_SVG:
             return "svg"
+        if m == MIME_PDF:
+            return "pdf"
         if not m.startswith("image/"):
             raise _Refused(UNSUPPORTED, f"{m} is not an image")
         # Trust "image/*" only as far as "try to decode": catalog MIMEs of old uploads are
@@ -271,6 +310,8 @@ def _classify(head: bytes, mime: str | None) -> str:
         return "raster"
     if _looks_like_svg(head):
         return "svg"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
     for magic, other in _OTHER_MAGIC:
         if head.startswith(magic):
             raise _Refused(UNSUPPORTED, f"{other} is not a supported image")
@@ -501,10 +542,15 @@ def _to_8bit(im: Image.Image, source_mode: str) -> Image.Image:
 _MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}
 
 
-def _encode(im: Image.Image, settings: ThumbnailSettings, icc: bytes | None) -> ThumbnailResult:
+def _encode(im: Image.Image, settings: ThumbnailSettings, icc: bytes | None, lossless: bool = False) -> ThumbnailResult:
+    """Encode a thumbnail: JPEG, or the alpha format when it has transparency (or is too large
+    for JPEG); lossless (a drawing: flat colours and sharp edges) never as JPEG."""
     out = io.BytesIO()
     extra = {"icc_profile": icc} if icc else {}
     side = max(im.size)
+    if lossless and im.mode not in ("LA", "RGBA"):
+        im.save(out, "PNG", **extra)
+        return ThumbnailResult(out.getvalue(), MIME_PNG, im.width, im.height, None)
     if im.mode in ("LA", "RGBA") or side > _MAX_SIDE["JPEG"]:
         if settings.alpha_format == "webp" and side <= _MAX_SIDE["WEBP"]:
             im.convert("RGBA").save(out, "WEBP", quality=settings.quality, **extra)
@@ -526,6 +572,7 @@ _ATTR = r"""\b{name}\s*=\s*["']([^"']*)["']"""
 _LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(px|pt|pc|mm|cm|in)?\s*$")
 _UNIT_PX = {None: 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54,
             "in": 96.0}
+_CSS_DPI = 96.0
 # MediaWiki's size for an SVG that declares none.
 _SVG_DEFAULT_SIZE = (512, 512)
 
@@ -567,31 +614,52 @@ def svg_size(data: bytes) -> tuple[float, float]:
     return _SVG_DEFAULT_SIZE
 
 
+# What an SVG may load from: its own elements (#id) and inline data. Anything else (a file path,
+# a URL) in what a renderer loads (an <image>, <feImage> or <use> target, a CSS url() or
+# @import) would make it read or fetch something: such a file is refused, as MediaWiki refuses
+# to take it at upload. Hyperlinks (<a href>) load nothing and stay. XML entities are refused
+# too (expansion bombs).
+_SVG_REFERENCE = re.compile(
+    rb"""(?:<(?:image|feImage|use)\b[^>]*?\bhref\s*=\s*["']|\burl\(\s*["']?|@import\s+["']?)\s*([^"')\s>]*)""",
+    re.IGNORECASE | re.DOTALL)
+_SVG_INTERNAL = (b"#", b"data:")
+_SVG_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def svg_text(data: bytes) -> str:
+    """Return an SVG's text once it is safe to render: refuses entities and external references."""
+    if re.search(rb"<!ENTITY", data, re.IGNORECASE):
+        raise _Refused(UNSAFE, "SVG declares XML entities: not expanded")
+    for found in _SVG_REFERENCE.finditer(data):
+        target = found.group(1)
+        if target and not target.lower().startswith(_SVG_INTERNAL):
+            shown = target[:80].decode("utf-8", "replace")
+            raise _Refused(UNSAFE, f"SVG references an external resource ({shown}): not followed")
+    declared = _SVG_ENCODING.match(data.lstrip(b"\xef\xbb\xbf"))
+    encoding = declared.group(1).decode() if declared else "utf-8"
+    try:
+        return data.decode("utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise _Refused(CORRUPT, f"SVG text is not {encoding}: {exc}") from None
+
+
 def _svg_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
     try:
-        import cairosvg  # optional: not a dependency of the job
+        import resvg_py  # resvg (Rust) in a self-contained wheel: executors need no system library
     except Exception:
         raise _Refused(UNSUPPORTED, "no SVG renderer installed") from None
     sw, sh = svg_size(data)
+    text = svg_text(data)
     # Vector images are rendered at the target size even when their nominal size is smaller
     # (as MediaWiki does): the "never upscale" rule is about pixels that do not exist.
-    scale_base = settings.box if settings.box is not None else settings.width
-    if settings.box is None or sw >= sh:
-        tw, th = scale_base, max(1, int(sh * scale_base / sw + 0.5))
-    else:
-        tw, th = max(1, int(sw * scale_base / sh + 0.5)), scale_base
-    if tw * th > settings.max_pixels:
-        raise _Refused(TOO_MANY_PIXELS, f"{tw}x{th} over the limit of {settings.max_pixels}")
-
-    def refuse_fetch(url, *args, **kwargs):  # external references: never fetched
-        raise ValueError(f"external resource not fetched: {url}")
-
+    tw, th = _vector_target(sw, sh, settings)
     try:
-        png = cairosvg.svg2png(
-            bytestring=data, output_width=tw, output_height=th, unsafe=False,
-            url_fetcher=refuse_fetch,
-        )
-    except Exception as exc:
+        # No resources_dir: with the references checked above there is nothing to resolve.
+        # dpi 96 (CSS's, and MediaWiki's): the binding's default of 0 makes mm, in or pt sizes 0.
+        png = bytes(resvg_py.svg_to_bytes(svg_string=text, width=tw, height=th, dpi=_CSS_DPI))
+    except BaseException as exc:  # a Rust panic surfaces as PanicException (a BaseException)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
         raise _Refused(CORRUPT, f"SVG render failed: {type(exc).__name__}: {exc}") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -602,6 +670,61 @@ def _svg_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
             if work.size != (tw, th):
                 work = work.resize((tw, th), Image.Resampling.LANCZOS)
             work, icc = _output_mode(work, im.mode, None)
-            return _encode(work, settings, icc)
+            return _encode(work, settings, icc, lossless=True)  # MediaWiki renders SVG to PNG
         finally:
             im.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+
+
+def _vector_target(width: float, height: float, settings: ThumbnailSettings) -> tuple[int, int]:
+    """Return the size a drawn page or picture is rendered at: the target width (or box) whatever
+    its nominal size, as MediaWiki renders vectors and PDF pages (PdfHandler must render)."""
+    base = settings.box if settings.box is not None else settings.width
+    if settings.box is None or width >= height:
+        target = base, max(1, int(height * base / width + 0.5))
+    else:
+        target = max(1, int(width * base / height + 0.5)), base
+    if target[0] * target[1] > settings.max_pixels:
+        raise _Refused(TOO_MANY_PIXELS, f"{target[0]}x{target[1]} over the limit of {settings.max_pixels}")
+    return target
+
+
+def _pdf_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
+    """Page 1 at the target width, to JPEG, as MediaWiki's PdfHandler draws it. PDFium renders
+    without a form environment: no JavaScript runs and no action is followed."""
+    try:
+        import pypdfium2 as pdfium  # PDFium in a self-contained wheel: no system library
+    except Exception:
+        raise _Refused(UNSUPPORTED, "no PDF renderer installed") from None
+    try:
+        document = pdfium.PdfDocument(data)
+    except Exception as exc:
+        raise _Refused(CORRUPT, f"PDF not readable: {exc}") from None
+    try:
+        if len(document) == 0:
+            raise _Refused(EMPTY, "the PDF has no pages")
+        page = document[0]
+        try:
+            width, height = page.get_size()  # in points, as MediaWiki reads a page's size
+            if not (width > 0 and height > 0):
+                raise _Refused(CORRUPT, f"page 1 has no usable size ({width}x{height} pt)")
+            tw, th = _vector_target(width, height, settings)
+            bitmap = page.render(scale=tw / width)
+            try:
+                im = bitmap.to_pil().convert("RGB")
+            finally:
+                bitmap.close()
+        finally:
+            page.close()
+    except _Refused:
+        raise
+    except Exception as exc:
+        raise _Refused(CORRUPT, f"PDF render failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        document.close()
+    if im.size != (tw, th):
+        im = im.resize((tw, th), Image.Resampling.LANCZOS)
+    return _encode(im, settings, None)

@@ -167,12 +167,13 @@ def test_thumbnails_export_with_the_format_extension_and_group_modes(spark, extr
     settings = extraction["settings"].with_overrides({"output.group_readable": True})
     target = tmp_path / "thumbs"
     result = run_export(spark, settings, extraction["output"], str(target), "files", what="thumbnails",
-                        lists=["books,logos"], out=lambda line: None)
+                        lists=["books,screenshots"], out=lambda line: None)
     manifest = read_manifest(target)
-    with_thumbnail = {k: r for k, r in extraction["ok"].items() if k[0] in ("books", "logos") and r["thumbnail"]}
+    with_thumbnail = {k: r for k, r in extraction["ok"].items() if k[0] in ("books", "screenshots") and r["thumbnail"]}
     assert sorted((r["list"], int(r["line"])) for r in manifest) == sorted(with_thumbnail)
+    # A sound has no thumbnail: it is skipped (counted), never an empty file.
     assert result["skipped"] == sum(1 for k, r in extraction["ok"].items()
-                                    if k[0] in ("books", "logos") and not r["thumbnail"]) > 0
+                                    if k[0] in ("books", "screenshots") and not r["thumbnail"]) > 0
     for row in manifest:
         source = with_thumbnail[(row["list"], int(row["line"]))]
         assert (target / row["file"]).read_bytes() == bytes(source["thumbnail"])
@@ -182,6 +183,17 @@ def test_thumbnails_export_with_the_format_extension_and_group_modes(spark, extr
     modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [target, *target.rglob("*")]}
     assert {m for p, m in modes.items() if p.is_dir()} == {0o750}
     assert {m for p, m in modes.items() if p.is_file()} == {0o640}
+
+
+def test_hadoopfs_replace_moves_a_file_over_another_in_one_step(spark, tmp_path):
+    # An edited shard goes over the old one: never deleted first (a kill in between lost it).
+    fs = HadoopFS(spark)
+    old, new = f"file://{tmp_path}/shard.tar", f"file://{tmp_path}/shard.tar.edit"
+    fs.write_text(old, "old", 0o600)
+    fs.write_text(new, "new", 0o600)
+    fs.replace(new, old)
+    assert (tmp_path / "shard.tar").read_text() == "new" and not fs.exists(new)
+    assert fs.open_read(old).read() == b"new"  # Hadoop's checksum agrees with the bytes
 
 
 def test_through_hadoopfs_the_export_is_the_same(spark, exports, extraction, tmp_path):

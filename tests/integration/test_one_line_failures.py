@@ -8,6 +8,7 @@ and no trace of a traceback or of Spark's logging anywhere on the console.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -21,8 +22,8 @@ import yaml
 from mediaextract import locks, schedule
 from mediaextract.config import load_settings
 from mediaextract.errors import (EXIT_BAD_INPUT, EXIT_BUG, EXIT_CATALOG_UNREACHABLE, EXIT_INTERRUPTED,
-                                 EXIT_LOCK_TIMEOUT, EXIT_LOCKED, EXIT_PURGE_INCOMPLETE, EXIT_STORAGE_AUTH,
-                                 EXIT_STORAGE_DOWN, EXIT_TERMINATED)
+                                 EXIT_LOCK_TIMEOUT, EXIT_LOCKED, EXIT_NOTHING_IN_STORAGE, EXIT_PURGE_INCOMPLETE,
+                                 EXIT_STORAGE_AUTH, EXIT_STORAGE_DOWN, EXIT_TERMINATED)
 from mediaextract.hadoopfs import HadoopFS
 
 from ..conftest import REPO, free_ports
@@ -142,6 +143,36 @@ def test_a_wrong_wiki_id_is_one_line_naming_the_container(sandbox, tmp_path):
     line = the_one_line(result)
     assert re.search(r"^mediaextract: error: storage has no container enwiki-local-deleted\.[0-9a-z]{2}\b", line)
     assert not (output / "_SUCCESS").exists()
+
+
+def test_a_zone_whose_containers_hold_none_of_the_files_stops_naming_one(sandbox, truth, tmp_path):
+    # The containers exist (a wrong zone that happens to exist, or a mirror not filled yet), so
+    # the preflight passes; the first objects fetched are all missing: the run stops, exit 9.
+    shards = {r["storage_key"][:2] for part in truth["lists"].values() for r in part["rows"] if r["storage_key"]}
+    client = sandbox.s3_client()
+    buckets = [f"{sandbox.wiki_id}-local-mirror.{shard}" for shard in sorted(shards)]
+    for bucket in buckets:
+        client.create_bucket(Bucket=bucket)
+    try:
+        output = tmp_path / "o"
+        argv = ["extract", "--output", str(output), str(sandbox.lists_dir)]
+        result = submit(*argv[:1], *sets(sandbox, **{"storage.zone": "mirror", "fetch.stop_if_first_missing": 5,
+                                                    "fetch.batch_rows": 5}), *argv[1:])
+        assert result.returncode == EXIT_NOTHING_IN_STORAGE
+        line = the_one_line(result)
+        assert re.search(rf"were all missing, e\.g\. in container {sandbox.wiki_id}-local-mirror\.[0-9a-z]{{2}}: "
+                         r"check wiki\.id, storage\.zone and storage\.sharded", line), line
+        assert not (output / "_SUCCESS").exists()
+        # The batch that showed it is committed; someone who knows the files are lost goes on.
+        assert list((output / "_work").rglob("_SUCCESS"))
+        result = submit(*argv[:1], *sets(sandbox, **{"storage.zone": "mirror", "fetch.stop_if_first_missing": 0}),
+                        *argv[1:])
+        assert result.returncode == 0, result.stderr[-2000:]
+        report = json.loads((output / "report.json").read_text())
+        assert report["totals"]["not_in_storage"] >= 5 and report["totals"]["ok"] == 0
+    finally:
+        for bucket in buckets:
+            client.delete_bucket(Bucket=bucket)
 
 
 def test_storage_down(sandbox, tmp_path):

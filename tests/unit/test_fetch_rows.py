@@ -17,7 +17,8 @@ from mediaextract.fetch import FetchPlan, Outcome, Stop, Worker, fetched_row
 ITEMS_CONTRACT = ("struct<list:string,line:int,requested_name:string,name:string,status:string,reason:string,"
                   "fa_id:bigint,sha1:string,sha1_hex:string,storage_key:string,size:bigint,width:int,height:int,"
                   "media_type:string,mime:string,uploaded_at:timestamp,deleted_at:timestamp,versions:int,"
-                  "archive_name:string,deleted_reason:string,description:string,live_duplicate_of:string,content:binary,thumbnail:binary,thumbnail_mime:string,"
+                  "archive_name:string,deleted_reason:string,description:string,live_duplicate_of:string,content:binary,thumbnail:binary,thumbnail_status:string,"
+                  "thumbnail_mime:string,"
                   "thumbnail_width:int,thumbnail_height:int,fetched_at:timestamp,attempts:int>")
 NOT_NULL = ["list", "line", "status"]
 
@@ -26,6 +27,10 @@ def test_the_items_schema_is_the_contract():
     items = rows.schema(rows.ITEM)
     assert items.simpleString() == ITEMS_CONTRACT
     assert [f.name for f in items if not f.nullable] == NOT_NULL
+
+
+# A storage key as MediaWiki writes it (31 base-36 digits and the extension): rows are located by it.
+KEY = "0" * 30 + "k.jpg"
 
 
 def test_the_fetched_row_is_the_item_row_and_its_stop_verdict():
@@ -42,7 +47,7 @@ def test_an_outcome_holds_the_fetch_columns_but_when_and_the_stop():
 def planned(**values) -> dict:
     row = dict.fromkeys(rows.PLAN_COLUMNS)
     row.update(list="covers", line=1, requested_name="Foo.jpg", name="Foo.jpg", sha1="s" * 31,
-               storage_key="k.jpg", size=3, mime="image/jpeg")
+               storage_key=KEY, size=3, mime="image/jpeg")
     row.update(values)
     return row
 
@@ -52,7 +57,7 @@ def test_fetched_row_puts_plan_and_outcome_values_in_the_declared_order():
     outcome = Outcome(statuses.OK, content=b"abc", thumbnail=b"t", thumbnail_mime="image/jpeg",
                       thumbnail_width=5, thumbnail_height=4, attempts=2)
     values = dict(zip(rows.FETCHED_COLUMNS, fetched_row(planned(), outcome, at), strict=True))
-    assert values["list"] == "covers" and values["storage_key"] == "k.jpg" and values["size"] == 3
+    assert values["list"] == "covers" and values["storage_key"] == KEY and values["size"] == 3
     assert (values["status"], values["reason"], values["content"], values["attempts"]) == (statuses.OK, None, b"abc", 2)
     assert (values["thumbnail_width"], values["thumbnail_height"], values["fetched_at"]) == (5, 4, at)
     assert values["stop"] is None

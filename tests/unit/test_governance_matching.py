@@ -140,6 +140,18 @@ def test_hidden_content_counts_as_suppressed_when_configured():
                               has_key=True) == g.SUPPRESSED
 
 
+@pytest.mark.parametrize("visibility, held, reason", [
+    (None, True, None),               # still a live file (image has no bits), or deleted since: may stay
+    (0, True, None),                  # an old version, visible
+    (1, True, None),                  # its file hidden, not suppressed by default
+    (8, True, g.SUPPRESSED),          # suppressed since
+    (8, False, g.SUPPRESSED),         # suppressed says the most
+    (None, False, g.HARD_DELETED),    # no file of the wiki has the content any more
+])
+def test_control_reconcile_reasons(visibility, held, reason):
+    assert g.control_reconcile_reason(visibility=visibility, suppress_bits=8, sha1_held=held) == reason
+
+
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 
 

@@ -5,7 +5,7 @@ import pytest
 from mediaextract.digest import storage_key_for
 from mediaextract.layout import (
     MAX_OBJECT_PATH_BYTES, SHARDED_WIKIS, Location, archive_location, deleted_location,
-    disk_path, public_location,
+    disk_path, file_location, public_location,
 )
 
 # mediawiki-storage.md's example (from a MediaWiki docstring) is 32 characters long, which no
@@ -135,3 +135,34 @@ def test_sharded_wikis_are_the_documented_sixteen():
     assert len(SHARDED_WIKIS) == 16
     assert {"commons", "en", "de", "zh"} <= SHARDED_WIKIS
     assert "nl" not in SHARDED_WIKIS
+
+
+ARCHIVE_NAME = "20100101000000!Wikimedia_logo_family.png"
+NAME = "Wikimedia_logo_family.png"
+
+
+@pytest.mark.parametrize("files, key, archive_name, container, path, disk", [
+    # a deleted file: its key, in the deleted zone (the name does not matter)
+    ("deleted", KEY, None, "wikipedia-commons-local-deleted.sz", "s/z/a/" + KEY, "deleted/s/z/a/" + KEY),
+    # a live file: its name, in the public zone
+    ("live", None, None, "wikipedia-commons-local-public.70", "7/70/" + NAME, "7/70/" + NAME),
+    # an old version: its archive name, in the public zone's archive directory
+    ("old", None, ARCHIVE_NAME, "wikipedia-commons-local-public.70", "archive/7/70/" + ARCHIVE_NAME,
+     "archive/7/70/" + ARCHIVE_NAME),
+    # an old version whose file is hidden (it has a key): the deleted zone
+    ("old", KEY, ARCHIVE_NAME, "wikipedia-commons-local-deleted.sz", "s/z/a/" + KEY, "deleted/s/z/a/" + KEY),
+])
+def test_file_location_follows_the_zone_of_each_kind_of_file(files, key, archive_name, container, path, disk):
+    location = file_location(files, NAME, key, archive_name)
+    assert (location.container, location.path, location.disk_path) == (container, path, disk)
+
+
+@pytest.mark.parametrize("files, name, key, archive_name", [
+    ("deleted", NAME, None, None),        # a deleted file needs its key
+    ("live", None, None, None),           # a live file needs its name
+    ("old", NAME, None, "Foo.png"),       # not an archive name
+    ("current", NAME, KEY, None),         # no such kind of file
+])
+def test_file_location_refuses_what_locates_nothing(files, name, key, archive_name):
+    with pytest.raises(ValueError):
+        file_location(files, name, key, archive_name)

@@ -1,5 +1,7 @@
-from mediaextract.report import (DELETED_REASONS, LIVE_DUPLICATES, NO_REASON, OTHER_REASONS, REASONS_SHOWN, CountRow,
-                                LabelRow, build_report, check_sums, format_table, sentence)
+import re
+
+from mediaextract.report import (DELETED_REASONS, LIVE_DUPLICATES, NO_REASON, NOT_ASKED, OTHER_REASONS, REASONS_SHOWN,
+                                THUMBNAILS, CountRow, LabelRow, build_report, check_sums, format_table, sentence)
 
 
 ROWS = [
@@ -162,3 +164,24 @@ def test_labels_count_live_duplicates_and_the_most_frequent_reasons_per_list():
 def test_a_report_without_labels_has_no_label_keys():
     built = build_report([CountRow("covers", "ok", "bitmap", 5, 500)], "extract")
     assert LIVE_DUPLICATES not in built["lists"]["covers"] and DELETED_REASONS not in built["totals"]
+
+
+def test_ok_rows_are_counted_by_media_type_and_thumbnail_status():
+    rows = [CountRow("a", "ok", "bitmap", 3, 300, "made"), CountRow("a", "ok", "bitmap", 1, 10, "failed"),
+            CountRow("a", "ok", "audio", 2, 20, "not_visual"), CountRow("b", "ok", "drawing", 1, 5, None),
+            CountRow("a", "not_in_storage", "bitmap", 4, 40, None)]
+    built = build_report(rows, "extract")
+    assert built["lists"]["a"][THUMBNAILS] == {"audio": {"not_visual": 2}, "bitmap": {"failed": 1, "made": 3}}
+    assert built["lists"]["b"][THUMBNAILS] == {"drawing": {NOT_ASKED: 1}}
+    assert built["totals"][THUMBNAILS]["bitmap"] == {"failed": 1, "made": 3}
+    assert check_sums(built) == []
+    table = format_table(built)
+    assert re.search(r"^ok with thumbnail +3 +0 +3$", table, re.M)
+    assert re.search(r"^ok, thumbnail failed +1 +0 +1$", table, re.M)
+    assert re.search(r"^ok, nothing to see +2 +0 +2$", table, re.M)
+
+
+def test_no_thumbnail_rows_in_the_table_when_none_were_asked_for():
+    built = build_report([CountRow("a", "ok", "bitmap", 3, 300)], "extract")
+    assert built["lists"]["a"][THUMBNAILS] == {"bitmap": {NOT_ASKED: 3}}
+    assert "thumbnail" not in format_table(built)

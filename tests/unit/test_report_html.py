@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import re
+from html import escape as html_escape
 from html.parser import HTMLParser
 
 import pytest
@@ -343,3 +345,16 @@ def test_the_settings_are_folded(html, not_made_html):
         assert "settings" in tables.folded["settings-section"]  # the settings table sits in the fold
         assert f"{len(report_html._flatten(_report()['settings']))} settings" in page
     assert "Names that did not make it" not in html  # left out when not given
+
+
+def test_ok_rows_by_media_type_and_thumbnail_status_are_a_section(html):
+    rows = [CountRow("covers", statuses.OK, "bitmap", 5, 500, "made"), CountRow("covers", statuses.OK, "bitmap", 1, 9, "failed"),
+            CountRow("covers", statuses.OK, "audio", 2, 20, "not_visual"), CountRow(NASTY, statuses.OK, "drawing", 1, 1, "made")]
+    page = report_html.render(build_report(rows, "extract"), {}, {}, {}, {})
+    section = re.search(r'<section class="thumbnails" data-thumbnails="covers">(.*?)</section>', page, re.S).group(1)
+    cells = re.findall(r'<tr><td>([^<]*)</td>(.*?)</tr>', section)
+    counts = {media: dict(re.findall(r'data-key="(\w+)">(\d+)<', rest)) for media, rest in cells}
+    assert counts == {"audio": {"made": "0", "failed": "0", "not_visual": "2", "not_asked": "0"},
+                      "bitmap": {"made": "5", "failed": "1", "not_visual": "0", "not_asked": "0"}}
+    assert f'data-thumbnails="{html_escape(NASTY)}"' in page
+    assert 'class="thumbnails"' not in html  # no thumbnail statuses: no section

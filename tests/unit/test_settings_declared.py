@@ -113,6 +113,7 @@ def test_the_issues_bad_values_exit_2_with_one_line(pair, words, capsys):
     ({"governance.lock_stale_s": 5}, "lock_heartbeat_s must be less than governance.lock_stale_s"),
     ({"fetch.backoff_initial_s": 60}, "backoff_initial_s must not exceed fetch.backoff_max_s"),
     ({"catalog.source": "snapshot"}, "catalog.snapshot (its path) is not set"),
+    ({"catalog.source": "snapshot", "catalog.snapshot": "/s", "catalog.files": "live"}, "a snapshot (catalog.source) holds filearchive only"),
 ])
 def test_settings_that_do_not_fit_together_are_refused(overrides, words):
     with pytest.raises(BadInput, match=words.replace("(", r"\(").replace(")", r"\)")):
@@ -127,14 +128,14 @@ GOOD = {
     "catalog.driver": "com.mysql.cj.jdbc.Driver", "catalog.jar": None, "catalog.partitions": 16,
     "catalog.fetch_size": 500, "catalog.connect_timeout_s": 2.5, "catalog.snapshot": "/srv/snap",
     "catalog.versions": "all", "catalog.hidden_content_is_suppressed": True, "catalog.explain_undeleted": False,
-    "catalog.labels": False, "catalog.lookup_batch": 50,
+    "catalog.labels": False, "catalog.lookup_batch": 50, "catalog.files": "old", "catalog.tables": "file",
     "storage.backend": "disk", "storage.endpoint": "https://ms.example.org", "storage.region": "eqiad",
     "storage.addressing_style": "virtual", "storage.connect_timeout_s": 1, "storage.read_timeout_s": 60,
     "storage.zone": "public", "storage.sharded": False, "storage.disk_root": "/srv/upload",
     "fetch.connections_per_executor": 2, "fetch.max_connections": 16, "fetch.executors": 3,
     "fetch.requests_per_second": 2.5, "fetch.max_attempts": 1, "fetch.backoff_initial_s": 0.1,
     "fetch.backoff_max_s": 5, "fetch.max_object_bytes": 1, "fetch.spool_bytes": 1024, "fetch.batch_rows": 1,
-    "fetch.failure_window": 10, "fetch.failure_threshold": 1, "fetch.retry_statuses": ["too_large"],
+    "fetch.failure_window": 10, "fetch.stop_if_first_missing": 0, "fetch.failure_threshold": 1, "fetch.retry_statuses": ["too_large"],
     "fetch.estimate_request_s": 0.2, "fetch.estimate_bytes_per_s": 1e6, "thumbnail.width": 320,
     "thumbnail.box": 640, "thumbnail.quality": 100, "thumbnail.alpha_format": "webp", "thumbnail.max_pixels": 1,
     "output.root": "hdfs:///data/out", "output.content": "originals", "output.retention_days": 1,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import struct
 import sys
-import types
 import zlib
 
 import pytest
@@ -13,11 +12,16 @@ from PIL import Image, ImageCms, ImageFile, JpegImagePlugin
 
 from mediaextract.errors import BadInput
 from mediaextract.thumbs import (
+    FAILED,
+    MADE,
+    NOT_VISUAL,
     ThumbnailResult,
     ThumbnailSettings,
+    has_visual_content,
     make_thumbnail,
     svg_size,
     thumbnail_size,
+    thumbnail_status,
 )
 
 RED = (255, 0, 0)
@@ -410,7 +414,7 @@ def test_grey_profile_is_not_put_on_a_colour_thumbnail():
 # --- refusals --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mime", [
-    "audio/ogg", "video/webm", "application/pdf", "text/plain", "application/msword",
+    "audio/ogg", "video/webm", "text/plain", "application/msword",
     "application/ogg", "AUDIO/X-WAV; codecs=1",
 ])
 def test_non_image_mime_is_refused_without_decoding(mime):
@@ -423,7 +427,7 @@ def test_non_image_mime_is_refused_without_decoding(mime):
 
 
 @pytest.mark.parametrize("data, word", [
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "unsupported"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "corrupt"),  # a PDF goes to PDFium, which cannot read this
     (b"OggS\x00\x02" + bytes(100), "unsupported"),
     (b"just some text, not an image at all", "unsupported"),
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "corrupt"),
@@ -523,29 +527,66 @@ SVG = b"""<?xml version="1.0"?>
 
 
 def test_svg_without_renderer_is_unsupported(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cairosvg", None)  # import fails even where installed
+    monkeypatch.setitem(sys.modules, "resvg_py", None)  # import fails even where installed
     for mime in ("image/svg+xml", None):
         assert make_thumbnail(SVG, mime=mime).reason == "unsupported: no SVG renderer installed"
 
 
-def test_svg_goes_through_the_renderer_at_the_target_size(monkeypatch):
-    calls = []
+HALF_RED = b"""<svg xmlns="http://www.w3.org/2000/svg" width="10mm" height="5mm" viewBox="0 0 200 100">
+<rect width="100" height="100" fill="red"/><rect x="100" width="100" height="100" fill="blue"/></svg>"""
 
-    def svg2png(**kwargs):
-        calls.append(kwargs)
-        im = Image.new("RGBA", (kwargs["output_width"], kwargs["output_height"]), (0, 0, 255, 0))
-        im.paste((255, 0, 0, 255), (0, 0, 10, 10))
-        return encode(im, "PNG")
 
-    monkeypatch.setitem(sys.modules, "cairosvg", types.SimpleNamespace(svg2png=svg2png))
-    result = make_thumbnail(SVG, mime="image/svg+xml")
+def test_svg_is_rendered_to_png_at_the_target_width_even_when_smaller():
+    result = make_thumbnail(HALF_RED, mime="image/svg+xml")
     im = decode(result)
-    assert (result.mime, im.size) == ("image/png", (500, 250))  # vector: rendered at 500 wide
-    (call,) = calls
-    assert (call["output_width"], call["output_height"], call["unsafe"]) == (500, 250, False)
-    with pytest.raises(ValueError):
-        call["url_fetcher"]("http://example.org/x.png")
+    # A vector is drawn at 500 wide from its 10x5 mm (38x19 px) nominal size (MediaWiki upscales
+    # vectors), to PNG.
+    assert (result.mime, im.size) == ("image/png", (500, 250))
+    rgb = im.convert("RGB")
+    assert close(rgb.getpixel((100, 125)), RED) and close(rgb.getpixel((400, 125)), BLUE)
+    assert make_thumbnail(HALF_RED).mime == "image/png"  # sniffed without a MIME type too
 
+
+@pytest.mark.parametrize("svg, word", [
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><image href="/etc/hostname" width="9" height="9"/></svg>',
+     "unsafe: SVG references an external resource (/etc/hostname)"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="9" height="9">'
+     b'<image xlink:href="http://example.org/a.png" width="9" height="9"/></svg>', "unsafe: SVG references"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect style="fill: url( file:///x )"/></svg>',
+     "unsafe: SVG references an external resource (file:///x)"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><style>@import "b.css";</style></svg>',
+     "unsafe: SVG references an external resource (b.css)"),
+    (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]>'
+     b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><text>&b;</text></svg>', "unsafe: SVG declares XML entities"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect', "corrupt: SVG render failed"),
+    (b'<svg width="9" height="9">\xff\xfe</svg>', "corrupt: SVG text is not utf-8"),
+])
+def test_svg_that_would_load_something_or_is_broken_gets_a_reason(svg, word):
+    result = make_thumbnail(svg, mime="image/svg+xml")
+    assert result.data is None and result.reason.startswith(word), result.reason
+
+
+def test_svg_links_and_own_references_render():
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 20 10">'
+           b'<defs><linearGradient id="g"><stop offset="0" stop-color="red"/></linearGradient></defs>'
+           b'<a xlink:href="https://example.org/"><rect width="20" height="10" fill="url(#g)"/></a>'
+           b'<use href="#g"/><image href="data:image/png;base64,iVBORw0KGgo=" width="1" height="1"/></svg>')
+    assert decode(make_thumbnail(svg, mime="image/svg+xml")).size == (500, 250)
+
+
+def test_svg_fuzz_truncated_and_random_always_a_result():
+    rng = __import__("random").Random(14)
+    inputs = [HALF_RED[:n] for n in range(0, len(HALF_RED), 7)]
+    inputs += [b"<svg " + bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 300))) for _ in range(60)]
+    inputs += [HALF_RED.replace(b"200 100", b"0 0"), HALF_RED.replace(b'width="10mm"', b'width="-5"')]
+    for data in inputs:
+        result = make_thumbnail(data, mime="image/svg+xml")
+        assert (result.data is None) != (result.reason is None)
+        assert result.reason is None or ("\n" not in result.reason and result.reason.split(":")[0] in
+                                          ("unsupported", "corrupt", "unsafe", "empty", "too_many_pixels"))
+
+
+def test_svg_in_box_mode_fits_the_longer_side():
     boxed = decode(make_thumbnail(SVG.replace(b"200 100", b"100 300"), ThumbnailSettings(box=300)))
     assert boxed.size == (100, 300)
 
@@ -592,3 +633,59 @@ def test_globals_of_pillow_are_left_alone():
     make_thumbnail(raw_png(50000, 50000, 8, 2, b""))
     make_thumbnail(encode(Image.new("RGB", (900, 900)), "JPEG")[:500])
     assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == before
+
+
+@pytest.mark.parametrize("mime, media_type, visual", [
+    ("image/jpeg", "BITMAP", True), ("image/svg+xml", "drawing", True), ("application/pdf", "OFFICE", True),
+    ("video/webm", "VIDEO", True), ("application/ogg", "AUDIO", False), ("audio/mpeg", None, False),
+    ("application/ogg", "video", True), ("text/plain", "TEXT", False), (None, None, True),
+    ("application/zip", "ARCHIVE", False),
+])
+def test_what_has_visual_content_by_media_type_then_mime(mime, media_type, visual):
+    assert has_visual_content(mime, media_type) is visual
+
+
+def test_thumbnail_status_of_an_ok_row():
+    made = make_thumbnail(encode(Image.new("RGB", (8, 8), RED), "PNG"))
+    broken = make_thumbnail(b"\x89PNG\r\n\x1a\n broken")
+    assert (made.ok, broken.ok) == (True, False)
+    assert thumbnail_status(made, True) == MADE
+    assert thumbnail_status(broken, True) == FAILED
+    assert thumbnail_status(None, False) == NOT_VISUAL
+
+
+# --- PDF ---------------------------------------------------------------------------------------
+
+def _pdf(size=(200, 300), colour=RED, pages=1) -> bytes:
+    frames = [Image.new("RGB", size, colour) for _ in range(pages)]
+    return encode(frames[0], "PDF", save_all=True, append_images=frames[1:])
+
+
+def test_pdf_page_one_is_drawn_at_the_target_width_to_jpeg():
+    for mime in ("application/pdf", None):  # by MIME type, and sniffed
+        result = make_thumbnail(_pdf(), mime=mime)
+        im = decode(result)
+        # Pillow writes 72 dpi: a 200x300 image is a 200x300 pt page, drawn at 500 wide (must render).
+        assert (result.mime, im.size) == ("image/jpeg", (500, 750))
+        assert close(im.getpixel((250, 375)), RED)
+    assert decode(make_thumbnail(_pdf((900, 300), BLUE, pages=3))).size == (500, 167)
+
+
+def test_pdf_that_cannot_be_read_gets_a_reason_never_an_exception():
+    whole = _pdf()
+    rng = __import__("random").Random(15)
+    inputs = [whole[:n] for n in range(5, len(whole), max(1, len(whole) // 25))]
+    inputs += [b"%PDF-1.7\n" + bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 400))) for _ in range(40)]
+    for data in inputs:
+        result = make_thumbnail(data, mime="application/pdf")
+        assert (result.data is None) != (result.reason is None)
+        assert result.reason is None or result.reason.split(":")[0] in ("corrupt", "empty", "too_many_pixels")
+    assert make_thumbnail(b"%PDF-1.4 junk", mime="application/pdf").reason.startswith("corrupt: PDF not readable")
+
+
+@pytest.mark.parametrize("mime, drawn", [("image/jpeg", True), ("application/pdf", True), (None, True),
+                                         ("application/octet-stream", True), ("video/webm", False),
+                                         ("application/ogg", False), ("audio/mpeg", False)])
+def test_what_a_thumbnailer_here_may_draw(mime, drawn):
+    from mediaextract.thumbs import may_draw
+    assert may_draw(mime) is drawn

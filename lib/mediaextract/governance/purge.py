@@ -185,7 +185,7 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
         for line in result.recovered:  # a killed purge may have died before recording its removals
             for unit in sorted(line.get("datasets") or {}):
                 if any(unit in i.datasets for i in inventories):
-                    _record_removal(fs, unit, _note_of(line), int(line["datasets"][unit]))
+                    _record_removal(fs, unit, _note_of(line, unit), int(line["datasets"][unit]))
         for inventory in inventories:
             for unit in sorted(inventory.datasets):
                 _refresh_reports_if_behind(spark, fs, unit, out)
@@ -398,10 +398,12 @@ def _record_removal(fs: HadoopFS, unit: str, note: Mapping, rows: int) -> None:
     checkpoint("purge.metadata")
 
 
-def _note_of(line: Mapping) -> dict:
-    """Return the removal note of an interrupted purge's audit line."""
+def _note_of(line: Mapping, unit: str) -> dict:
+    """Return the removal note of an interrupted purge's audit line for one data set (the label
+    texts it cleared there included: its journal noted them per table)."""
+    labels = (line.get("labels_cleared") or {}).get(f"{unit}/{inv.ITEMS}", 0)
     return {"run": line.get("run"), "request": line.get("request"), "reason": line.get("reason"),
-            "at": line.get("time")}
+            "at": line.get("time"), "labels": int(labels)}
 
 
 def _refresh_reports_if_behind(spark, fs: HadoopFS, unit: str, out) -> None:

@@ -222,6 +222,23 @@ def reconcile_reason(*, visibility: int | None, suppress_bits: int, live_same_sh
     return None
 
 
+def control_reconcile_reason(*, visibility: int | None, suppress_bits: int, sha1_held: bool) -> str | None:
+    """Return why an extracted live file or old version (a control: it has no fa_id) must go
+    now, or None when it may stay.
+
+    visibility: the bits (OR-ed) of the oldimage and filearchive rows with the row's name and
+    sha1 (None: none; `image` has no bits); sha1_held: whether any live file, old version or
+    deleted file still has the sha1. A control deleted since is still held by the wiki and may
+    stay (it is a deleted file now); one suppressed since, or whose content the wiki no longer
+    holds at all, must go. No `undeleted`: a live file was never deleted.
+    """
+    if visibility is not None and visibility & suppress_bits:
+        return SUPPRESSED
+    if not sha1_held:
+        return HARD_DELETED
+    return None
+
+
 def expiry_state(metadata: Mapping | None, now: datetime, warn_days: float | None = None) -> tuple[str, datetime | None]:
     """Return ("expired" | "soon" | "current" | "unreadable", expires) for a data set's metadata."""
     try:
