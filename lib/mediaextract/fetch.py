@@ -212,7 +212,10 @@ class Worker:
                 outcome.reason = f"thumbnail: {thumbs.NO_VISUAL_CONTENT}"
             else:
                 with self._thumbnail_lock:
-                    made = thumbs.make_thumbnail(data, self.thumbnail_settings, mime=row["mime"])
+                    if thumbs.is_video(row["mime"], row["media_type"]):  # read from the spool file as needed
+                        made = thumbs.make_video_thumbnail(fetched.body, self.thumbnail_settings, mime=row["mime"])
+                    else:
+                        made = thumbs.make_thumbnail(data, self.thumbnail_settings, mime=row["mime"])
                 if made.reason:
                     outcome.reason = f"thumbnail: {made.reason}"
                 else:

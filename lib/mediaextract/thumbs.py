@@ -61,6 +61,9 @@ MIME_PNG = "image/png"
 MIME_WEBP = "image/webp"
 MIME_SVG = "image/svg+xml"
 MIME_PDF = "application/pdf"
+MIME_DJVU = "image/vnd.djvu"
+NO_DJVU_RENDERER = ("image/vnd.djvu: no DjVu renderer here yet (DjVuLibre is a system library; the "
+                    "pure-Rust djvu-rs wheel is the candidate)")
 
 # Pillow plugins allowed to open our bytes, in the order they are tried. Commons takes JPEG, PNG,
 # GIF, WebP and TIFF; BMP and ICO exist among old uploads. Left out on purpose: EPS (runs
@@ -105,7 +108,6 @@ _OTHER_MAGIC = (
     (b"ID3", "audio/mpeg"),
     (b"MThd", "audio/midi"),
     (b"\x1a\x45\xdf\xa3", "video/webm"),
-    (b"AT&TFORM", "image/vnd.djvu"),
     (b"gimp xcf", "image/x-xcf"),
     (b"PK\x03\x04", "application/zip"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
@@ -303,6 +305,8 @@ def _classify(head: bytes, mime: str | None) -> str:
             return "svg"
         if m == MIME_PDF:
             return "pdf"
+        if m == MIME_DJVU:
+            raise _Refused(UNSUPPORTED, NO_DJVU_RENDERER)
         if not m.startswith("image/"):
             raise _Refused(UNSUPPORTED, f"{m} is not an image")
         # Trust "image/*" only as far as "try to decode": catalog MIMEs of old uploads are
@@ -312,6 +316,8 @@ def _classify(head: bytes, mime: str | None) -> str:
         return "svg"
     if head.startswith(b"%PDF-"):
         return "pdf"
+    if head.startswith(b"AT&TFORM"):
+        raise _Refused(UNSUPPORTED, NO_DJVU_RENDERER)
     for magic, other in _OTHER_MAGIC:
         if head.startswith(magic):
             raise _Refused(UNSUPPORTED, f"{other} is not a supported image")
@@ -728,3 +734,98 @@ def _pdf_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
     if im.size != (tw, th):
         im = im.resize((tw, th), Image.Resampling.LANCZOS)
     return _encode(im, settings, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Video
+
+# The demuxer of each video MIME type Commons takes. Forced, never probed: a probed demuxer
+# could be one that opens other files or URLs named inside the file (HLS, concat).
+VIDEO_FORMATS = {"video/webm": "matroska", "video/ogg": "ogg", "application/ogg": "ogg", "video/mpeg": "mpeg",
+                 "video/mp4": "mov"}
+# Frames decoded after the seek at most, looking for the one at the chosen time: a file whose
+# timestamps never get there still ends (with the last frame decoded).
+_MAX_FRAMES_AFTER_SEEK = 600
+# How much FFmpeg may read to find the streams (bytes, and microseconds of media).
+_PROBE_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
+
+
+def is_video(mime: str | None, media_type: str | None) -> bool:
+    """Return whether a file is a video a thumbnailer here draws a frame of (by MIME type; an Ogg
+    file only when its media type says VIDEO, since Ogg holds sound as often)."""
+    m = (mime or "").split(";")[0].strip().lower()
+    if m == "application/ogg":
+        return (media_type or "").strip().lower() in ("video", "multimedia")
+    return m in VIDEO_FORMATS
+
+
+def make_video_thumbnail(source, settings: ThumbnailSettings = ThumbnailSettings(),
+                         mime: str | None = None) -> ThumbnailResult:
+    """Gives the thumbnail of a video read from `source` (a seekable binary file: the fetch's
+    spool file, never the whole video in memory): the frame at the middle of its length, as
+    TimedMediaHandler picks by default, to JPEG; or the reason there is none. Never raises."""
+    try:
+        return _video_thumbnail(source, settings, (mime or "").split(";")[0].strip().lower())
+    except _Refused as refused:
+        return ThumbnailResult(None, None, None, None, refused.reason)
+    except MemoryError:
+        return _refusal(TOO_MANY_PIXELS, "out of memory while decoding")
+    except Exception as exc:  # a decoder's failure is a property of the file
+        return _refusal(CORRUPT, f"video: {type(exc).__name__}: {exc}")
+
+
+def _video_thumbnail(source, settings: ThumbnailSettings, mime: str) -> ThumbnailResult:
+    try:
+        import av  # FFmpeg in a self-contained wheel: no system library
+    except Exception:
+        raise _Refused(UNSUPPORTED, "no video decoder installed") from None
+    demuxer = VIDEO_FORMATS.get(mime)
+    if demuxer is None:
+        raise _Refused(UNSUPPORTED, f"{mime or 'unknown'} is not a video format drawn here")
+    source.seek(0)
+    try:
+        container = av.open(source, mode="r", format=demuxer, options=_PROBE_OPTIONS)
+    except Exception as exc:
+        raise _Refused(CORRUPT, f"video not readable: {type(exc).__name__}: {exc}") from None
+    try:
+        if not container.streams.video:
+            raise _Refused(CORRUPT, "no video stream")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if not (width and height):
+            raise _Refused(CORRUPT, "the video stream has no size")
+        if width * height > settings.max_pixels:  # declared size, checked before decoding
+            raise _Refused(TOO_MANY_PIXELS, f"{width}x{height} = {width * height} pixels over the limit "
+                                            f"of {settings.max_pixels}")
+        frame = _frame_at_middle(container, stream)
+        if frame is None:
+            raise _Refused(CORRUPT, "no frame could be decoded")
+        im = frame.to_image()
+    finally:
+        container.close()
+    target = thumbnail_size(im.width, im.height, settings)
+    work = im.convert("RGB")
+    if work.size != target:
+        work = work.resize(target, Image.Resampling.LANCZOS)
+    return _encode(work, settings, None)
+
+
+def _frame_at_middle(container, stream):
+    """Return the first frame at or after the middle of the video (the last decoded if none)."""
+    length_s = container.duration / 1_000_000 if container.duration else None
+    if length_s is None and stream.duration and stream.time_base:
+        length_s = float(stream.duration * stream.time_base)
+    # Timestamps count from the stream's start, which is not 0 in every container (MPEG).
+    start_s = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+    middle = start_s + (length_s or 0.0) / 2
+    if middle > 0 and stream.time_base:
+        try:
+            container.seek(int(middle / stream.time_base), stream=stream, backward=True, any_frame=False)
+        except Exception:  # not seekable there: decode from where the demuxer is
+            pass
+    last = None
+    for count, frame in enumerate(container.decode(stream)):
+        last = frame
+        if frame.time is None or frame.time >= middle - 1e-6 or count >= _MAX_FRAMES_AFTER_SEEK:
+            return frame
+    return last

@@ -1,6 +1,7 @@
 """Thumbnails beyond rasters, end to end: an SVG drawn to PNG and a PDF's first page drawn to JPEG
-at 500 px wide, a sound with nothing to see, an SVG that points outside itself refused; each
-row `ok` with its thumbnail_status, counted per media type in the report."""
+at 500 px wide, a WebM's middle frame, a sound with nothing to see, an SVG that points outside
+itself refused, a DjVu said to have no renderer yet; each row `ok` with its thumbnail_status,
+counted per media type in the report."""
 
 from __future__ import annotations
 
@@ -24,6 +25,24 @@ HOSTILE_SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">
                b'<image href="file:///etc/passwd" width="10" height="10"/></svg>')
 
 
+def _webm() -> bytes:
+    """Three seconds of video, red, green then blue: the frame at the middle is green."""
+    import av
+
+    out_buffer = io.BytesIO()
+    out = av.open(out_buffer, mode="w", format="webm")
+    stream = out.add_stream("libvpx", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+    for i in range(30):
+        colour = (255, 0, 0) if i < 10 else (0, 200, 0) if i < 20 else (0, 0, 255)
+        for packet in stream.encode(av.VideoFrame.from_image(Image.new("RGB", (320, 240), colour))):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return out_buffer.getvalue()
+
+
 def _pdf() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (612, 792), (30, 60, 200)).save(out, "PDF")  # a letter-size page at 72 dpi
@@ -36,7 +55,13 @@ FILES = {
     "Scanned_book.pdf": (_pdf(), "OFFICE", "application", "pdf", 612, 792, ("image/jpeg", 500, 647)),
     "Evil_logo.svg": (HOSTILE_SVG, "DRAWING", "image", "svg+xml", 10, 10, "failed"),
     "Jingle.flac": (b"fLaC" + bytes(200), "AUDIO", "audio", "flac", 0, 0, "not_visual"),
+    "Screen_recording.webm": (_webm(), "VIDEO", "video", "webm", 320, 240, ("image/jpeg", 320, 240)),
+    "Old_book.djvu": (b"AT&TFORM\x00\x00\x00\x10DJVUINFO" + bytes(20), "BITMAP", "image", "vnd.djvu", 2000, 3000,
+                      "failed"),
 }
+REASONS = {"Evil_logo.svg": "thumbnail: unsafe: SVG references an external resource (file:///etc/passwd): not followed",
+           "Jingle.flac": "thumbnail: no visual content",
+           "Old_book.djvu": "thumbnail: unsupported: image/vnd.djvu: no DjVu renderer here yet"}
 FIRST_ID = 900
 
 
@@ -84,14 +109,16 @@ def test_each_kind_gets_its_thumbnail_or_says_why_not(extracted, name):
         assert im.size == expected[1:] and Image.MIME[im.format] == expected[0]
     else:
         assert row["thumbnail_status"] == expected and row["thumbnail"] is None
-        assert row["reason"] == {"failed": "thumbnail: unsafe: SVG references an external resource "
-                                           "(file:///etc/passwd): not followed",
-                                 "not_visual": "thumbnail: no visual content"}[expected]
+        assert row["reason"].startswith(REASONS[name])
+    if name.endswith(".webm"):  # the frame at the middle of the video (TimedMediaHandler's default)
+        colour = Image.open(io.BytesIO(row["thumbnail"])).convert("RGB").getpixel((160, 120))
+        assert colour[1] > 150 and colour[0] < 80 and colour[2] < 80, colour
 
 
 def test_the_report_counts_ok_rows_by_media_type_and_thumbnail_status(extracted):
     counts = extracted["report"]["lists"]["kinds"]["ok_thumbnails"]
-    assert counts == {"audio": {"not_visual": 1}, "drawing": {"failed": 1, "made": 1}, "office": {"made": 1}}
+    assert counts == {"audio": {"not_visual": 1}, "bitmap": {"failed": 1}, "drawing": {"failed": 1, "made": 1},
+                      "office": {"made": 1}, "video": {"made": 1}}
     text = (Path(extracted["output"]) / "report.txt").read_text()
     assert "ok with thumbnail" in text and "ok, thumbnail failed" in text and "ok, nothing to see" in text
     html = (Path(extracted["output"]) / "report.html").read_text()

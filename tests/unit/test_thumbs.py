@@ -441,7 +441,6 @@ def test_sniffed_bytes_give_a_reason(data, word):
 
 
 @pytest.mark.parametrize("data, mime", [
-    (b"AT&TFORM\x00\x00\x10\x00DJVMDIRM" + bytes(64), "image/vnd.djvu"),
     (b"gimp xcf v011\x00" + bytes(64), "image/x-xcf"),
 ])
 def test_image_mime_that_no_allowed_decoder_reads_is_unsupported(data, mime):
@@ -689,3 +688,70 @@ def test_pdf_that_cannot_be_read_gets_a_reason_never_an_exception():
 def test_what_a_thumbnailer_here_may_draw(mime, drawn):
     from mediaextract.thumbs import may_draw
     assert may_draw(mime) is drawn
+
+
+# --- video -------------------------------------------------------------------------------------
+
+def _video(fmt="webm", codec="libvpx", size=(320, 240), seconds=3, rate=10) -> bytes:
+    """A video whose thirds are red, green and blue: the middle frame is green."""
+    import av
+
+    out_buffer = io.BytesIO()
+    out = av.open(out_buffer, mode="w", format=fmt)
+    stream = out.add_stream(codec, rate=rate)
+    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+    frames = seconds * rate
+    for i in range(frames):
+        colour = RED if i < frames / 3 else GREEN if i < 2 * frames / 3 else BLUE
+        for packet in stream.encode(av.VideoFrame.from_image(Image.new("RGB", size, colour))):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return out_buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt, codec, mime, size, rate, expected", [
+    ("webm", "libvpx", "video/webm", (320, 240), 10, (320, 240)),      # narrower than 500: kept
+    ("webm", "libvpx-vp9", "video/webm", (640, 360), 10, (500, 281)),  # wider: 500 wide
+    ("mpeg", "mpeg1video", "video/mpeg", (352, 240), 25, (352, 240)),  # MPEG-1 takes standard rates only
+])
+def test_a_video_gives_its_middle_frame_at_the_size_rule(fmt, codec, mime, size, rate, expected):
+    from mediaextract.thumbs import make_video_thumbnail
+
+    result = make_video_thumbnail(io.BytesIO(_video(fmt, codec, size, rate=rate)), mime=mime)
+    im = decode(result)
+    assert (result.mime, im.size) == ("image/jpeg", expected)
+    assert close(im.getpixel((im.width // 2, im.height // 2)), GREEN, tolerance=60)  # TimedMediaHandler's midpoint
+
+
+def test_a_video_is_refused_or_read_never_an_exception():
+    from mediaextract.thumbs import make_video_thumbnail
+
+    whole = _video()
+    rng = __import__("random").Random(16)
+    inputs = [whole[:n] for n in (0, 10, 100, len(whole) // 3, len(whole) // 2, len(whole) - 5)]
+    inputs += [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 2000))) for _ in range(20)]
+    inputs += [b"\x1a\x45\xdf\xa3" + bytes(rng.getrandbits(8) for _ in range(500)) for _ in range(20)]
+    for data in inputs:
+        result = make_video_thumbnail(io.BytesIO(data), mime="video/webm")
+        assert (result.data is None) != (result.reason is None)
+        assert result.reason is None or result.reason.split(":")[0] in ("corrupt", "too_many_pixels")
+    small = ThumbnailSettings(max_pixels=1000)
+    assert make_video_thumbnail(io.BytesIO(whole), small, "video/webm").reason.startswith("too_many_pixels: 320x240")
+    assert make_video_thumbnail(io.BytesIO(whole), mime="video/x-flv").reason.startswith("unsupported: ")
+
+
+@pytest.mark.parametrize("mime, media_type, video", [
+    ("video/webm", "VIDEO", True), ("application/ogg", "VIDEO", True), ("application/ogg", "AUDIO", False),
+    ("video/mpeg", None, True), ("image/gif", "BITMAP", False), ("video/x-flv", "VIDEO", False),
+])
+def test_which_files_are_drawn_as_videos(mime, media_type, video):
+    from mediaextract.thumbs import is_video
+    assert is_video(mime, media_type) is video
+
+
+@pytest.mark.parametrize("mime", ["image/vnd.djvu", None])
+def test_djvu_says_why_it_has_no_thumbnail(mime):
+    result = make_thumbnail(b"AT&TFORM\x00\x00\x00\x10DJVUINFO" + bytes(20), mime=mime)
+    assert result.data is None and result.reason.startswith("unsupported: image/vnd.djvu: no DjVu renderer")
