@@ -184,6 +184,20 @@ def _progress(batch: int, batches: int, done: int, total: int, ok: int, failed: 
             f"{rate:.1f} items/s, {fetched_bytes / elapsed / 1e6:.1f} MB/s, ETA {human_duration(eta)}")
 
 
+def thumbnail_status_before() -> F.Column:
+    """Return the thumbnail_status of an ok result fetched before the column existed: made with a
+    thumbnail; without one, not_visual or failed by the same rule as a fetch (its reason says
+    "thumbnail: ..." when one was tried); null when none was asked for. Such rows are not
+    fetched again: a file drawn only by a newer thumbnailer keeps its failure until refetched."""
+    not_visual = (F.lower(F.coalesce(F.col("media_type"), F.lit(""))).isin(*thumbs.NOT_VISUAL_MEDIA_TYPES)
+                  | F.lower(F.coalesce(F.col("mime"), F.lit(""))).startswith("audio/"))
+    tried = F.coalesce(F.col("reason"), F.lit("")).startswith("thumbnail: ")
+    return (F.when(F.col("status") != statuses.OK, F.lit(None))
+            .when(F.col("thumbnail").isNotNull(), F.lit(thumbs.MADE))
+            .when(tried & not_visual, F.lit(thumbs.NOT_VISUAL))
+            .when(tried, F.lit(thumbs.FAILED)))
+
+
 def _final_items(planned: DataFrame, results: DataFrame) -> DataFrame:
     """Return one row per planned row: plan columns from the plan, fetch columns from results."""
     fetch_only = [c for c in dataset.FETCH_COLUMNS if c not in ("status", "reason")]
@@ -196,9 +210,8 @@ def _final_items(planned: DataFrame, results: DataFrame) -> DataFrame:
     # A pending row without a result cannot happen once every batch committed; should it ever,
     # it is counted as failed rather than lost. The fetch's reason goes first; the plan's (its
     # comments hidden) when the fetch has none.
-    # A result from before thumbnail_status existed that has a thumbnail: made.
-    made_before = F.when((F.col("status") == statuses.OK) & F.col("thumbnail").isNotNull(), F.lit(thumbs.MADE))
-    fetched = [F.coalesce(F.col(c), made_before).alias(c) if c == "thumbnail_status" else F.col(c) for c in fetch_only]
+    fetched = [F.coalesce(F.col(c), thumbnail_status_before()).alias(c) if c == "thumbnail_status" else F.col(c)
+               for c in fetch_only]
     pending = pending.select(
         *PLAN_COLUMNS,
         F.coalesce("status", F.lit(statuses.FETCH_FAILED)).alias("status"),

@@ -258,7 +258,9 @@ def shown_thumbnails(report: Mapping) -> list[tuple[str, str]]:
     (no thumbnails asked for, or older data sets), else the three."""
     if not any(thumbnails_with(report["totals"], status) for status, _ in THUMBNAIL_LABELS):
         return []
-    return list(THUMBNAIL_LABELS)
+    asked = list(THUMBNAIL_LABELS)
+    # Rows from before thumbnail_status, or of a run that asked for none: the rows add up to ok.
+    return asked + ([(NOT_ASKED, "ok, no thumbnail asked")] if thumbnails_with(report["totals"], NOT_ASKED) else [])
 
 
 def format_table(report: dict) -> str:

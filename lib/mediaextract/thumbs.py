@@ -5,7 +5,8 @@ one-line reason ("unsupported: ...", "corrupt: ...", "truncated: ...", "too_many
 "empty: ..."). It never raises for bad input and never decodes more than it needs:
 
 - the catalog MIME (or, without one, the first bytes) decides whether the file is an image at all;
-  audio, video, PDF and the like are refused before any decoder sees them;
+  audio and the like are refused before any decoder sees them; SVG goes to resvg (after
+  `checked_svg`), PDF to PDFium, video (`make_video_thumbnail`, from a file) to FFmpeg;
 - only a fixed set of Pillow plugins may open the bytes (no EPS/Ghostscript, no guessing formats
   from headerless data);
 - the pixel count from the header is checked against `max_pixels` before decoding;
@@ -54,7 +55,7 @@ THUMBNAIL_STATUSES = (MADE, NOT_VISUAL, FAILED)
 NO_VISUAL_CONTENT = "no visual content"
 # MediaWiki's media types (img_media_type) of files with nothing to see; the others (BITMAP,
 # DRAWING, VIDEO, MULTIMEDIA, OFFICE, 3D, UNKNOWN) may have a picture.
-_NOT_VISUAL_MEDIA_TYPES = frozenset({"audio", "text", "executable", "archive"})
+NOT_VISUAL_MEDIA_TYPES = frozenset({"audio", "text", "executable", "archive"})
 
 MIME_JPEG = "image/jpeg"
 MIME_PNG = "image/png"
@@ -240,7 +241,7 @@ def thumbnail_size(width: int, height: int, settings: ThumbnailSettings) -> tupl
 def has_visual_content(mime: str | None, media_type: str | None) -> bool:
     """Return False for a file with nothing to see by its catalog media type or MIME type (audio,
     text, executables, archives), True for any other (whether or not a thumbnailer handles it)."""
-    if (media_type or "").strip().lower() in _NOT_VISUAL_MEDIA_TYPES:
+    if (media_type or "").strip().lower() in NOT_VISUAL_MEDIA_TYPES:
         return False
     return not (mime or "").strip().lower().startswith(("audio/", "text/plain"))
 
@@ -249,7 +250,7 @@ def may_draw(mime: str | None) -> bool:
     """Return whether a thumbnailer here may draw a file of this catalog MIME type (an image, a
     PDF, or a type that does not say: the bytes are sniffed), so its whole body is worth reading."""
     m = (mime or "").split(";")[0].strip().lower()
-    return m in _UNKNOWN_MIMES or m.startswith("image/") or m == MIME_PDF
+    return m in _UNKNOWN_MIMES or (m.startswith("image/") and m != MIME_DJVU) or m == MIME_PDF
 
 
 def thumbnail_status(result: "ThumbnailResult | None", visual: bool) -> str:
@@ -554,7 +555,7 @@ def _encode(im: Image.Image, settings: ThumbnailSettings, icc: bytes | None, los
     out = io.BytesIO()
     extra = {"icc_profile": icc} if icc else {}
     side = max(im.size)
-    if lossless and im.mode not in ("LA", "RGBA"):
+    if lossless:  # PNG, transparent or not, whatever thumbnail.alpha_format says for photos
         im.save(out, "PNG", **extra)
         return ThumbnailResult(out.getvalue(), MIME_PNG, im.width, im.height, None)
     if im.mode in ("LA", "RGBA") or side > _MAX_SIDE["JPEG"]:
@@ -573,8 +574,6 @@ def _encode(im: Image.Image, settings: ThumbnailSettings, icc: bytes | None, los
 # ---------------------------------------------------------------------------------------------
 # SVG
 
-_SVG_TAG = re.compile(rb"<svg\b([^>]*)>", re.IGNORECASE | re.DOTALL)
-_ATTR = r"""\b{name}\s*=\s*["']([^"']*)["']"""
 _LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(px|pt|pc|mm|cm|in)?\s*$")
 _UNIT_PX = {None: 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54,
             "in": 96.0}
@@ -583,26 +582,18 @@ _CSS_DPI = 96.0
 _SVG_DEFAULT_SIZE = (512, 512)
 
 
-def svg_size(data: bytes) -> tuple[float, float]:
-    """Gives the intrinsic size of an SVG from its root element (width/height, else viewBox)."""
-    match = _SVG_TAG.search(data[:65536])
-    if not match:
-        raise _Refused(CORRUPT, "no <svg> root element")
-    attrs = match.group(1).decode("utf-8", "replace")
+def _svg_length(value: str | None) -> float | None:
+    found = _LENGTH.match(value or "")
+    if not found:
+        return None  # missing, percentage or em: no absolute size
+    return float(found.group(1)) * _UNIT_PX[found.group(2)]
 
-    def attr(name: str) -> str | None:
-        found = re.search(_ATTR.format(name=name), attrs)
-        return found.group(1) if found else None
 
-    def length(value: str | None) -> float | None:
-        found = _LENGTH.match(value or "")
-        if not found:
-            return None  # missing, percentage or em: no absolute size
-        return float(found.group(1)) * _UNIT_PX[found.group(2)]
-
-    width, height = length(attr("width")), length(attr("height"))
+def _svg_nominal_size(root: Mapping[str, str]) -> tuple[float, float]:
+    """Gives the intrinsic size of an SVG from its root's attributes (width/height, else viewBox)."""
+    width, height = _svg_length(root.get("width")), _svg_length(root.get("height"))
     view = None
-    parts = re.split(r"[\s,]+", (attr("viewBox") or "").strip())
+    parts = re.split(r"[\s,]+", (root.get("viewBox") or "").strip())
     if len(parts) == 4:
         try:
             vw, vh = float(parts[2]), float(parts[3])
@@ -620,33 +611,131 @@ def svg_size(data: bytes) -> tuple[float, float]:
     return _SVG_DEFAULT_SIZE
 
 
-# What an SVG may load from: its own elements (#id) and inline data. Anything else (a file path,
-# a URL) in what a renderer loads (an <image>, <feImage> or <use> target, a CSS url() or
-# @import) would make it read or fetch something: such a file is refused, as MediaWiki refuses
-# to take it at upload. Hyperlinks (<a href>) load nothing and stay. XML entities are refused
-# too (expansion bombs).
-_SVG_REFERENCE = re.compile(
-    rb"""(?:<(?:image|feImage|use)\b[^>]*?\bhref\s*=\s*["']|\burl\(\s*["']?|@import\s+["']?)\s*([^"')\s>]*)""",
-    re.IGNORECASE | re.DOTALL)
-_SVG_INTERNAL = (b"#", b"data:")
+def svg_size(data: bytes) -> tuple[float, float]:
+    """Gives the intrinsic size of an SVG from its root element (width/height, else viewBox)."""
+    return checked_svg(data)[1]
+
+
 _SVG_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+# The text encodings an SVG may declare: the ones XML parsers agree on (a UTF-7 file could hide
+# markup from one parser and show it to another).
+_SVG_ENCODINGS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
+# What an SVG may point at: its own elements (#id) and inline data. Any other href, on any
+# element in any namespace, would make the renderer read a file of the executor's disk (or try
+# a URL): such a file is refused, as MediaWiki refuses to take it at upload. CSS url() and
+# @import to anything else are refused too. XML entities (and any internal DTD subset) are
+# refused: expansion bombs.
+_SVG_INTERNAL = ("#", "data:")
+_SVG_CSS_REFERENCE = re.compile(r"""(?:\burl\(\s*["']?|@import\s+(?:url\(\s*)?["']?)\s*([^"')\s;]*)""", re.IGNORECASE)
+# <use> copies what it points at: nested, the copies multiply (an SVG "billion laughs" without
+# entities). The elements an SVG expands to are counted before it is drawn.
+_SVG_MAX_ELEMENTS = 200_000
 
 
-def svg_text(data: bytes) -> str:
-    """Return an SVG's text once it is safe to render: refuses entities and external references."""
-    if re.search(rb"<!ENTITY", data, re.IGNORECASE):
+def checked_svg(data: bytes) -> tuple[str, tuple[float, float]]:
+    """Return an SVG's text and nominal size once it is safe to draw: parsed (namespace-aware) by
+    expat, every href and CSS reference internal, no entity, no internal DTD subset, and not
+    expanding beyond _SVG_MAX_ELEMENTS elements through <use>. Refuses otherwise."""
+    from xml.parsers import expat
+
+    head = data.lstrip(b"\xef\xbb\xbf")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise _Refused(UNSAFE, "SVG in UTF-16: only UTF-8, ASCII and ISO-8859-1 are read")
+    declared = _SVG_ENCODING.match(head)
+    encoding = declared.group(1).decode().lower() if declared else "utf-8"
+    if encoding not in _SVG_ENCODINGS:
+        raise _Refused(UNSAFE, f"SVG declares the encoding {encoding}: only UTF-8, ASCII and ISO-8859-1 are read")
+    try:
+        text = data.decode("utf-8-sig" if encoding in ("utf-8", "utf8") else encoding)
+    except UnicodeDecodeError as exc:
+        raise _Refused(CORRUPT, f"SVG text is not {encoding}: {exc}") from None
+
+    root: dict[str, str] = {}
+    seen_root: list[bool] = []
+    # One frame per open element: [its id, elements in it, the #targets its <use> elements copy,
+    # its local name]. What <defs> and <symbol> hold is drawn only where something uses it.
+    stack: list[list] = [[None, 0, [], ""]]
+    subtrees: dict[str, tuple[int, list[str]]] = {}
+
+    def local(name: str) -> str:
+        return name.rsplit("|", 1)[-1]
+
+    def start(name: str, attributes: dict) -> None:
+        if not seen_root:
+            if local(name) != "svg":
+                raise _Refused(CORRUPT, f"the root element is <{local(name)}>, not <svg>")
+            seen_root.append(True)
+            root.update({local(k): v for k, v in attributes.items()})
+        frame = [attributes.get("id"), 1, [], local(name)]
+        for key, value in attributes.items():
+            if local(key) == "href" and local(name) != "a":  # a hyperlink loads nothing
+                target = value.strip()
+                if not target.lower().startswith(_SVG_INTERNAL):
+                    raise _Refused(UNSAFE, f"SVG references an external resource ({target[:80]}): not followed")
+                if local(name) == "use" and target.startswith("#"):
+                    frame[2].append(target[1:])
+        stack.append(frame)
+
+    def end(name: str) -> None:
+        element_id, count, uses, tag = stack.pop()
+        if element_id:
+            subtrees[element_id] = (count, uses)
+        stack[-1][1] += count
+        if tag not in ("defs", "symbol"):
+            stack[-1][2].extend(uses)
+
+    def doctype(name, system_id, public_id, has_internal_subset) -> None:
+        if has_internal_subset:
+            raise _Refused(UNSAFE, "SVG declares an internal DTD subset (entities): not expanded")
+
+    def entity(*args) -> None:
         raise _Refused(UNSAFE, "SVG declares XML entities: not expanded")
-    for found in _SVG_REFERENCE.finditer(data):
+
+    parser = expat.ParserCreate(namespace_separator="|")
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.StartDoctypeDeclHandler, parser.EntityDeclHandler = doctype, entity
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise _Refused(CORRUPT, f"SVG is not well-formed XML: {exc}") from None
+    if not seen_root:
+        raise _Refused(CORRUPT, "no <svg> root element")
+    for found in _SVG_CSS_REFERENCE.finditer(text):
         target = found.group(1)
         if target and not target.lower().startswith(_SVG_INTERNAL):
-            shown = target[:80].decode("utf-8", "replace")
-            raise _Refused(UNSAFE, f"SVG references an external resource ({shown}): not followed")
-    declared = _SVG_ENCODING.match(data.lstrip(b"\xef\xbb\xbf"))
-    encoding = declared.group(1).decode() if declared else "utf-8"
-    try:
-        return data.decode("utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding)
-    except (LookupError, UnicodeDecodeError) as exc:
-        raise _Refused(CORRUPT, f"SVG text is not {encoding}: {exc}") from None
+            raise _Refused(UNSAFE, f"SVG references an external resource ({target[:80]}): not followed")
+    _check_expansion(stack[0][1], stack[0][2], subtrees)
+    return text, _svg_nominal_size(root)
+
+
+def _check_expansion(elements: int, uses: list[str], subtrees: dict[str, tuple[int, list[str]]]) -> None:
+    """Refuse an SVG whose <use> copies add up to more than _SVG_MAX_ELEMENTS elements, or loop."""
+    sizes: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def size(element_id: str) -> int:
+        if element_id in sizes:
+            return sizes[element_id]
+        if element_id not in subtrees:
+            return 0  # a target that does not exist copies nothing
+        if element_id in visiting or len(visiting) > 200:
+            raise _Refused(UNSAFE, "SVG <use> references loop or nest too deep")
+        visiting.add(element_id)
+        count, inner = subtrees[element_id]
+        total = count
+        for target in inner:
+            total += size(target)
+            if total > _SVG_MAX_ELEMENTS:
+                break
+        visiting.discard(element_id)
+        sizes[element_id] = total
+        return total
+
+    total = elements
+    for target in uses:
+        total += size(target)
+        if total > _SVG_MAX_ELEMENTS:
+            raise _Refused(UNSAFE, f"SVG expands to more than {_SVG_MAX_ELEMENTS} elements through <use>")
 
 
 def _svg_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
@@ -654,8 +743,7 @@ def _svg_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
         import resvg_py  # resvg (Rust) in a self-contained wheel: executors need no system library
     except Exception:
         raise _Refused(UNSUPPORTED, "no SVG renderer installed") from None
-    sw, sh = svg_size(data)
-    text = svg_text(data)
+    text, (sw, sh) = checked_svg(data)
     # Vector images are rendered at the target size even when their nominal size is smaller
     # (as MediaWiki does): the "never upscale" rule is about pixels that do not exist.
     tw, th = _vector_target(sw, sh, settings)
@@ -743,6 +831,10 @@ def _pdf_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
 # could be one that opens other files or URLs named inside the file (HLS, concat).
 VIDEO_FORMATS = {"video/webm": "matroska", "video/ogg": "ogg", "application/ogg": "ogg", "video/mpeg": "mpeg",
                  "video/mp4": "mov"}
+# The video codecs Commons takes: any other codec id inside a container is refused, so that no
+# other decoder of the FFmpeg in the wheel is reached through a crafted file.
+VIDEO_CODECS = frozenset({"vp8", "vp9", "av1", "libdav1d", "theora", "mpeg1video", "mpeg2video", "h264", "hevc",
+                          "mpeg4"})
 # Frames decoded after the seek at most, looking for the one at the chosen time: a file whose
 # timestamps never get there still ends (with the last frame decoded).
 _MAX_FRAMES_AFTER_SEEK = 600
@@ -791,15 +883,22 @@ def _video_thumbnail(source, settings: ThumbnailSettings, mime: str) -> Thumbnai
         if not container.streams.video:
             raise _Refused(CORRUPT, "no video stream")
         stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        if codec not in VIDEO_CODECS:
+            raise _Refused(UNSUPPORTED, f"video codec {codec} is not one drawn here")
         width, height = stream.codec_context.width, stream.codec_context.height
         if not (width and height):
             raise _Refused(CORRUPT, "the video stream has no size")
         if width * height > settings.max_pixels:  # declared size, checked before decoding
             raise _Refused(TOO_MANY_PIXELS, f"{width}x{height} = {width * height} pixels over the limit "
                                             f"of {settings.max_pixels}")
+        # The container's size may lie: the decoder refuses larger frames itself.
+        stream.codec_context.options = {"max_pixels": str(settings.max_pixels)}
         frame = _frame_at_middle(container, stream)
         if frame is None:
             raise _Refused(CORRUPT, "no frame could be decoded")
+        if frame.width * frame.height > settings.max_pixels:
+            raise _Refused(TOO_MANY_PIXELS, f"a {frame.width}x{frame.height} frame is over the limit of {settings.max_pixels}")
         im = frame.to_image()
     finally:
         container.close()

@@ -556,13 +556,48 @@ def test_svg_is_rendered_to_png_at_the_target_width_even_when_smaller():
     (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><style>@import "b.css";</style></svg>',
      "unsafe: SVG references an external resource (b.css)"),
     (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]>'
-     b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><text>&b;</text></svg>', "unsafe: SVG declares XML entities"),
-    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect', "corrupt: SVG render failed"),
+     b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><text>&b;</text></svg>', "unsafe: SVG declares"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect', "corrupt: SVG is not well-formed XML"),
+    # What a regex over the bytes missed (a review found each one reading a file of the disk):
+    (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:s="http://www.w3.org/2000/svg" width="9" height="9">'
+     b'<s:image href="/abs.png" width="9" height="9"/></svg>', "unsafe: SVG references an external resource (/abs.png)"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><image title="a>b" href="rel.png"/></svg>',
+     "unsafe: SVG references an external resource (rel.png)"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="9" height="9">'
+     b'<image xlink:href="#a" href="/abs.png"/></svg>', "unsafe: SVG references an external resource (/abs.png)"),
+    (b'<?xml version="1.0" encoding="utf-7"?><svg xmlns="http://www.w3.org/2000/svg" width="9" height="9">'
+     b'+ADw-image href=+ACI-/abs.png+ACI-/+AD4-</svg>', "unsafe: SVG declares the encoding utf-7"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><feImage href="&#47;dev/zero"/></svg>',
+     "unsafe: SVG references an external resource (/dev/zero)"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><image href="file:///etc/x"/><rect', "unsafe: SVG references"),
     (b'<svg width="9" height="9">\xff\xfe</svg>', "corrupt: SVG text is not utf-8"),
 ])
 def test_svg_that_would_load_something_or_is_broken_gets_a_reason(svg, word):
     result = make_thumbnail(svg, mime="image/svg+xml")
     assert result.data is None and result.reason.startswith(word), result.reason
+
+
+def _use_levels(depth: int) -> bytes:
+    """An SVG whose <defs> hold levels that each copy the one below ten times, the top one used."""
+    levels = [b'<g id="l0"><rect width="1" height="1"/></g>']
+    for level in range(1, depth + 1):
+        levels.append(f'<g id="l{level}">'.encode() + b"".join(f'<use href="#l{level - 1}"/>'.encode() for _ in range(10))
+                      + b"</g>")
+    return (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><defs>' + b"".join(levels)
+            + f'</defs><use href="#l{depth}"/></svg>'.encode())
+
+
+def test_svg_use_copies_that_multiply_are_refused_before_drawing():
+    # 10**6 elements from a file of 1 kB: refused by counting, never drawn.
+    assert make_thumbnail(_use_levels(6), mime="image/svg+xml").reason.startswith("unsafe: SVG expands to more than")
+    loop = b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><g id="a"><use href="#a"/></g></svg>'
+    assert make_thumbnail(loop, mime="image/svg+xml").reason.startswith("unsafe: SVG <use> references loop")
+    assert make_thumbnail(_use_levels(3), mime="image/svg+xml").reason is None  # 1000 copies: drawn
+
+
+def test_svg_is_png_even_when_transparent_and_webp_is_asked_for():
+    transparent = b'<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><circle cx="5" cy="5" r="4"/></svg>'
+    assert make_thumbnail(transparent, ThumbnailSettings(alpha_format="webp"), "image/svg+xml").mime == "image/png"
 
 
 def test_svg_links_and_own_references_render():
@@ -596,6 +631,7 @@ def test_svg_in_box_mode_fits_the_longer_side():
     (b"<svg viewBox='0 0 40 20'>", (40, 20)),
     (b'<svg width="100%" height="100%" viewBox="0,0,30,60">', (30, 60)),
     (b'<svg width="100" viewBox="0 0 30 60">', (100, 200)),
+    (b'<svg stroke-width="2" width="1000" height="500">', (1000, 500)),  # an attribute ending in "width"
     (b"<svg>", (512, 512)),
 ])
 def test_svg_size(root, expected):
@@ -692,14 +728,14 @@ def test_what_a_thumbnailer_here_may_draw(mime, drawn):
 
 # --- video -------------------------------------------------------------------------------------
 
-def _video(fmt="webm", codec="libvpx", size=(320, 240), seconds=3, rate=10) -> bytes:
+def _video(fmt="webm", codec="libvpx", size=(320, 240), seconds=3, rate=10, pix_fmt="yuv420p") -> bytes:
     """A video whose thirds are red, green and blue: the middle frame is green."""
     import av
 
     out_buffer = io.BytesIO()
     out = av.open(out_buffer, mode="w", format=fmt)
     stream = out.add_stream(codec, rate=rate)
-    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+    stream.width, stream.height, stream.pix_fmt = size[0], size[1], pix_fmt
     frames = seconds * rate
     for i in range(frames):
         colour = RED if i < frames / 3 else GREEN if i < 2 * frames / 3 else BLUE
@@ -755,3 +791,11 @@ def test_which_files_are_drawn_as_videos(mime, media_type, video):
 def test_djvu_says_why_it_has_no_thumbnail(mime):
     result = make_thumbnail(b"AT&TFORM\x00\x00\x00\x10DJVUINFO" + bytes(20), mime=mime)
     assert result.data is None and result.reason.startswith("unsupported: image/vnd.djvu: no DjVu renderer")
+
+
+def test_a_codec_commons_does_not_take_is_never_decoded():
+    from mediaextract.thumbs import make_video_thumbnail
+
+    mjpeg_in_matroska = _video("matroska", "mjpeg", pix_fmt="yuvj420p")
+    assert make_video_thumbnail(io.BytesIO(mjpeg_in_matroska), mime="video/webm").reason == \
+        "unsupported: video codec mjpeg is not one drawn here"
