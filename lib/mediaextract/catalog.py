@@ -406,7 +406,7 @@ def resolve(names: DataFrame, filearchive: DataFrame, settings, image: DataFrame
         matched = matched.withColumn("storage_key", F.when(file_hidden, deleted_zone_key(
             text_column(matched, "sha1"), text_column(matched, "name_bytes"))))
     # Live files and visible old versions are found by name: only the deleted zone needs a key.
-    needs_key = F.lit(table.files == layout.DELETED) | ((F.lit(table.files == layout.OLD)) & file_hidden)
+    needs_key = {layout.DELETED: F.lit(True), layout.OLD: file_hidden}.get(table.files, F.lit(False))
     no_key = needs_key & (F.coalesce(F.length(F.col("storage_key")), F.lit(0)) == 0)
     status = (F.when(~found, F.lit(statuses.NOT_IN_FILEARCHIVE))
               .when(suppressed, F.lit(statuses.SUPPRESSED))

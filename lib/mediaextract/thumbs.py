@@ -51,7 +51,6 @@ UNSAFE = "unsafe"  # a file that asks for what a thumbnailer never does (externa
 MADE = "made"              # the thumbnail is there
 NOT_VISUAL = "not_visual"  # the file has nothing to see (audio, text, archives): none is made
 FAILED = "failed"          # a visual file whose thumbnail could not be made (the reason says why)
-THUMBNAIL_STATUSES = (MADE, NOT_VISUAL, FAILED)
 NO_VISUAL_CONTENT = "no visual content"
 # MediaWiki's media types (img_media_type) of files with nothing to see; the others (BITMAP,
 # DRAWING, VIDEO, MULTIMEDIA, OFFICE, 3D, UNKNOWN) may have a picture.
