@@ -24,7 +24,10 @@ no_storage_key, as MediaWiki writes them, and `sha1_hex` is null there), `delete
 `description` (the texts of the chosen row's comments, fa_deleted_reason_id/fa_description_id;
 both null when the chosen row hides its comments, fa_deleted & 2, which changes no status; an
 empty comment text stays ""), and `live_duplicate_of` (the live files, `image`, whose sha1 equals
-the chosen row's, sorted and joined with "|"; null when there is none or the sha1 is ""). Everything
+the chosen row's, sorted and joined with "|"; null when there is none or the sha1 is ""); ok rows
+also have `thumbnail` (`status`: made/not_visual/failed, and the thumbnail's `mime`, `width`,
+`height` and a `pixel` to look at, or the row's `reason`; from THUMBNAILS, by hand, or the size
+rule for rasters). Everything
 else is null: suppressed rows reveal nothing but their status and versions.
 """
 
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import SandboxError
+from .media import encode_video
 
 _THREADS = 8  # the all-in-one saturates 2 cores at about this many requests in flight
 
@@ -139,6 +143,34 @@ def _minimal_ogg() -> bytes:
     return page[:22] + struct.pack("<I", crc) + page[26:]
 
 
+# A logo as Commons holds many: SVG sized in millimetres (240 x 120 mm = 907.09 x 453.54 px at 96 dpi;
+# MediaWiki records 907 x 454).
+_SVG_LOGO = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+             b'<svg xmlns="http://www.w3.org/2000/svg" width="240mm" height="120mm" viewBox="0 0 240 120">'
+             b'<defs><linearGradient id="sky" x1="0" x2="1"><stop offset="0" stop-color="#0b5"/>'
+             b'<stop offset="1" stop-color="#07c"/></linearGradient></defs>'
+             b'<rect width="240" height="120" fill="url(#sky)"/>'
+             b'<circle cx="60" cy="60" r="36" fill="#fff"/><rect x="120" y="30" width="90" height="60" fill="#fd0"/>'
+             b'</svg>\n')
+
+
+# A scanned book as a bundled two-page DjVu; page 1 is 1000 x 1500, red above blue. Made once by
+# tests/fixtures/djvu/make_fixtures.sh (DjVuLibre's encoders have no wheel) and kept in the tree.
+_DJVU_BOOK = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "djvu" / "red_blue_2p_bundled.djvu"
+
+
+def _screen_recording() -> bytes:
+    """Return a 3 s, 640 x 360 WebM (VP8, 10 fps): red, green, then blue, a white square moving."""
+    from PIL import Image, ImageDraw
+
+    frames = []
+    for i in range(30):
+        frame = Image.new("RGB", (640, 360), (200, 30, 30) if i < 10 else (30, 160, 60) if i < 20 else (30, 60, 200))
+        ImageDraw.Draw(frame).rectangle((40 + i * 10, 140, 120 + i * 10, 220), fill=(255, 255, 255))
+        frames.append(frame)
+    return encode_video(frames, options={"threads": "1", "deadline": "good", "cpu-used": "4"})
+
+
 def build_contents() -> dict[str, Content]:
     """Return every content of the seed by id (deterministic bytes: same sha1 on every seed)."""
     from PIL import Image
@@ -186,6 +218,9 @@ def build_contents() -> dict[str, Content]:
         "logo2_crop": png(logo2.crop((0, 0, 271, 130))),
         "pdf": Content(_minimal_pdf(), "pdf", 612, 792, "OFFICE", "application", "pdf", 0),
         "ogg": Content(_minimal_ogg(), "ogg", 0, 0, "AUDIO", "application", "ogg", 0),
+        "svg": Content(_SVG_LOGO, "svg", 907, 454, "DRAWING", "image", "svg+xml", 0),
+        "webm": Content(_screen_recording(), "webm", 640, 360, "VIDEO", "video", "webm", 0),
+        "djvu": Content(_DJVU_BOOK.read_bytes(), "djvu", 1000, 1500, "BITMAP", "image", "vnd.djvu", 0),
     }
     # A phone photo: pixels stored sideways with EXIF Orientation 6 (rotate 90 clockwise to view).
     # MediaWiki records the displayed size, so width/height are swapped against the stored pixels.
@@ -360,7 +395,26 @@ FILEARCHIVE: list[Row] = [
     Row(45, "Unrelated_noise.jpg", "tile_j23", "20080808080808", "20090909090909"),
     Row(46, "Another_noise.png", "tile_p5", "20080808080808", "20100101010101", fa_deleted=15),
     Row(47, "Don't_(2).jpg", "tile_j24", "20080808080808", "20110101010101", storage="missing"),
+    # Files drawn by other thumbnailers than Pillow's (requested at the end of their lists).
+    Row(48, "Company_logo.svg", "svg", "20170505050505", "20240505050505",
+        reason="dr_logos", description="logo"),
+    Row(49, "Screen_recording.webm", "webm", "20191010101010", "20201010101010",
+        description="screenshot"),
+    Row(50, "Old_book_scan.djvu", "djvu", "20120606060606", "20220606060606",
+        reason="no_source", description="book_scan"),
 ]
+
+# What an extract's thumbnailer gives each content that is not a plain raster image, by hand from
+# the size rule (width 500, height rounded half up, never upscaled) and the media type: made
+# (MIME type, width, height, and a pixel (x, y) with its colour, give or take JPEG's error) or
+# the thumbnail_status and reason. Raster contents are "made" at the size rule of their size.
+THUMBNAILS: dict[str, tuple] = {
+    "pdf": ("made", "image/jpeg", 500, 647, (250, 400), (255, 255, 255)),  # page 1 (612 x 792 pt): paper
+    "svg": ("made", "image/png", 500, 250, (125, 125), (255, 255, 255)),   # to PNG; the disc's centre
+    "webm": ("made", "image/jpeg", 500, 281, (450, 50), (30, 160, 60)),    # the frame at 1.5 s: green
+    "djvu": ("made", "image/jpeg", 500, 750, (250, 100), (255, 0, 0)),     # page 1 of 2: red above blue
+    "ogg": ("not_visual", "thumbnail: no visual content"),
+}
 
 # Live files (`image`) and their old versions (`oldimage`): not in filearchive (one undeleted since).
 IMAGE = [("Undeleted_cover.jpg", "tile_j25", "20230101000000"),
@@ -449,6 +503,7 @@ LISTS: dict[str, ListFile] = {
         Line(b"Bad \xff\xfe bytes.jpg", None, "invalid_name"),
         Line("File:Moby_dick.tif", "Moby_dick.tif", "duplicate"),
         Line("The hobbit.jpg", "The_hobbit.jpg", "not_in_filearchive"),
+        Line("Old book scan.djvu", "Old_book_scan.djvu", "ok"),
     ]),
     "logos": ListFile(lines=[
         Line("Logo2.png", "Logo2.png", "ok"),
@@ -466,6 +521,7 @@ LISTS: dict[str, ListFile] = {
         Line("Logo\u200e2.png", "Logo2.png", "duplicate"),
         Line("\U0001F600 icon.png", "\U0001F600_icon.png", "not_in_filearchive"),
         _c(""),
+        Line("Company logo.svg", "Company_logo.svg", "ok"),
     ]),
     "screenshots": ListFile(newline="\r\n", final_newline=False, lines=[
         Line("https://commons.wikimedia.org/wiki/File:Foo_bar.jpg", "Foo_bar.jpg", "ok"),
@@ -483,6 +539,7 @@ LISTS: dict[str, ListFile] = {
         Line("Talk:Screenshot.png", None, "invalid_name"),
         Line("Screenshot ~~~ signature.png", None, "invalid_name"),
         Line("./Screenshot.png", None, "invalid_name"),
+        Line("File:Screen recording.webm", "Screen_recording.webm", "ok"),
     ]),
     "out_of_domain": ListFile(lines=[
         _c("# Mostly not file names"),
@@ -579,6 +636,23 @@ def _live_duplicates(sha1: str, contents: dict[str, Content], but: str | None = 
     return "|".join(names) or None
 
 
+def _expected_thumbnail(content_id: str, content: Content) -> dict:
+    """Return what an ok row's thumbnail columns hold: thumbnail_status, and the thumbnail's MIME
+    type (None: either, for rasters), width and height, or the row's reason."""
+    declared = THUMBNAILS.get(content_id)
+    if declared is not None and declared[0] != "made":
+        return {"status": declared[0], "mime": None, "width": None, "height": None, "reason": declared[1],
+                "pixel": None}
+    if declared is not None:
+        _, mime, width, height, at, colour = declared
+        pixel = {"x": at[0], "y": at[1], "rgb": list(colour)}
+    else:  # a raster: 500 px wide, the height rounded half up (exactly), never upscaled
+        pixel, mime, (width, height) = None, None, (
+            (content.width, content.height) if content.width <= 500 else
+            (500, max(1, (2 * content.height * 500 + content.width) // (2 * content.width))))
+    return {"status": "made", "mime": mime, "width": width, "height": height, "reason": None, "pixel": pixel}
+
+
 def _line_bytes(line: Line) -> bytes:
     return line.raw if isinstance(line.raw, bytes) else line.raw.encode("utf-8")
 
@@ -622,7 +696,8 @@ def build_truth(wiki_id: str, paths: dict[str, Path], contents: dict[str, Conten
                    "storage_key": None,
                    "size": None, "versions": None, "width": None, "height": None,
                    "media_type": None, "mime": None, "uploaded_at": None, "deleted_at": None,
-                   "deleted_reason": None, "description": None, "live_duplicate_of": None}
+                   "deleted_reason": None, "description": None, "live_duplicate_of": None,
+                   "thumbnail": None}
             counts["requested"] += 1
             if line.status in CATALOG_STATUSES:
                 versions = by_name.get(line.name, [])
@@ -640,6 +715,8 @@ def build_truth(wiki_id: str, paths: dict[str, Path], contents: dict[str, Conten
                                uploaded_at=chosen.uploaded, deleted_at=chosen.deleted)
                     out["deleted_reason"], out["description"] = _comment_texts(chosen)
                     out["live_duplicate_of"] = _live_duplicates(facts["sha1"], contents)
+                    if line.status == "ok":
+                        out["thumbnail"] = _expected_thumbnail(chosen.content, content)
             counts[line.status] += 1
             if line.status in FOUND_STATUSES:
                 counts["found"] += 1

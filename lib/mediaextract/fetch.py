@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Iterator
 
-from . import layout, statuses, storage, thumbs
+from . import layout, render_guard, statuses, storage, thumbs
 from .config import StorageSettings
 from .limits import HostSlots, RateLimiter, request_turn
 from .retry import FailureWindow, backoff_delay
@@ -127,10 +127,6 @@ class Outcome:
 class Worker:
     """Fetches rows of one partition with the plan's limits."""
 
-    # make_thumbnail silences Pillow's warnings process-wide while it runs, which is not
-    # thread-safe; fetching overlaps, thumbnailing takes turns (other tasks use other cores).
-    _thumbnail_lock = threading.Lock()
-
     def __init__(self, plan: FetchPlan):
         self.plan = plan
         self.state = RunState.of(plan)
@@ -211,11 +207,11 @@ class Worker:
             if not visual:
                 outcome.reason = f"thumbnail: {thumbs.NO_VISUAL_CONTENT}"
             else:
-                with self._thumbnail_lock:
-                    if thumbs.is_video(row["mime"], row["media_type"]):  # read from the spool file as needed
-                        made = thumbs.make_video_thumbnail(fetched.body, self.thumbnail_settings, mime=row["mime"])
-                    else:
-                        made = thumbs.make_thumbnail(data, self.thumbnail_settings, mime=row["mime"])
+                # Drawn in this process's drawing child, under its time and memory limits; a
+                # video is read there from the spool file as needed. Fetching overlaps, drawing
+                # takes turns (other tasks use other cores).
+                video = fetched.body if thumbs.is_video(row["mime"], row["media_type"]) else None
+                made = render_guard.drawer().draw(self.thumbnail_settings, data, row["mime"], video_file=video)
                 if made.reason:
                     outcome.reason = f"thumbnail: {made.reason}"
                 else:

@@ -12,7 +12,11 @@ one-line reason ("unsupported: ...", "corrupt: ...", "truncated: ...", "too_many
 - the pixel count from the header is checked against `max_pixels` before decoding;
 - JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still covers the target size,
   then reduced by an integer box filter while that keeps at least `_REDUCING_GAP` times the
-  target, then resampled once with Lanczos to the exact size.
+  target, then resampled once with Lanczos to the exact size;
+- plain PNGs (8-bit grey or RGB, with or without alpha, no palette, transparency key, ICC
+  profile, EXIF or XMP, animation or interlacing) are decoded and resampled by libvips, one thread,
+  faster than Pillow at the same quality (bench/thumbs.py); anything else, or no pyvips, or any
+  libvips error, goes the Pillow way. Either way the thumbnail is encoded by Pillow.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from PIL import (
     WebPImagePlugin,  # noqa: F401
 )
 
-from mediaextract.config import DEFAULTS
+from mediaextract import djvu, png_vips
+from mediaextract.config import DEFAULTS, SETTING_BY_KEY
 from mediaextract.errors import BadInput
 
 # Reason words: the part before ": " in ThumbnailResult.reason.
@@ -45,6 +50,8 @@ TRUNCATED = "truncated"
 TOO_MANY_PIXELS = "too_many_pixels"
 EMPTY = "empty"
 UNSAFE = "unsafe"  # a file that asks for what a thumbnailer never does (external files, entities)
+TIMEOUT = "timeout"  # drawing took longer than max_seconds: the drawing process was killed
+CRASHED = "crashed"  # the drawing process died (a decoder's crash, or over max_memory_bytes)
 
 # A row's thumbnail_status: what an `ok` row's thumbnail is, so that a usable row is told apart
 # without reading its reason.
@@ -62,8 +69,6 @@ MIME_WEBP = "image/webp"
 MIME_SVG = "image/svg+xml"
 MIME_PDF = "application/pdf"
 MIME_DJVU = "image/vnd.djvu"
-NO_DJVU_RENDERER = ("image/vnd.djvu: no DjVu renderer here yet (DjVuLibre is a system library; the "
-                    "pure-Rust djvu-rs wheel is the candidate)")
 
 # Pillow plugins allowed to open our bytes, in the order they are tried. Commons takes JPEG, PNG,
 # GIF, WebP and TIFF; BMP and ICO exist among old uploads. Left out on purpose: EPS (runs
@@ -138,10 +143,14 @@ class ThumbnailSettings:
     quality: int = DEFAULTS["thumbnail.quality"]  # JPEG/WebP quality
     alpha_format: str = DEFAULTS["thumbnail.alpha_format"]  # "png" or "webp" for transparency
     max_pixels: int = DEFAULTS["thumbnail.max_pixels"]  # width*height above which a source is refused
+    # The limits of the drawing process (render_guard): wall time per file, address space.
+    max_seconds: int = DEFAULTS["thumbnail.max_seconds"]
+    max_memory_bytes: int = DEFAULTS["thumbnail.max_memory_bytes"]
 
     def __post_init__(self) -> None:
-        for name in ("width", "max_pixels"):
-            _check_int(name, getattr(self, name), 1, None)
+        for name in ("width", "max_pixels", "max_seconds", "max_memory_bytes"):
+            # The lower bounds are the declared settings' (config.SETTINGS).
+            _check_int(name, getattr(self, name), int(SETTING_BY_KEY[f"thumbnail.{name}"].at_least), None)
         if self.box is not None:
             _check_int("box", self.box, 1, None)
         _check_int("quality", self.quality, 1, 100)
@@ -206,7 +215,7 @@ def _reason(word: str, detail: str) -> str:
     return f"{word}: {detail}"
 
 
-def _refusal(word: str, detail: str) -> ThumbnailResult:
+def refusal(word: str, detail: str) -> ThumbnailResult:
     return ThumbnailResult(None, None, None, None, _reason(word, detail))
 
 
@@ -249,7 +258,7 @@ def may_draw(mime: str | None) -> bool:
     """Return whether a thumbnailer here may draw a file of this catalog MIME type (an image, a
     PDF, or a type that does not say: the bytes are sniffed), so its whole body is worth reading."""
     m = (mime or "").split(";")[0].strip().lower()
-    return m in _UNKNOWN_MIMES or (m.startswith("image/") and m != MIME_DJVU) or m == MIME_PDF
+    return m in _UNKNOWN_MIMES or m.startswith("image/") or m == MIME_PDF
 
 
 def thumbnail_status(result: "ThumbnailResult | None", visual: bool) -> str:
@@ -278,6 +287,8 @@ def make_thumbnail(
             return _svg_thumbnail(bytes(data), settings)
         if kind == "pdf":
             return _pdf_thumbnail(bytes(data), settings)
+        if kind == "djvu":
+            return _djvu_thumbnail(bytes(data), settings)
         return _raster_thumbnail(bytes(data), settings, mime)
     except _Refused as refused:
         return ThumbnailResult(None, None, None, None, refused.reason)
@@ -287,18 +298,18 @@ def make_thumbnail(
         found = _PILLOW_BOMB.search(str(exc))
         detail = (f"{found.group(1)} pixels over Pillow's limit of {found.group(2)}" if found
                   else str(exc))
-        return _refusal(TOO_MANY_PIXELS, detail)
+        return refusal(TOO_MANY_PIXELS, detail)
     except MemoryError:
-        return _refusal(TOO_MANY_PIXELS, "out of memory while decoding")
+        return refusal(TOO_MANY_PIXELS, "out of memory while decoding")
     except Exception as exc:  # a decoder's failure is a property of the file, not a bug here
-        return _refusal(CORRUPT, f"{type(exc).__name__}: {exc}")
+        return refusal(CORRUPT, f"{type(exc).__name__}: {exc}")
 
 
 _PILLOW_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+)")
 
 
 def _classify(head: bytes, mime: str | None) -> str:
-    """Gives "svg", "pdf" or "raster", or refuses what is not an image."""
+    """Gives "svg", "pdf", "djvu" or "raster", or refuses what is not an image."""
     m = (mime or "").split(";")[0].strip().lower()
     if m not in _UNKNOWN_MIMES:
         if m == MIME_SVG:
@@ -306,7 +317,7 @@ def _classify(head: bytes, mime: str | None) -> str:
         if m == MIME_PDF:
             return "pdf"
         if m == MIME_DJVU:
-            raise _Refused(UNSUPPORTED, NO_DJVU_RENDERER)
+            return "djvu"
         if not m.startswith("image/"):
             raise _Refused(UNSUPPORTED, f"{m} is not an image")
         # Trust "image/*" only as far as "try to decode": catalog MIMEs of old uploads are
@@ -317,7 +328,7 @@ def _classify(head: bytes, mime: str | None) -> str:
     if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"AT&TFORM"):
-        raise _Refused(UNSUPPORTED, NO_DJVU_RENDERER)
+        return "djvu"
     for magic, other in _OTHER_MAGIC:
         if head.startswith(magic):
             raise _Refused(UNSUPPORTED, f"{other} is not a supported image")
@@ -400,6 +411,10 @@ def _raster_thumbnail(
         warnings.simplefilter("ignore")
         im = _open(data, mime)
         try:
+            if im.format == "PNG":
+                made = _vips_png_thumbnail(data, im, settings)
+                if made is not None:
+                    return made
             return _thumbnail_of(im, settings)
         finally:
             im.close()
@@ -444,6 +459,28 @@ def _thumbnail_of(im: ImageFile.ImageFile, settings: ThumbnailSettings) -> Thumb
     work, icc = _output_mode(work, source_mode, icc)
     if orientation in _TRANSPOSE:
         work = work.transpose(_TRANSPOSE[orientation])
+    return _encode(work, settings, icc)
+
+
+def _vips_png_thumbnail(data: bytes, im: ImageFile.ImageFile, settings: ThumbnailSettings) -> ThumbnailResult | None:
+    """Return the thumbnail of a plain PNG decoded and resampled by libvips (png_vips), encoded
+    as the Pillow path encodes it; None when the file is not plain (png_vips.plain_mode), holds an
+    orientation, transparency or a profile, is over max_pixels (checked here from the header,
+    before decoding), or libvips cannot do it: the Pillow path then gives its thumbnail or reason."""
+    w, h = im.size
+    if w < 1 or h < 1 or w * h > settings.max_pixels:
+        return None  # the Pillow path refuses it, with its reason
+    if any(key in im.info for key in png_vips.ORIENTATION_KEYS) or "transparency" in im.info or "icc_profile" in im.info:
+        return None
+    mode = png_vips.plain_mode(data)
+    if mode is None or mode != im.mode:
+        return None
+    target = thumbnail_size(w, h, settings)  # orientation 1: no EXIF, no XMP, no raw profile
+    pixels = png_vips.resampled(data, mode, (w, h), target)
+    if pixels is None:
+        return None
+    work = Image.frombuffer(mode, target, pixels, "raw", mode, 0, 1)
+    work, icc = _output_mode(work, mode, None)
     return _encode(work, settings, icc)
 
 
@@ -823,6 +860,32 @@ def _pdf_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
     return _encode(im, settings, None)
 
 
+def _djvu_thumbnail(data: bytes, settings: ThumbnailSettings) -> ThumbnailResult:
+    """Page 1 at the target width, to JPEG, as MediaWiki's DjVuHandler draws it (it must render:
+    a page narrower than the target is drawn at the target too). The page's size is read from the
+    file's structure and checked before djvu-rs decodes anything."""
+    try:
+        info = djvu.first_page_info(data)
+    except djvu.DjvuError as error:
+        raise _Refused(CORRUPT, f"DjVu: {error}") from None
+    width, height = info.display_size
+    if not (width and height):
+        raise _Refused(CORRUPT, f"DjVu page 1 has no usable size ({width}x{height})")
+    if width * height > settings.max_pixels:
+        raise _Refused(TOO_MANY_PIXELS, f"{width}x{height} = {width * height} pixels over the limit "
+                                        f"of {settings.max_pixels}")
+    target = _vector_target(width, height, settings)
+    try:
+        im = djvu.first_page(data, info, target[0])
+    except ImportError:
+        raise _Refused(UNSUPPORTED, "no DjVu renderer installed") from None
+    except djvu.DjvuError as error:
+        raise _Refused(CORRUPT, f"DjVu not drawn: {error}") from None
+    if im.size != target:
+        im = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
+    return _encode(im, settings, None)
+
+
 # ---------------------------------------------------------------------------------------------
 # Video
 
@@ -860,9 +923,9 @@ def make_video_thumbnail(source, settings: ThumbnailSettings = ThumbnailSettings
     except _Refused as refused:
         return ThumbnailResult(None, None, None, None, refused.reason)
     except MemoryError:
-        return _refusal(TOO_MANY_PIXELS, "out of memory while decoding")
+        return refusal(TOO_MANY_PIXELS, "out of memory while decoding")
     except Exception as exc:  # a decoder's failure is a property of the file
-        return _refusal(CORRUPT, f"video: {type(exc).__name__}: {exc}")
+        return refusal(CORRUPT, f"video: {type(exc).__name__}: {exc}")
 
 
 def _video_thumbnail(source, settings: ThumbnailSettings, mime: str) -> ThumbnailResult:
@@ -893,19 +956,44 @@ def _video_thumbnail(source, settings: ThumbnailSettings, mime: str) -> Thumbnai
                                             f"of {settings.max_pixels}")
         # The container's size may lie: the decoder refuses larger frames itself.
         stream.codec_context.options = {"max_pixels": str(settings.max_pixels)}
+        # One decoding thread: executors run one task per core, and each thread's stack and
+        # arena count against the drawing process's address-space limit.
+        stream.codec_context.thread_count = 1
         frame = _frame_at_middle(container, stream)
         if frame is None:
             raise _Refused(CORRUPT, "no frame could be decoded")
         if frame.width * frame.height > settings.max_pixels:
             raise _Refused(TOO_MANY_PIXELS, f"a {frame.width}x{frame.height} frame is over the limit of {settings.max_pixels}")
         im = frame.to_image()
+        rotation = _quarter_turns(frame.rotation)
+        aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
     finally:
         container.close()
-    target = thumbnail_size(im.width, im.height, settings)
+    # The display shape, as FFmpeg (and so TimedMediaHandler) shows it: anamorphic pixels
+    # stretched by the sample aspect ratio, then the display matrix's rotation.
+    display = (max(1, round(im.width * aspect)) if aspect and aspect > 0 else im.width, im.height)
+    if rotation % 2:
+        display = display[::-1]
     work = im.convert("RGB")
+    if rotation:
+        work = work.transpose(_TURN_COUNTERCLOCKWISE[rotation])
+    target = thumbnail_size(*display, settings)
     if work.size != target:
         work = work.resize(target, Image.Resampling.LANCZOS)
     return _encode(work, settings, None)
+
+
+_TURN_COUNTERCLOCKWISE = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180,
+                          3: Image.Transpose.ROTATE_270}
+
+
+def _quarter_turns(degrees) -> int:
+    """Return the display matrix's counterclockwise rotation in quarter turns (0-3); a matrix
+    that is not a multiple of 90 degrees is shown unrotated, as FFmpeg does."""
+    if not degrees:
+        return 0
+    turns = round(degrees / 90)
+    return turns % 4 if abs(degrees - 90 * turns) < 1 else 0
 
 
 def _frame_at_middle(container, stream):

@@ -53,30 +53,29 @@ def test_ok_rows_hold_the_bytes_whose_sha1_filearchive_gave(extraction):
     assert others.count() == 0, "bytes are kept only for verified rows"
 
 
-def test_images_get_a_500px_thumbnail_and_other_files_a_reason(extraction):
+def test_every_ok_row_has_the_thumbnail_the_ground_truth_gives(extraction, truth):
+    """Rasters, a PDF's and a DjVu's first page, an SVG, a video's middle frame: made at the size rule; a sound:
+    nothing to see, and the reason says so."""
+    expected = {(n, r["line"]): r["thumbnail"] for n, p in truth["lists"].items() for r in p["rows"]
+                if r["status"] == "ok"}
     rows = extraction["items"].where(F.col("status") == statuses.OK).collect()
-    images = [r for r in rows if r["mime"].startswith("image/")]
-    for row in images:
-        assert row["thumbnail"] is not None, (row["name"], row["reason"])
+    assert {(r["list"], r["line"]) for r in rows} == set(expected)
+    for row in rows:
+        want = expected[(row["list"], row["line"])]
+        assert row["thumbnail_status"] == want["status"], (row["name"], row["reason"])
+        if want["status"] != "made":
+            assert (row["reason"], row["thumbnail"], row["thumbnail_width"]) == (want["reason"], None, None)
+            continue
         shown = Image.open(io.BytesIO(row["thumbnail"]))
-        assert shown.size == (row["thumbnail_width"], row["thumbnail_height"])
-        assert row["thumbnail_width"] == min(500, row["width"]) or row["name"].startswith("Phone_photo")
-    wide = [r for r in images if r["width"] and r["width"] > 500]
-    assert wide and all(r["thumbnail_width"] == 500 for r in wide)
-    assert {r["thumbnail_status"] for r in images} == {"made"}
-    others = [r for r in rows if not r["mime"].startswith("image/")]
-    assert others
-    for row in others:
-        # Nothing to see in a sound; a PDF's first page is drawn; a visual file no thumbnailer
-        # here handles failed, and says why.
-        if row["media_type"] == "audio":
-            assert (row["thumbnail_status"], row["reason"], row["thumbnail"]) == \
-                ("not_visual", "thumbnail: no visual content", None)
-        elif row["mime"] == "application/pdf":
-            assert (row["thumbnail_status"], row["thumbnail_mime"], row["thumbnail_width"]) == ("made", "image/jpeg", 500)
-        else:
-            assert row["thumbnail_status"] == "failed" and row["reason"].startswith("thumbnail: unsupported")
-    assert {r["mime"] for r in others} >= {"application/pdf"} and {r["media_type"] for r in others} >= {"audio"}
+        assert (row["thumbnail_width"], row["thumbnail_height"]) == shown.size == (want["width"], want["height"]), \
+            row["name"]
+        assert row["thumbnail_mime"] == Image.MIME[shown.format] and want["mime"] in (None, row["thumbnail_mime"])
+        if want["pixel"]:  # the right page, frame or drawing, not only the right size
+            seen = shown.convert("RGB").getpixel((want["pixel"]["x"], want["pixel"]["y"]))
+            assert max(abs(a - b) for a, b in zip(seen, want["pixel"]["rgb"])) <= 40, (row["name"], seen)
+    kinds = {r["mime"] for r in rows if r["thumbnail_status"] == "made"}
+    assert kinds >= {"application/pdf", "image/svg+xml", "video/webm", "image/vnd.djvu", "image/jpeg", "image/png"}
+    assert {r["media_type"] for r in rows if r["thumbnail_status"] == "not_visual"} == {"audio"}
 
 
 def test_files_are_0600_and_directories_0700(extraction):
@@ -107,7 +106,7 @@ def test_a_rerun_fetches_only_what_is_worth_retrying_and_changes_nothing(spark, 
     run_extract(spark, sandbox_settings(sandbox, fetch__stop_if_first_missing=1, fetch__batch_rows=1), list_paths,
                 extraction["output"], out=lines.append)
     retried = sum(p["counts"][s] for p in truth["lists"].values() for s in ("not_in_storage", "checksum_mismatch"))
-    assert lines[0].split(": ", 1)[1].startswith(f"71 requested, {retried} to fetch")
+    assert lines[0].split(": ", 1)[1].startswith(f"{truth['totals']['requested']} requested, {retried} to fetch")
     after = dataset.read_items(spark, extraction["output"] + "/items").drop("fetched_at", "attempts")
     assert_df_equality(after, before, ignore_row_order=True, ignore_nullable=True)
 

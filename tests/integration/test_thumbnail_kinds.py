@@ -1,6 +1,6 @@
 """Thumbnails beyond rasters, end to end: an SVG drawn to PNG and a PDF's first page drawn to JPEG
 at 500 px wide, a WebM's middle frame, a sound with nothing to see, an SVG that points outside
-itself refused, a DjVu said to have no renderer yet; each row `ok` with its thumbnail_status,
+itself refused, a DjVu's first page, a broken DjVu with its reason; each row `ok` with its thumbnail_status,
 counted per media type in the report."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from mediaextract import dataset, statuses
 from mediaextract.digest import sha1_base36, storage_key_for
 from mediaextract.extract import run_extract
+from mediaextract_sandbox.media import encode_video, thirds
 
 from ..conftest import sandbox_settings
 
@@ -27,20 +28,7 @@ HOSTILE_SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">
 
 def _webm() -> bytes:
     """Three seconds of video, red, green then blue: the frame at the middle is green."""
-    import av
-
-    out_buffer = io.BytesIO()
-    out = av.open(out_buffer, mode="w", format="webm")
-    stream = out.add_stream("libvpx", rate=10)
-    stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-    for i in range(30):
-        colour = (255, 0, 0) if i < 10 else (0, 200, 0) if i < 20 else (0, 0, 255)
-        for packet in stream.encode(av.VideoFrame.from_image(Image.new("RGB", (320, 240), colour))):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
-    out.close()
-    return out_buffer.getvalue()
+    return encode_video(thirds((320, 240), 30, ((255, 0, 0), (0, 200, 0), (0, 0, 255))))
 
 
 def _pdf() -> bytes:
@@ -49,6 +37,9 @@ def _pdf() -> bytes:
     return out.getvalue()
 
 
+# Page 1 of 2 is 1000x1500, red above blue (tests/fixtures/djvu/make_fixtures.sh).
+DJVU = Path(__file__).resolve().parents[1] / "fixtures" / "djvu" / "red_blue_2p_bundled.djvu"
+
 # name -> (bytes, media type, major, minor, width, height, expected thumbnail (mime, width, height) or status)
 FILES = {
     "Company_logo.svg": (SVG, "DRAWING", "image", "svg+xml", 454, 227, ("image/png", 500, 250)),
@@ -56,12 +47,13 @@ FILES = {
     "Evil_logo.svg": (HOSTILE_SVG, "DRAWING", "image", "svg+xml", 10, 10, "failed"),
     "Jingle.flac": (b"fLaC" + bytes(200), "AUDIO", "audio", "flac", 0, 0, "not_visual"),
     "Screen_recording.webm": (_webm(), "VIDEO", "video", "webm", 320, 240, ("image/jpeg", 320, 240)),
-    "Old_book.djvu": (b"AT&TFORM\x00\x00\x00\x10DJVUINFO" + bytes(20), "BITMAP", "image", "vnd.djvu", 2000, 3000,
-                      "failed"),
+    "Old_book.djvu": (DJVU.read_bytes(), "BITMAP", "image", "vnd.djvu", 1000, 1500, ("image/jpeg", 500, 750)),
+    "Broken_scan.djvu": (b"AT&TFORM\x00\x00\x00\x10DJVUINFO" + bytes(20), "BITMAP", "image", "vnd.djvu", 2000,
+                         3000, "failed"),
 }
 REASONS = {"Evil_logo.svg": "thumbnail: unsafe: SVG references an external resource (file:///etc/passwd): not followed",
            "Jingle.flac": "thumbnail: no visual content",
-           "Old_book.djvu": "thumbnail: unsupported: image/vnd.djvu: no DjVu renderer here yet"}
+           "Broken_scan.djvu": "thumbnail: corrupt: DjVu: page 1's INFO chunk is too short"}
 FIRST_ID = 900
 
 
@@ -117,7 +109,7 @@ def test_each_kind_gets_its_thumbnail_or_says_why_not(extracted, name):
 
 def test_the_report_counts_ok_rows_by_media_type_and_thumbnail_status(extracted):
     counts = extracted["report"]["lists"]["kinds"]["ok_thumbnails"]
-    assert counts == {"audio": {"not_visual": 1}, "bitmap": {"failed": 1}, "drawing": {"failed": 1, "made": 1},
+    assert counts == {"audio": {"not_visual": 1}, "bitmap": {"failed": 1, "made": 1}, "drawing": {"failed": 1, "made": 1},
                       "office": {"made": 1}, "video": {"made": 1}}
     text = (Path(extracted["output"]) / "report.txt").read_text()
     assert "ok with thumbnail" in text and "ok, thumbnail failed" in text and "ok, nothing to see" in text

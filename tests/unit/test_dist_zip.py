@@ -29,6 +29,7 @@ SHIPPED = [
     "mediaextract/dataset_files.py",
     "mediaextract/defaults.yaml",
     "mediaextract/digest.py",
+    "mediaextract/djvu.py",
     "mediaextract/errors.py",
     "mediaextract/export.py",
     "mediaextract/extract.py",
@@ -53,6 +54,8 @@ SHIPPED = [
     "mediaextract/manifest.py",
     "mediaextract/names.py",
     "mediaextract/pipeline.py",
+    "mediaextract/png_vips.py",
+    "mediaextract/render_guard.py",
     "mediaextract/report.py",
     "mediaextract/report_html.py",
     "mediaextract/retry.py",
@@ -159,3 +162,27 @@ def test_every_shipped_module_imports_from_the_zip_alone(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["ok", str(len(modules))]
+
+
+DRAW_FROM_ZIP = r"""
+import io, sys
+zip_path, hidden = sys.argv[1], set(sys.argv[2:5])
+sys.path[:] = [zip_path] + [p for p in sys.path if p not in hidden and p not in ("", ".")]
+from PIL import Image
+from mediaextract import render_guard
+from mediaextract.thumbs import ThumbnailSettings
+out = io.BytesIO(); Image.new("RGB", (800, 600)).save(out, "PNG")
+made = render_guard.drawer().draw(ThumbnailSettings(), out.getvalue(), "image/png")
+print(made.reason, made.width, made.height)
+"""
+
+
+def test_the_drawing_child_starts_from_the_zip_alone(tmp_path):
+    """Executors have the package only as the zip on sys.path: the child runs from it too."""
+    output = build(tmp_path)
+    hidden = [str(REPO / "lib"), str(REPO), str(REPO / "dev")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", DRAW_FROM_ZIP, str(output), *hidden],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["None", "500", "375"]

@@ -138,6 +138,7 @@ GOOD = {
     "fetch.failure_window": 10, "fetch.stop_if_first_missing": 0, "fetch.failure_threshold": 1, "fetch.retry_statuses": ["too_large"],
     "fetch.estimate_request_s": 0.2, "fetch.estimate_bytes_per_s": 1e6, "thumbnail.width": 320,
     "thumbnail.box": 640, "thumbnail.quality": 100, "thumbnail.alpha_format": "webp", "thumbnail.max_pixels": 1,
+    "thumbnail.max_seconds": 5, "thumbnail.max_memory_bytes": 536870912,
     "output.root": "hdfs:///data/out", "output.content": "originals", "output.retention_days": 1,
     "output.group_readable": True, "output.roots": ["/srv/a", "hdfs:///b"], "governance.lock_timeout_s": 0.5,
     "governance.lock_stale_s": 20, "governance.lock_heartbeat_s": 19.5, "secrets_file": "<a private file>",

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import io
+import math
+import random
+from pathlib import Path
 import struct
 import sys
 import zlib
 
 import pytest
-from PIL import Image, ImageCms, ImageFile, JpegImagePlugin
+from PIL import Image, ImageChops, ImageCms, ImageFile, JpegImagePlugin
 
+from mediaextract import png_vips, thumbs
 from mediaextract.errors import BadInput
+from mediaextract_sandbox.media import encode_video, thirds
 from mediaextract.thumbs import (
     FAILED,
     MADE,
@@ -342,6 +347,169 @@ def test_palette_without_transparency_gives_jpeg():
     im = decode(make_thumbnail(encode(source, "GIF")))
     assert (im.format, im.size) == ("JPEG", (500, 167))
     assert close(im.getpixel((250, 80)), BLUE)
+
+
+# --- plain PNGs through libvips ------------------------------------------------------------------
+
+def photo_like(size, mode="RGB") -> Image.Image:
+    """Return a photo-like image: smooth gradients, a fractal's fine detail and grain, so that
+    resampling errors show in the PSNR."""
+    bands = (Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size),
+             Image.effect_mandelbrot(size, (-2.0, -1.2, 0.8, 1.2), 60))
+    grain = Image.frombytes("L", size, random.Random(size[0] * size[1]).randbytes(size[0] * size[1]))
+    im = Image.blend(Image.merge("RGB", bands), grain.convert("RGB"), 0.2)
+    if mode in ("RGBA", "LA"):  # alpha from transparent on the left to opaque on the right
+        alpha = Image.linear_gradient("L").rotate(90).resize(size)
+        im = im.convert(mode[:-1])
+        im.putalpha(alpha)
+        return im
+    return im.convert(mode)
+
+
+def psnr_to_reference(thumbnail: Image.Image, source: Image.Image) -> float:
+    """Return the PSNR of a thumbnail's bands against the source's resized with float Lanczos."""
+    bands = source.convert(thumbnail.mode).split()
+    total, count = 0.0, 0
+    for got, band in zip(thumbnail.split(), bands):
+        ideal = band.convert("F").resize(thumbnail.size, Image.Resampling.LANCZOS)
+        for a, b in zip(got.getdata(), ideal.getdata()):
+            total += (a - min(255.0, max(0.0, b))) ** 2
+            count += 1
+    return 10 * math.log10(255 ** 2 / (total / count))
+
+
+@pytest.fixture
+def vips_calls(monkeypatch):
+    """Return the list of the libvips path's results, in order (None: it left the file to Pillow)."""
+    calls = []
+    real = thumbs._vips_png_thumbnail
+
+    def spy(*args):
+        calls.append(real(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(thumbs, "_vips_png_thumbnail", spy)
+    return calls
+
+
+def pillow_only(data: bytes, settings=ThumbnailSettings()) -> ThumbnailResult:
+    """Return make_thumbnail's result with libvips switched off: the Pillow path's."""
+    saved = png_vips._pyvips
+    png_vips._pyvips = False
+    try:
+        return make_thumbnail(data, settings)
+    finally:
+        png_vips._pyvips = saved
+
+
+@pytest.mark.parametrize("mode, size, expected, fmt", [
+    ("RGB", (1600, 1200), (500, 375), "JPEG"),
+    ("L", (2000, 1001), (500, 250), "JPEG"),
+    ("RGBA", (1200, 900), (500, 375), "PNG"),
+    ("LA", (1000, 5), (500, 3), "PNG"),
+    ("RGB", (10000, 3), (500, 1), "JPEG"),
+    ("RGB", (400, 300), (400, 300), "JPEG"),  # narrower than the target: decoded, not resized
+])
+def test_plain_png_through_libvips_matches_the_pillow_path(vips_calls, mode, size, expected, fmt):
+    source = photo_like(size, mode)
+    data = encode(source, "PNG")
+    result = make_thumbnail(data)
+    assert vips_calls and vips_calls[-1] is result  # libvips made it
+    pillow = pillow_only(data)
+    got, reference = decode(result), decode(pillow)
+    assert (result.mime, result.width, result.height) == (pillow.mime, pillow.width, pillow.height)
+    assert (got.format, got.mode, got.size) == (reference.format, reference.mode, reference.size)
+    assert (got.format, got.size) == (fmt, expected) == (fmt, thumbnail_size(*size, ThumbnailSettings()))
+    if mode in ("RGB", "L") and min(expected) > 1:
+        assert psnr_to_reference(got, source) >= psnr_to_reference(reference, source) - 0.5
+    if mode in ("RGBA", "LA"):  # transparency kept where it was: clear left, opaque right
+        alpha = got.getchannel("A")
+        assert alpha.getpixel((0, 0)) < 5 and alpha.getpixel((got.width - 1, 0)) > 250
+        assert ImageChops.difference(alpha, reference.getchannel("A")).getextrema()[1] <= 2
+
+
+def test_opaque_alpha_through_libvips_still_gives_jpeg(vips_calls):
+    result = make_thumbnail(encode(photo_like((1000, 600)).convert("RGBA"), "PNG"))
+    assert vips_calls[-1] is result
+    assert (decode(result).format, decode(result).mode) == ("JPEG", "RGB")
+
+
+def _png_with(chunk: bytes, before_idat: bool = True, data: bytes | None = None) -> bytes:
+    data = data or encode(photo_like((800, 600)), "PNG")
+    at = data.index(b"IDAT") - 4 if before_idat else data.index(b"IEND") - 4
+    return data[:at] + chunk + data[at:]
+
+
+def _interlaced_png(width: int, height: int) -> bytes:
+    """Return an Adam7-interlaced 8-bit RGB PNG of one colour (Pillow writes none)."""
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    rows = b""
+    for x0, y0, dx, dy in passes:
+        columns, lines = max(0, -(-(width - x0) // dx)), max(0, -(-(height - y0) // dy))
+        if columns and lines:
+            rows += (b"\x00" + b"\x20\x90\xd0" * columns) * lines
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows))
+            + png_chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda: encode(photo_like((800, 600)).convert("P"), "PNG"), id="palette"),
+    pytest.param(lambda: encode(photo_like((800, 600)), "PNG", transparency=(0, 0, 0)), id="transparency-key"),
+    pytest.param(lambda: encode(photo_like((800, 600)), "PNG", icc_profile=ImageCms.ImageCmsProfile(
+        ImageCms.createProfile("sRGB")).tobytes()), id="icc"),
+    pytest.param(lambda: encode(photo_like((800, 600)), "PNG", exif=exif_with_orientation(1)), id="exif"),
+    pytest.param(lambda: _interlaced_png(801, 203), id="interlaced"),
+    pytest.param(lambda: raw_png(800, 100, 16, 2, (b"\x00" + b"\x12\x34" * 2400) * 100), id="16-bit"),
+    pytest.param(lambda: _png_with(png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00"
+                                                      b'<x tiff:Orientation="1"/>')), id="xmp"),
+    pytest.param(lambda: _png_with(png_chunk(b"tEXt", b"Comment\x00after the pixels"), before_idat=False),
+                 id="text-after-pixels"),
+    pytest.param(lambda: _png_with(png_chunk(b"prIv", b"private")), id="unknown-chunk"),
+    pytest.param(lambda: encode(photo_like((800, 600)), "PNG") + b"trailing bytes", id="bytes-after-IEND"),
+])
+def test_png_that_is_not_plain_goes_the_pillow_way(vips_calls, make):
+    data = make()
+    result = make_thumbnail(data)
+    assert vips_calls == [None]
+    assert result == pillow_only(data)
+
+
+def test_chunks_that_change_nothing_keep_a_png_plain(vips_calls):
+    data = _png_with(png_chunk(b"gAMA", struct.pack(">I", 45455)) + png_chunk(b"tEXt", b"Title\x00x"))
+    data = _png_with(png_chunk(b"tIME", struct.pack(">HBBBBB", 2024, 5, 6, 7, 8, 9)), False, data)
+    result = make_thumbnail(data)
+    assert vips_calls == [result] and result.ok
+    assert result == make_thumbnail(encode(photo_like((800, 600)), "PNG"))  # same pixels, same bytes
+
+
+def test_without_pyvips_png_goes_the_pillow_way(monkeypatch):
+    data = encode(photo_like((900, 600)), "PNG")
+    expected = pillow_only(data)
+    monkeypatch.setitem(sys.modules, "pyvips", None)  # the import fails even where installed
+    monkeypatch.setattr(png_vips, "_pyvips", None)
+    assert make_thumbnail(data) == expected
+    assert png_vips._pyvips is False
+
+
+@pytest.mark.parametrize("damage", ["truncated", "idat-bit-flipped", "no-iend"])
+def test_broken_plain_png_gets_what_the_pillow_path_gives(damage):
+    data = bytearray(encode(photo_like((900, 700)), "PNG"))
+    if damage == "truncated":
+        data = data[: len(data) * 2 // 3]
+    elif damage == "idat-bit-flipped":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data = data[:-12]
+    result, pillow = make_thumbnail(bytes(data)), pillow_only(bytes(data))
+    assert (result.mime, result.width, result.height, result.reason) == (
+        pillow.mime, pillow.width, pillow.height, pillow.reason)
+
+
+def test_png_bomb_never_reaches_libvips(monkeypatch):
+    monkeypatch.setattr(png_vips, "vips", lambda: pytest.fail("libvips asked to decode a bomb"))
+    result = make_thumbnail(raw_png(50000, 50000, 8, 2, b"\x00" * 10))
+    assert result.reason == "too_many_pixels: 50000x50000 over the limit of 100000000"
 
 
 def test_animated_gif_gives_its_first_frame():
@@ -730,21 +898,7 @@ def test_what_a_thumbnailer_here_may_draw(mime, drawn):
 
 def _video(fmt="webm", codec="libvpx", size=(320, 240), seconds=3, rate=10, pix_fmt="yuv420p") -> bytes:
     """A video whose thirds are red, green and blue: the middle frame is green."""
-    import av
-
-    out_buffer = io.BytesIO()
-    out = av.open(out_buffer, mode="w", format=fmt)
-    stream = out.add_stream(codec, rate=rate)
-    stream.width, stream.height, stream.pix_fmt = size[0], size[1], pix_fmt
-    frames = seconds * rate
-    for i in range(frames):
-        colour = RED if i < frames / 3 else GREEN if i < 2 * frames / 3 else BLUE
-        for packet in stream.encode(av.VideoFrame.from_image(Image.new("RGB", size, colour))):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
-    out.close()
-    return out_buffer.getvalue()
+    return encode_video(thirds(size, seconds * rate, (RED, GREEN, BLUE)), fmt, codec, rate, pix_fmt)
 
 
 @pytest.mark.parametrize("fmt, codec, mime, size, rate, expected", [
@@ -759,6 +913,28 @@ def test_a_video_gives_its_middle_frame_at_the_size_rule(fmt, codec, mime, size,
     im = decode(result)
     assert (result.mime, im.size) == ("image/jpeg", expected)
     assert close(im.getpixel((im.width // 2, im.height // 2)), GREEN, tolerance=60)  # TimedMediaHandler's midpoint
+
+
+def _turned_video(rotation=None, aspect=None) -> bytes:
+    """An MP4 whose stored 320x240 frames are red on the left half, blue on the right, with a
+    display rotation (counterclockwise degrees) or a sample aspect ratio."""
+    frame = Image.new("RGB", (320, 240), BLUE)
+    frame.paste(RED, (0, 0, 160, 240))
+    return encode_video([frame] * 10, "mp4", "mpeg4", rotation=rotation, aspect=aspect)
+
+
+@pytest.mark.parametrize("rotation, aspect, size, top_left, bottom_right", [
+    (-90, None, (240, 320), RED, BLUE),    # a phone's "rotate 90 clockwise": the left half on top
+    (90, None, (240, 320), BLUE, RED),     # counterclockwise: the right half on top
+    (180, None, (320, 240), BLUE, RED),
+    (None, 2, (500, 188), RED, BLUE),      # anamorphic: 320 pixels twice as wide show 640 wide
+])
+def test_a_video_is_drawn_in_its_display_shape(rotation, aspect, size, top_left, bottom_right):
+    from mediaextract.thumbs import make_video_thumbnail
+
+    im = decode(make_video_thumbnail(io.BytesIO(_turned_video(rotation, aspect)), mime="video/mp4"))
+    assert im.size == size
+    assert close(im.getpixel((5, 5)), top_left) and close(im.getpixel((size[0] - 6, size[1] - 6)), bottom_right)
 
 
 def test_a_video_is_refused_or_read_never_an_exception():
@@ -787,10 +963,53 @@ def test_which_files_are_drawn_as_videos(mime, media_type, video):
     assert is_video(mime, media_type) is video
 
 
+# --- DjVu (fixtures made by tests/fixtures/djvu/make_fixtures.sh: page 1 is 1000x1500, red above blue)
+
+DJVU = Path(__file__).resolve().parents[1] / "fixtures" / "djvu"
+
+
+@pytest.mark.parametrize("fixture", ["red_blue_1p.djvu", "red_blue_2p_bundled.djvu"])
 @pytest.mark.parametrize("mime", ["image/vnd.djvu", None])
-def test_djvu_says_why_it_has_no_thumbnail(mime):
-    result = make_thumbnail(b"AT&TFORM\x00\x00\x00\x10DJVUINFO" + bytes(20), mime=mime)
-    assert result.data is None and result.reason.startswith("unsupported: image/vnd.djvu: no DjVu renderer")
+def test_a_djvu_gives_its_first_page_at_the_size_rule(fixture, mime):
+    result = make_thumbnail((DJVU / fixture).read_bytes(), mime=mime)
+    im = decode(result)
+    assert (result.mime, im.size) == ("image/jpeg", (500, 750))
+    assert close(im.getpixel((250, 100)), RED) and close(im.getpixel((250, 650)), BLUE)
+
+
+def test_a_rotated_djvu_page_is_drawn_as_shown():
+    im = decode(make_thumbnail((DJVU / "red_blue_rot90.djvu").read_bytes(), mime="image/vnd.djvu"))
+    assert im.size == (500, 333)  # 90 degrees counterclockwise: 1500 wide, red on the left
+    assert close(im.getpixel((60, 166)), RED) and close(im.getpixel((440, 166)), BLUE)
+
+
+def test_a_djvu_page_too_large_is_refused_before_decoding():
+    page = bytearray((DJVU / "red_blue_1p.djvu").read_bytes())
+    assert page[16:20] == b"INFO"
+    page[24:28] = struct.pack(">HH", 60000, 60000)
+    assert make_thumbnail(bytes(page), mime="image/vnd.djvu").reason == \
+        "too_many_pixels: 60000x60000 = 3600000000 pixels over the limit of 100000000"
+
+
+def test_a_djvu_that_cannot_be_read_gets_a_reason_never_an_exception():
+    rng = __import__("random").Random(17)
+    whole = (DJVU / "red_blue_2p_bundled.djvu").read_bytes()
+    inputs = [whole[:n] for n in range(0, len(whole), max(1, len(whole) // 30))]
+    for _ in range(40):
+        flipped = bytearray(whole)
+        for _ in range(rng.randint(1, 8)):
+            flipped[rng.randrange(len(flipped))] = rng.getrandbits(8)
+        inputs.append(bytes(flipped))
+    inputs += [b"AT&TFORM" + rng.randbytes(rng.randint(0, 300)) for _ in range(30)]
+    words = set()
+    for data in inputs:
+        result = make_thumbnail(data, mime="image/vnd.djvu")
+        assert (result.data is None) != (result.reason is None)
+        words.add(result.reason.split(":")[0] if result.reason else "made")
+    assert words <= {"made", "corrupt", "empty", "too_many_pixels"} and "corrupt" in words
+    indirect = b"AT&TFORM" + struct.pack(">I", 16) + b"DJVM" + b"DIRM" + struct.pack(">I", 3) + b"\x01\x00\x01\x00"
+    assert make_thumbnail(indirect, mime="image/vnd.djvu").reason == \
+        "corrupt: DjVu: an indirect DjVu document (pages in other files) is not drawn"
 
 
 def test_a_codec_commons_does_not_take_is_never_decoded():
