@@ -513,16 +513,11 @@ def in_window(files: DataFrame, window: DeletionWindow) -> F.Column:
     return condition
 
 
-def names_in_window(files: DataFrame, window: DeletionWindow) -> list[str]:
-    """Return the distinct names with a catalog row (mapped columns) in the window (sorted)."""
-    raw = files.where(in_window(files, window)).select("name_bytes").distinct().collect()
-    names = set()
-    for row in raw:
-        try:
-            names.add(bytes(row["name_bytes"]).decode("utf-8"))
-        except UnicodeDecodeError:  # such a name cannot be requested by anyone either
-            continue
-    return sorted(names)
+def names_in_window(files: DataFrame, window: DeletionWindow) -> DataFrame:
+    """Return the distinct names (column `name`) with a catalog row (mapped columns) in the
+    window; a name that is not valid UTF-8 is left out (no list can request it either)."""
+    names = files.where(in_window(files, window)).select(F.col("name_bytes").cast("string").alias("name")).distinct()
+    return names.where(F.expr("is_valid_utf8(name)"))
 
 
 def write_snapshot(spark: SparkSession, settings, path: str) -> dict:

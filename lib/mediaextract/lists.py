@@ -3,9 +3,8 @@
 A list is a text file (one name per line), a CSV/TSV file with a named column, or a directory
 of them; local or any Hadoop path. The list name is the file stem unless given as NAME=PATH.
 Parsing is plain Python (`parse_list`); `list_reader.read_lists` is the Spark edge: the files are read with
-Spark's binaryFile source (so HDFS paths work), parsed on the driver, and turned into a DataFrame.
-Lists are small (hundreds of thousands of names are a few MB), and parsing them in one place
-keeps "first occurrence in file order wins" trivially deterministic.
+Spark's binaryFile source (so HDFS paths work) and each is parsed whole in an executor, which keeps
+"first occurrence in file order wins" trivially deterministic without the names reaching the driver.
 """
 
 from __future__ import annotations
@@ -74,17 +73,36 @@ def _lines(data: bytes) -> Iterator[tuple[int, str, bool]]:
             yield number, raw.decode("utf-8", errors="replace"), False
 
 
-def _cells(data: bytes, delimiter: str, column: str, where: str) -> Iterator[tuple[int, str, bool]]:
-    """Yield (line number, cell, valid UTF-8) for the named column of a CSV/TSV list."""
+def _reader(data: bytes, kind: str):
     if data.startswith(BOM):
         data = data[len(BOM):]
     # surrogateescape keeps invalid bytes visible per cell instead of failing the whole file.
-    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="surrogateescape"), newline=""),
-                        delimiter=delimiter)
+    return csv.reader(io.StringIO(data.decode("utf-8", errors="surrogateescape"), newline=""),
+                      delimiter="," if kind == "csv" else "\t")
+
+
+def _missing_column(header: list[str] | None, column: str, where: str) -> str | None:
+    if header is not None and column in [h.strip() for h in header]:
+        return None
+    found = ", ".join(h.strip() for h in header or []) or "no header"
+    return f"list {where} has no column {column!r} (columns: {found}); set lists column with --column"
+
+
+def header_problem(data: bytes, kind: str, column: str, where: str) -> str | None:
+    """Return why a CSV/TSV list cannot be read (no such column), or None (always None for a
+    plain list): what the driver checks before any name is planned."""
+    if kind == "lines":
+        return None
+    return _missing_column(next(_reader(data, kind), None), column, where)
+
+
+def _cells(data: bytes, kind: str, column: str, where: str) -> Iterator[tuple[int, str, bool]]:
+    """Yield (line number, cell, valid UTF-8) for the named column of a CSV/TSV list."""
+    reader = _reader(data, kind)
     header = next(reader, None)
-    if header is None or column not in [h.strip() for h in header]:
-        found = ", ".join(h.strip() for h in header or []) or "no header"
-        raise BadInput(f"list {where} has no column {column!r} (columns: {found}); set lists column with --column")
+    problem = _missing_column(header, column, where)
+    if problem:
+        raise BadInput(problem)
     index = [h.strip() for h in header].index(column)
     for row in reader:
         if index >= len(row) or not row[index].strip():
@@ -104,7 +122,7 @@ def parse_list(list_name: str, data: bytes, kind: str = "lines", column: str = "
     if kind == "lines":
         entries = _lines(data)
     else:
-        entries = _cells(data, "," if kind == "csv" else "\t", column, where or list_name)
+        entries = _cells(data, kind, column, where or list_name)
     rows = []
     first_line: dict[str, int] = {}
     for number, text, valid in entries:

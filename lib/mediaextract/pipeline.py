@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import logging
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
 from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 
 from . import catalog, dataset, list_reader, report, sampling, statuses
 from .errors import BadInput
 from .hadoopfs import HadoopFS
-from .rows import ListRow
+from .rows import LIST_COLUMNS
 
 log = logging.getLogger("mediaextract")
 
@@ -28,48 +28,102 @@ class Selection:
     seed: int = 0
 
 
-def window_rows(names: list[str], list_name: str) -> list[ListRow]:
-    """Return the list rows of the names a deletion window selected (a list of its own)."""
-    return [ListRow(list_name, number, name, name) for number, name in enumerate(names, start=1)]
+def window_rows(names: DataFrame, list_name: str) -> DataFrame:
+    """Return the list rows (LIST_SCHEMA) of the names a window selected (a list of its own),
+    numbered from 1 in name order (UTF-8 byte order, which is code point order). One window over
+    all names: a recomputed partition cannot number them differently."""
+    line = F.row_number().over(Window.orderBy("name"))
+    return names.select(F.lit(list_name).alias("list"), line.cast("int").alias("line"), F.col("name").alias("requested_name"),
+                        "name", F.lit(None).cast("string").alias("status"), F.lit(None).cast("string").alias("reason"))
 
 
-def outside_window(rows: list[ListRow], names: set[str], window: catalog.DeletionWindow,
-                   files: str = "deleted") -> list[ListRow]:
-    """Return rows with names that have no row in the window marked not_in_filearchive."""
+def _decided(rows: DataFrame, condition, status: str, reason) -> DataFrame:
+    """Return list rows where those in play that meet condition get status and reason."""
+    hit = F.col("status").isNull() & condition
+    return rows.select(*[F.when(hit, F.lit(status)).otherwise(F.col("status")).alias("status") if c == "status"
+                         else F.when(hit, reason).otherwise(F.col("reason")).alias("reason") if c == "reason"
+                         else F.col(c) for c in LIST_COLUMNS])
+
+
+def outside_window(rows: DataFrame, names: DataFrame, window: catalog.DeletionWindow,
+                   files: str = "deleted") -> DataFrame:
+    """Return list rows with names that have no row in the window marked not_in_filearchive."""
     by_upload = window.uploaded_since or window.uploaded_until
     what = "deletion" if files == "deleted" and not by_upload else "version"
     reason = f"no {what} in the selected window ({window.describe()})"
-    return [row.decided(statuses.NOT_IN_FILEARCHIVE, reason) if row.in_play and row.name not in names else row
-            for row in rows]
+    inside = names.select(F.col("name").alias("_in_window"))
+    joined = rows.join(inside, rows["name"] == inside["_in_window"], "left")
+    return _decided(joined, F.col("_in_window").isNull(), statuses.NOT_IN_FILEARCHIVE, F.lit(reason))
+
+
+def sample_rows(rows: DataFrame, specs, seed: int) -> DataFrame:
+    """Return list rows with names outside their list's sample marked sampled_out: Spark's side
+    of `sampling`, which picks exactly what sampling.apply_sample picks from the same ranks.
+
+    A share is decided row by row (rank below the bound); a count keeps the smallest ranks of
+    the list's names in play, by a window per list ordered by rank, then line. One rule per
+    list given its own --sample, and one for all the others ("*"): the expression stays small
+    however many lists a directory holds.
+    """
+    specs = list(specs)
+    if not specs:
+        return rows
+    own = {s.list: s for s in specs if s.list != sampling.ALL_LISTS}  # the last per list wins
+    every = next((s for s in reversed(specs) if s.list == sampling.ALL_LISTS), None)
+    in_play = F.col("status").isNull()
+    rank = F.udf(lambda list_name, name: sampling.signed_rank(seed, list_name, name), "bigint")
+    ranked = rows.withColumn("_rank", F.when(in_play, rank(F.col("list"), F.col("name"))))
+    if any(s.count is not None for s in [*own.values(), every] if s is not None):
+        order = Window.partitionBy("list", in_play).orderBy("_rank", "line")
+        ranked = ranked.withColumn("_order", F.when(in_play, F.row_number().over(order)))
+
+    def picked(spec):
+        if spec.count is not None:
+            return F.col("_order") <= spec.count
+        bound = sampling.signed_bound(spec.fraction)
+        return F.lit(True) if bound is None else F.col("_rank") < F.lit(bound)
+
+    kept = picked(every) if every is not None else F.lit(True)
+    reason = F.lit(every.describe(seed)) if every is not None else F.lit(None).cast("string")
+    for name, spec in own.items():
+        kept = F.when(F.col("list") == name, picked(spec)).otherwise(kept)
+        reason = F.when(F.col("list") == name, F.lit(spec.describe(seed))).otherwise(reason)
+    return _decided(ranked, ~kept, statuses.SAMPLED_OUT, reason)
 
 
 def planned(spark: SparkSession, settings, list_args: list[str], column: str = "name",
             selection: Selection = Selection()) -> DataFrame:
-    """Return one row per requested name with its catalog columns and status (PENDING = to fetch)."""
-    rows = []
-    if list_args:  # lists first: a wrong path is reported before the catalog is touched
-        rows = list_reader.read_list_rows(spark, list_args, column=column,
-                                          capitalize_first=settings["wiki.capitalize_first"],
-                                          max_list_bytes=settings["input.max_list_bytes"])
+    """Return one row per requested name with its catalog columns and status (PENDING = to fetch).
+
+    The names stay in Spark from the list files to the result: the driver holds paths, counts
+    and settings, never one row per name.
+    """
+    rows = None
+    if list_args:  # lists first: a wrong path or column is reported before the catalog is touched
+        lists = list_reader.read_lists(spark, list_args, column=column,
+                                       capitalize_first=settings["wiki.capitalize_first"],
+                                       max_list_bytes=settings["input.max_list_bytes"])
+        rows, requesting = lists.rows, lists.requesting
     elif selection.window is None:
         raise BadInput("no lists given: name list files, or select by --deleted-since/--deleted-until "
                        "or --uploaded-since/--uploaded-until")
+    else:
+        requesting = {selection.window_list}
     if selection.window is not None and selection.window.by_deletion and settings["catalog.files"] != "deleted":
         raise BadInput(f"catalog.files: {settings['catalog.files']} has no deletion time: select "
                        "by --uploaded-since/--uploaded-until")
-    sampling.check_lists(selection.samples, {row.list for row in rows} if list_args else {selection.window_list})
+    sampling.check_lists(selection.samples, requesting)
     filearchive, image = catalog.load_catalog(spark, settings)
     if selection.window is not None:
         selected = catalog.names_in_window(filearchive, selection.window)
-        rows = outside_window(rows, set(selected), selection.window, settings["catalog.files"]) if list_args else \
+        rows = outside_window(rows, selected, selection.window, settings["catalog.files"]) if list_args else \
             window_rows(selected, selection.window_list)
     if selection.window is not None and (selection.window.uploaded_since or selection.window.uploaded_until):
         # Selected by upload, a name's rows are its versions uploaded in the window (a live or
         # old file's, or a deleted one's): the row chosen for it is one of those.
         filearchive = filearchive.where(catalog.in_window(filearchive, selection.window))
-    rows = sampling.apply_sample(rows, selection.samples, selection.seed)
-    names = spark.createDataFrame(rows, list_reader.LIST_SCHEMA)
-    return catalog.resolve(names, filearchive, settings, image=image)
+    rows = sample_rows(rows, selection.samples, selection.seed)
+    return catalog.resolve(rows, filearchive, settings, image=image)
 
 
 def count_rows(frame: DataFrame) -> list[report.CountRow]:

@@ -10,6 +10,7 @@ earlier picks (for a share exactly; for a count, every new pick displaces a larg
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -64,6 +65,19 @@ def rank(seed: int, list_name: str, name: str) -> int:
     """Return the 64-bit sampling rank of a name in a list (smaller ranks are picked first)."""
     digest = hashlib.blake2b(f"{seed}\0{list_name}\0{name}".encode("utf-8", "surrogatepass"), digest_size=8)
     return int.from_bytes(digest.digest(), "big")
+
+
+def signed_rank(seed: int, list_name: str, name: str) -> int:
+    """Return rank() shifted into a signed 64-bit integer (Spark's bigint), same order."""
+    return rank(seed, list_name, name) - 2 ** 63
+
+
+def signed_bound(fraction: float) -> int | None:
+    """Return the signed bound below which a signed rank is in a share's sample (the same test as
+    rank < fraction * 2**64, exactly: a rank is an integer, so below the float is below its
+    ceiling), or None when every rank is."""
+    bound = math.ceil(fraction * 2 ** 64)
+    return None if bound >= 2 ** 64 else bound - 2 ** 63
 
 
 def spec_for(specs: Iterable[SampleSpec], list_name: str) -> SampleSpec | None:

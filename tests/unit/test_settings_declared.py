@@ -194,14 +194,14 @@ class FakeSpark:
 def test_a_list_file_over_the_cap_is_refused_before_its_content_is_read():
     spark = FakeSpark({"file:/l/small.txt": b"A.jpg\n", "file:/l/big.txt": b"B.jpg\n" * 100})
     with pytest.raises(BadInput) as error:
-        list_reader.read_list_rows(spark, ["/l"], max_list_bytes=100)
+        list_reader.list_files(spark, ["/l"], max_list_bytes=100)
     assert str(error.value) == ("list file file:/l/big.txt is 600 bytes, more than input.max_list_bytes (100): "
                                 "split it or raise the setting")
     assert spark.selected == [("path", "length")]
 
 
-def test_list_files_within_the_cap_are_read():
+def test_list_files_within_the_cap_are_listed_without_their_content():
     spark = FakeSpark({"file:/l/small.txt": b"A.jpg\n"})
-    rows = list_reader.read_list_rows(spark, ["/l"], max_list_bytes=6)
-    assert [row[3] for row in rows] == ["A.jpg"]
-    assert spark.selected == [("path", "length"), ("path", "content")]
+    found = list_reader.list_files(spark, ["/l"], max_list_bytes=6)
+    assert [file for _, files in found for file in files] == [list_reader.ListFile("file:/l/small.txt", "small", "lines")]
+    assert spark.selected == [("path", "length")]
