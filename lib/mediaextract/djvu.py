@@ -115,3 +115,7 @@ def first_page(data: bytes, info: PageInfo, target_width: int):
         return page.render(size=(width // factor, height // factor)).to_pil().convert("RGB")
     except (djvu_rs.Error, djvu_rs.PageIndexError) as error:
         raise DjvuError(f"{type(error).__name__}: {error}") from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # a panic in the Rust code (pyo3's PanicException) is the file's doing
+        raise DjvuError(f"{type(error).__name__}: {error}") from None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Iterator
 
-from pyspark import StorageLevel
+from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -107,8 +107,8 @@ def list_files(spark: SparkSession, arguments: list[str],
     return found
 
 
-def _contents(spark: SparkSession, found: list[tuple[ListSpec, list[ListFile]]]) -> tuple[list[ListFile], DataFrame]:
-    """Return every list file (its index: its position) and (index, content) of each, read from
+def _contents(spark: SparkSession, found: list[tuple[ListSpec, list[ListFile]]]) -> tuple[list[ListFile], RDD]:
+    """Return every list file (its index: its position) and (index, content) pairs, read from
     the arguments as given (a glob stays a glob) and joined to the files listed from them, so
     that one file named by two arguments is read for each of its lists."""
     files: list[ListFile] = []
@@ -122,8 +122,10 @@ def _contents(spark: SparkSession, found: list[tuple[ListSpec, list[ListFile]]])
     contents = frames[0]
     for frame in frames[1:]:
         contents = contents.unionByName(frame)
-    # Lists are parsed side by side, one file per task, up to the cores Spark has.
-    return files, contents.repartition(max(1, min(len(files), spark.sparkContext.defaultParallelism)), "index")
+    # Lists are parsed side by side: file i goes to task i mod n (a hash of i would put two
+    # files in one task and leave another idle).
+    tasks = max(1, min(len(files), spark.sparkContext.defaultParallelism))
+    return files, contents.rdd.map(lambda row: (row["index"], row["content"])).partitionBy(tasks, lambda i: i % tasks)
 
 
 # The list of a row that is no list row but what is wrong with a file (no list has this name);
@@ -133,14 +135,20 @@ _PROBLEM = ""
 
 def _parsed(files: list[ListFile], column: str, capitalize_first: bool, partition: Iterator) -> Iterator[tuple]:
     """Yield the list rows of each file, or one problem row for a file that cannot be parsed."""
-    for row in partition:
-        source = files[row["index"]]
-        data = bytes(row["content"])
+    for index, content in partition:
+        source = files[index]
+        data = bytes(content)
+        del content
         problem = header_problem(data, source.kind, column, source.path)
+        if problem is None:
+            try:
+                rows = parse_list(source.list_name, data, source.kind, column, capitalize_first, where=source.path)
+            except Exception as error:  # e.g. csv.Error: a quote never closed swallows the file
+                problem = f"list {source.path} cannot be parsed: {type(error).__name__}: {error}"[:500]
         if problem:
-            yield _PROBLEM, row["index"], problem, None, None, None
+            yield _PROBLEM, index, " ".join(problem.split()), None, None, None
         else:
-            yield from parse_list(source.list_name, data, source.kind, column, capitalize_first, where=source.path)
+            yield from rows
 
 
 def read_lists(spark: SparkSession, arguments: list[str], column: str = "name",
@@ -154,7 +162,7 @@ def read_lists(spark: SparkSession, arguments: list[str], column: str = "name",
     """
     found = list_files(spark, arguments, max_list_bytes)
     files, contents = _contents(spark, found)
-    rows = spark.createDataFrame(contents.rdd.mapPartitions(partial(_parsed, files, column, capitalize_first)),
+    rows = spark.createDataFrame(contents.mapPartitions(partial(_parsed, files, column, capitalize_first)),
                                  LIST_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         per_list = {r["list"]: r["count"] for r in rows.groupBy("list").count().collect()}

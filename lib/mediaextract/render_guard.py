@@ -16,8 +16,8 @@ unpickles what the other sends. A video is not sent: its spool file's descriptor
 SCM_RIGHTS and the child reads it as it needs. The child gets a minimal environment (no
 credentials), exits when the socket closes, and ends itself when the parent dies (a watchdog
 thread sees its lifeline pipe reach EOF) or, should a decoder hold the GIL past the time limit,
-by faulthandler's timer, which needs no GIL. It stays in the worker's process group, so killing
-a YARN container's group kills it too.
+by faulthandler's timer, which needs no GIL. It stays in its worker's process group (PySpark's
+daemon's), which the daemon signals when it shuts down.
 """
 
 from __future__ import annotations
@@ -47,48 +47,97 @@ _ENVIRONMENT = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TMPDIR", "LD_
 _OWN_DEADLINE_MARGIN_S = 5
 
 
+# What the parent accepts from the child: a header of a few fields and a thumbnail (far smaller
+# than this); a child that claims more is broken, and the worker must not allocate for it.
+_MAX_ANSWER_HEADER = 1 << 16
+_MAX_ANSWER_BODY = 1 << 28
+
+
 class _ChildGone(Exception):
     """The other end closed the socket: the child died (or, in the child, the parent)."""
 
 
-def _send(sock: socket.socket, header: dict, body: bytes = b"", fd: int | None = None) -> None:
+class _TooLarge(Exception):
+    """A message longer than the receiver takes (or can hold): its bytes were read and dropped."""
+
+
+def _before(sock: socket.socket, deadline: float | None) -> None:
+    """Give the next socket operation what is left of the deadline (None: block)."""
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock.settimeout(left)
+
+
+def _send(sock: socket.socket, header: dict, body: bytes = b"", fd: int | None = None,
+          deadline: float | None = None) -> None:
     """Send one message: a JSON header and raw bytes (a descriptor alongside, for a video)."""
     head = json.dumps(header).encode()
     lengths = _LENGTHS.pack(len(head), 0 if fd is None else 1, len(body))
+    _before(sock, deadline)
     if fd is None:
         sock.sendall(lengths)
     else:
         socket.send_fds(sock, [lengths], [fd])
-    sock.sendall(head)
-    if body:
-        sock.sendall(body)
+    for part in (head, body):
+        if part:
+            _before(sock, deadline)
+            sock.sendall(part)
 
 
-def _receive_exactly(sock: socket.socket, size: int) -> bytes:
-    buffer = bytearray(size)
-    view, got = memoryview(buffer), 0
-    while got < size:
-        count = sock.recv_into(view[got:], min(size - got, 1 << 20))
-        if not count:
+def _receive_exactly(sock: socket.socket, size: int, deadline: float | None = None) -> bytes:
+    """Return the next `size` bytes, received into one bytes object (no second copy)."""
+    _before(sock, deadline)
+    data = sock.recv(size, socket.MSG_WAITALL)
+    while len(data) < size:  # a signal or a timeout cut the wait short
+        _before(sock, deadline)
+        more = sock.recv(size - len(data), socket.MSG_WAITALL)
+        if not more:
             raise _ChildGone
-        got += count
-    return bytes(buffer)
+        data += more
+    return data
 
 
-def _receive(sock: socket.socket, with_fd: bool) -> tuple[dict, bytes, int | None]:
-    """Receive one message; only the child accepts a descriptor."""
+def _drop(sock: socket.socket, size: int) -> None:
+    """Read and forget `size` bytes, so that the next message starts where it should."""
+    while size > 0:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            raise _ChildGone
+        size -= len(chunk)
+
+
+def _receive(sock: socket.socket, with_fd: bool, max_header: int, max_body: int,
+             deadline: float | None = None) -> tuple[dict, bytes, int | None]:
+    """Receive one message; only the child accepts a descriptor. A message over the maxima (or
+    that cannot be held in memory) is read to its end and dropped: _TooLarge."""
+    _before(sock, deadline)
     if with_fd:
         lengths, fds, _flags, _address = socket.recv_fds(sock, _LENGTHS.size, 1)
     else:
         lengths, fds = sock.recv(_LENGTHS.size), []
     if not lengths:
         raise _ChildGone
-    if len(lengths) < _LENGTHS.size:
-        lengths += _receive_exactly(sock, _LENGTHS.size - len(lengths))
-    head_size, _, body_size = _LENGTHS.unpack(lengths)
-    header = json.loads(_receive_exactly(sock, head_size))
-    body = _receive_exactly(sock, body_size) if body_size else b""
-    return header, body, (fds[0] if fds else None)
+    fd = fds[0] if fds else None
+    try:
+        if len(lengths) < _LENGTHS.size:
+            lengths += _receive_exactly(sock, _LENGTHS.size - len(lengths), deadline)
+        head_size, _, body_size = _LENGTHS.unpack(lengths)
+        if head_size > max_header or body_size > max_body:
+            _drop(sock, head_size + body_size)
+            raise _TooLarge
+        header = json.loads(_receive_exactly(sock, head_size, deadline))
+        try:
+            body = _receive_exactly(sock, body_size, deadline) if body_size else b""
+        except MemoryError:
+            _drop(sock, body_size)  # the buffer could not be made: none of the body was read
+            raise _TooLarge from None
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        raise
+    return header, body, fd
 
 
 class Drawer:
@@ -124,14 +173,15 @@ class Drawer:
     def _draw(self, settings: ThumbnailSettings, data: bytes | None, mime: str | None, video_file) -> ThumbnailResult:
         self._start(settings.max_memory_bytes)
         header = {"settings": dataclasses.asdict(settings), "mime": mime, "video": video_file is not None}
-        deadline = time.monotonic() + settings.max_seconds
-        self._sock.settimeout(settings.max_seconds)
+        deadline = time.monotonic() + settings.max_seconds  # for the whole exchange, every step
         if video_file is not None:
-            _send(self._sock, header, fd=video_file.fileno())
+            _send(self._sock, header, fd=video_file.fileno(), deadline=deadline)
         else:
-            _send(self._sock, header, data or b"")
-        self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        answer, body, _ = _receive(self._sock, with_fd=False)
+            _send(self._sock, header, data or b"", deadline=deadline)
+        try:
+            answer, body, _ = _receive(self._sock, False, _MAX_ANSWER_HEADER, _MAX_ANSWER_BODY, deadline)
+        except _TooLarge:
+            raise _ChildGone from None  # a child that answers that is not one to keep
         return ThumbnailResult(body if answer["made"] else None, answer["mime"], answer["width"],
                                answer["height"], answer["reason"])
 
@@ -146,12 +196,14 @@ class Drawer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         watch_read, watch_write = os.pipe()
         env = {k: v for k, v in faults.child_environment(os.environ, "render.").items()
-               if k in _ENVIRONMENT or k.startswith(("LC_", "MEDIAEXTRACT_CRASH", "MEDIAEXTRACT_HANG"))}
+               if k in _ENVIRONMENT or k.startswith(("LC_", "MEDIAEXTRACT_CRASH", "MEDIAEXTRACT_HANG", "MEDIAEXTRACT_RAISE"))}
         # The child imports this package from wherever the worker did (a zip on executors); few
         # malloc arenas, since each reserves address space that counts against the limit.
-        env.update(PYTHONPATH=os.pathsep.join(p for p in sys.path if p), MALLOC_ARENA_MAX="2")
+        # The working directory (which `python -m pyspark.daemon` puts on sys.path) is left out.
+        here = os.getcwd()
+        env.update(PYTHONPATH=os.pathsep.join(p for p in sys.path if p and p != here), MALLOC_ARENA_MAX="2")
         try:
-            # -P: the executor's working directory is not put on the child's path.
+            # -P: nor the child's own working directory.
             child = subprocess.Popen(
                 [sys.executable, "-P", "-m", "mediaextract.render_guard", str(theirs.fileno()), str(watch_read),
                  str(memory)],
@@ -204,11 +256,17 @@ def drawer() -> Drawer:
 
 # --- the child ---------------------------------------------------------------------------------
 
-def _limit_memory(max_bytes: int) -> None:
+def _limit_memory(max_bytes: int) -> int:
+    """Set this process's address-space limit; return it (a hard limit already set, e.g. by
+    spark.executor.pyspark.memory, is the ceiling)."""
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         max_bytes = min(max_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (max_bytes, hard))
+    return max_bytes
+
+
+_QUIET = None  # where faulthandler writes (nowhere): set by main
 
 
 def _watch_parent(lifeline: int) -> None:
@@ -229,27 +287,38 @@ def _draw(header: dict, body: bytes, fd: int | None) -> ThumbnailResult:
     return thumbs.make_thumbnail(body, settings, mime=header["mime"])
 
 
-def serve(sock: socket.socket) -> None:
+def _answer(header: dict, body: bytes, fd: int | None) -> ThumbnailResult:
+    """Return the result of one request; the descriptor, if any, is closed either way."""
+    if header.get("video") != (fd is not None):  # a video comes as a descriptor, nothing else does
+        if fd is not None:
+            os.close(fd)
+        return thumbs.refusal(thumbs.CRASHED, "the drawing request was malformed")
+    try:
+        # A C thread that needs no GIL: ends this process when a decoder runs past the wall-time
+        # limit even if the parent is no longer there to kill it.
+        faulthandler.dump_traceback_later(header["settings"]["max_seconds"] + _OWN_DEADLINE_MARGIN_S,
+                                          exit=True, file=_QUIET)
+    except RuntimeError:  # no thread to be had this close to the limit: the parent's deadline still holds
+        pass
+    try:
+        return _draw(header, body, fd)
+    except MemoryError:
+        return thumbs.refusal(thumbs.TOO_MANY_PIXELS, "out of memory while drawing")
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def serve(sock: socket.socket, memory: int) -> None:
     """Answer requests until the parent closes the socket."""
-    quiet = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     while True:
         try:
-            header, body, fd = _receive(sock, with_fd=True)
+            header, body, fd = _receive(sock, True, _MAX_ANSWER_HEADER, memory)
         except _ChildGone:
             return
-        except MemoryError:  # a file too large to hold under the limit
+        except _TooLarge:  # a file too large to hold under the limit: read and dropped
             result = thumbs.refusal(thumbs.TOO_MANY_PIXELS, "out of memory while receiving the file")
         else:
-            # A C thread that needs no GIL: ends this process when a decoder runs past the
-            # wall-time limit even if the parent is no longer there to kill it.
-            faulthandler.dump_traceback_later(header["settings"]["max_seconds"] + _OWN_DEADLINE_MARGIN_S,
-                                              exit=True, file=quiet)
-            try:
-                result = _draw(header, body, fd)
-            except MemoryError:
-                result = thumbs.refusal(thumbs.TOO_MANY_PIXELS, "out of memory while drawing")
-            finally:
-                faulthandler.cancel_dump_traceback_later()
+            result = _answer(header, body, fd)
             del body
         made = result.data is not None
         _send(sock, {"made": made, "mime": result.mime, "width": result.width, "height": result.height,
@@ -257,11 +326,13 @@ def serve(sock: socket.socket) -> None:
 
 
 def main(argv: list[str]) -> int:
+    global _QUIET
     sock = socket.socket(fileno=int(argv[0]))
     _watch_parent(int(argv[1]))
-    _limit_memory(int(argv[2]))
+    memory = _limit_memory(int(argv[2]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
-    serve(sock)
+    _QUIET = open(os.devnull, "w")  # noqa: SIM115 - faulthandler's output, for the life of the process
+    serve(sock, memory)
     return 0
 
 

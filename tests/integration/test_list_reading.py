@@ -100,3 +100,12 @@ def test_a_list_with_nothing_in_it_is_known_but_requests_nothing(spark, tmp_path
     assert lists.names == ["empty", "full"] and lists.requesting == {"full"}
     with pytest.raises(BadInput, match="^--sample names a list with no names given: empty"):
         sampling.check_lists([SampleSpec("empty", count=5)], lists.requesting)
+
+
+def test_a_list_the_parser_cannot_read_is_one_line_naming_it(spark, tmp_path):
+    (tmp_path / "broken.csv").write_bytes(b'name\n"A.jpg\n' + b"x" * 200_000 + b"\n")  # a quote never closed
+    with pytest.raises(BadInput) as error:
+        list_reader.read_lists(spark, [str(tmp_path / "broken.csv")])
+    message = str(error.value)
+    assert message.startswith("list file:") and "broken.csv cannot be parsed: Error: field larger than field limit" in message
+    assert "\n" not in message

@@ -78,6 +78,15 @@ def test_an_allocation_over_the_memory_limit_is_refused_there_not_here(drawer):
     assert (roomy.reason, roomy.width, roomy.height) == (None, 500, 500)
 
 
+def test_a_file_larger_than_the_child_can_hold_is_refused_and_the_next_one_drawn(drawer):
+    tight = ThumbnailSettings(max_memory_bytes=256 * 2**20)
+    huge = drawer.draw(tight, bytes(270_000_000), "image/png")  # more than the child's whole address space
+    assert huge.reason == "too_many_pixels: out of memory while receiving the file"
+    child = drawer._child.pid
+    assert drawer.draw(tight, _jpeg(), "image/jpeg").width == 500
+    assert drawer._child.pid == child  # the same child, still in step with its socket
+
+
 def test_a_video_is_read_through_its_descriptor(drawer):
     with tempfile.SpooledTemporaryFile(max_size=16) as spool:  # on disk, as a large body is
         spool.write(_webm())
