@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from .config import DEFAULTS
 from .errors import BadInput
-from .lists import LIST_NAME, ListSpec, file_kind, header_problem, parse_list, stem
+from .lists import LIST_NAME, ListSpec, file_kind, parse_list, stem
 from .rows import LIST, schema
 
 # Callers pass settings["input.max_list_bytes"]; this is only the declared default for those that do not.
@@ -139,12 +139,13 @@ def _parsed(files: list[ListFile], column: str, capitalize_first: bool, partitio
         source = files[index]
         data = bytes(content)
         del content
-        problem = header_problem(data, source.kind, column, source.path)
-        if problem is None:
-            try:
-                rows = parse_list(source.list_name, data, source.kind, column, capitalize_first, where=source.path)
-            except Exception as error:  # e.g. csv.Error: a quote never closed swallows the file
-                problem = f"list {source.path} cannot be parsed: {type(error).__name__}: {error}"[:500]
+        problem = None
+        try:
+            rows = parse_list(source.list_name, data, source.kind, column, capitalize_first, where=source.path)
+        except BadInput as error:  # a table without the column: the parser's own one-line message
+            problem = str(error)
+        except Exception as error:  # e.g. csv.Error: a quote never closed swallows the file
+            problem = f"list {source.path} cannot be parsed: {type(error).__name__}: {error}"[:500]
         if problem:
             yield _PROBLEM, index, " ".join(problem.split()), None, None, None
         else:

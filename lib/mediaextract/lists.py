@@ -88,14 +88,6 @@ def _missing_column(header: list[str] | None, column: str, where: str) -> str | 
     return f"list {where} has no column {column!r} (columns: {found}); set lists column with --column"
 
 
-def header_problem(data: bytes, kind: str, column: str, where: str) -> str | None:
-    """Return why a CSV/TSV list cannot be read (no such column), or None (always None for a
-    plain list): what the driver checks before any name is planned."""
-    if kind == "lines":
-        return None
-    return _missing_column(next(_reader(data, kind), None), column, where)
-
-
 def _cells(data: bytes, kind: str, column: str, where: str) -> Iterator[tuple[int, str, bool]]:
     """Yield (line number, cell, valid UTF-8) for the named column of a CSV/TSV list."""
     reader = _reader(data, kind)
