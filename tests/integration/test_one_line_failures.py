@@ -92,6 +92,19 @@ def test_a_sample_of_a_list_not_given(sandbox, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("body, said", [
+    (b"title\nA.jpg\n", "has no column 'name' (columns: title); set lists column with --column"),
+    (b'name\n"A.jpg\n' + b"x" * 200_000 + b"\n", "cannot be parsed: Error: field larger than field limit (131072)"),
+])
+def test_a_list_file_that_cannot_be_read_as_a_list(sandbox, tmp_path, body, said):
+    (tmp_path / "covers.csv").write_bytes(body)  # parsed in an executor: still one line, before any work
+    result = submit("plan", *sets(sandbox), "--output", str(tmp_path / "p"), str(tmp_path / "covers.csv"))
+    assert result.returncode == EXIT_BAD_INPUT
+    line = the_one_line(result)
+    assert line.startswith(f"mediaextract: error: list file:{tmp_path}/covers.csv ") and line.endswith(said), line
+    assert not (tmp_path / "p").exists()
+
+
 def test_no_job_named():
     result = submit("--conf", "x=y")
     assert result.returncode == EXIT_BAD_INPUT
