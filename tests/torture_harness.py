@@ -95,6 +95,7 @@ def draw(seed: int) -> tuple[random.Random, list[str], str]:
     return rng, targets, rng.choice(OPS)
 
 PURGES = ("purge1", "purge2")
+BLOB_BYTES = 40_000
 EXPIRED = "2001-01-01T00:00:00+00:00"
 # Performance knobs only (results do not depend on them): one core, one shuffle partition, no
 # adaptive re-planning or whole-stage code generation (compiling costs more than it saves on a
@@ -276,20 +277,34 @@ def _op_expire(spark, settings, args, out):
     return {"deleted": result.deleted, "kept": result.kept}
 
 
+def _originals_in_blobs(spark, data_set: str) -> dict[str, bytes]:
+    """Return each original of a data set's blobs/ put together from its chunks in order (a chunk
+    missing or doubled shows as a wrong sha1)."""
+    if not os.path.isdir(f"{data_set}/blobs"):
+        return {}
+    parts: dict[str, list[tuple[int, bytes]]] = {}
+    for row in spark.read.parquet(f"{data_set}/blobs").collect():
+        parts.setdefault(row["sha1"], []).append((row["chunk"], bytes(row["bytes"])))
+    return {sha1: b"".join(data for _, data in sorted(chunks)) for sha1, chunks in parts.items()}
+
+
 def _facts(spark, a: str) -> dict:
-    """Return the rows of covers' items (no bytes) and of the snapshot's filearchive."""
+    """Return the rows of covers' items (no bytes), the sha1s of the originals its blobs/ holds
+    (each checked whole: {sha1: its bytes' sha1}) and the rows of the snapshot's filearchive."""
     from mediaextract import dataset
+    from mediaextract.digest import sha1_base36
 
     items = [r.asDict() for r in dataset.read_items(spark, f"{a}/covers/items")
              .select("list", "line", "requested_name", "name", "status", "sha1", "sha1_hex", "fa_id",
-                    "deleted_reason", "description", "live_duplicate_of").collect()]
+                    "deleted_reason", "description", "live_duplicate_of", "content_in").collect()]
+    blobs = {sha1: sha1_base36(data) for sha1, data in _originals_in_blobs(spark, f"{a}/covers").items()}
     snapshot = [{"fa_id": r["fa_id"], "name": bytes(r["name_bytes"]).decode("utf-8", "replace")
                  if r["name_bytes"] is not None else None, "sha1": r["sha1"]}
                 for r in spark.read.parquet(f"{a}/snap/filearchive").select("fa_id", "name_bytes", "sha1").collect()]
     for row in snapshot:
         if isinstance(row["sha1"], (bytes, bytearray)):
             row["sha1"] = bytes(row["sha1"]).decode("utf-8", "replace")
-    return {"items": items, "snapshot": snapshot}
+    return {"items": items, "blobs": blobs, "snapshot": snapshot}
 
 
 def _op_inspect(spark, settings, args, out):
@@ -323,6 +338,7 @@ def _op_setup(spark, settings, args, out):
 
     from pyspark.sql import functions as F
 
+    blobs = _originals_in_blobs(spark, f"{a}/covers")
     rows = {r["name"]: r for r in dataset.read_items(spark, f"{a}/covers/items")
             .where(F.col("status") == statuses.OK).collect()}
     found = {}
@@ -331,8 +347,9 @@ def _op_setup(spark, settings, args, out):
         uri = report_html.sample_image_uri(report_html.Sample(row["list"], row["line"], name, row["thumbnail_mime"],
                                                               bytes(row["thumbnail"])))
         sample = base64.b64decode(uri.split(",", 1)[1]) if uri else b""
+        content = bytes(row["content"]) if row["content"] is not None else blobs[row["sha1"]]
         found[name] = {kind: [s.hex() for s in signatures(data)] for kind, data in
-                       (("content", bytes(row["content"])), ("thumbnail", bytes(row["thumbnail"])), ("sample", sample))}
+                       (("content", content), ("thumbnail", bytes(row["thumbnail"])), ("sample", sample))}
     return {**_facts(spark, a), "signatures": found}
 
 
@@ -571,7 +588,10 @@ class Layout:
         self.base = base
         self.run_dir, self.pristine_dir = base / "run", base / "pristine"
         self.a, self.b = self.run_dir / "A", self.run_dir / "B"
-        self.settings = {**sandbox_settings, "output.root": str(self.a), "output.roots": [str(self.b)]}
+        # Originals over 40 kB go to blobs/ (two candidates, Foo_bar.jpg and Café_del_Mar.jpg, are
+        # 59-61 kB): every operation meets chunks, in batches and in blobs/, wherever it dies.
+        self.settings = {**sandbox_settings, "output.root": str(self.a), "output.roots": [str(self.b)],
+                         "output.blob_bytes": BLOB_BYTES, "output.blob_chunk_bytes": 8192}
         self.list_path = list_path
 
     def export_dirs(self) -> dict[str, Path]:
@@ -677,6 +697,9 @@ class Torture:
         missing = [c for c in CANDIDATES if c not in names]
         if missing:
             raise WorkerFailed(f"the sandbox has no ok rows for {missing}")
+        if not self.pristine["blobs"] or set(self.pristine["blobs"].values()) != set(self.pristine["blobs"]):
+            raise WorkerFailed(f"the pristine blobs/ ({self.pristine['blobs']}) is empty or not whole: the "
+                               f"seeds would not meet chunks (output.blob_bytes {BLOB_BYTES})")
         self.manifests = {key: read_manifest(path) for key, path in self.layouts[0].export_dirs().items()}
         self._check_pristine(self.layouts[0])
         t = time.monotonic()
@@ -967,6 +990,11 @@ def check_items(pristine: dict, now: dict, targets: list[str]) -> list[str]:
         if want is not None and tuple(row[c] for c in LABEL_COLUMNS) != want:
             problems.append(f"covers line {row['line']}: label texts {[row[c] for c in LABEL_COLUMNS]}, "
                             f"want {list(want)}")
+    # blobs/ holds, whole, the originals of the ok rows kept there: the pristine ones but the removed.
+    want_blobs = {r["sha1"] for r in before if r["status"] == "ok" and r.get("content_in") == "blobs"
+                  and (r["list"], r["line"]) not in removed_lines}
+    if now["blobs"] != {sha1: sha1 for sha1 in want_blobs}:
+        problems.append(f"blobs/ holds {sorted(now['blobs'].items())}, want {sorted(want_blobs)} each whole")
     ok_sha1 = lambda rows: Counter(r["sha1"] for r in rows if r["status"] == "ok")  # noqa: E731
     removed_sha1 = Counter(r["sha1"] for r in before if r["status"] == "ok" and r["name"] in targets)
     if ok_sha1(after) != ok_sha1(before) - removed_sha1:

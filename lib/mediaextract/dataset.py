@@ -29,8 +29,8 @@ from typing import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import __version__, rows
-from .dataset_files import COMMITTED, ITEMS, METADATA, PLANS, REPORT_HTML, REPORT_JSON, REPORT_TEXT, SUCCESS, WORK
+from . import __version__, rows, statuses
+from .dataset_files import BLOBS, COMMITTED, ITEMS, METADATA, PLANS, REPORT_HTML, REPORT_JSON, REPORT_TEXT, SUCCESS, WORK
 from .faults import checkpoint
 from .governance.rules import OLD_SUFFIX
 from .hadoopfs import HadoopFS
@@ -45,6 +45,14 @@ PLAN_COLUMNS = rows.PLAN_COLUMNS
 # `stop` verdict, which the driver reads after the batch (never part of items/).
 FETCHED_SCHEMA = rows.schema(rows.FETCHED)
 FETCHED_COLUMNS = rows.FETCHED_COLUMNS
+# The blobs/ table: large originals once each, in chunks (rows.BLOB).
+BLOBS_SCHEMA = rows.schema(rows.BLOB)
+BLOB_COLUMNS = rows.BLOB_COLUMNS
+
+
+def is_item() -> "F.Column":
+    """Return the test of a batch's row being an item, not a chunk of a large original (rows.BLOB_LIST)."""
+    return F.col("list") != rows.BLOB_LIST
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 GROUP_FILE_MODE, GROUP_DIR_MODE = 0o640, 0o750
@@ -63,6 +71,7 @@ class Paths:
     def __init__(self, output: str):
         self.root = output.rstrip("/")
         self.items = f"{self.root}/{ITEMS}"
+        self.blobs = f"{self.root}/{BLOBS}"
         self.work = f"{self.root}/{WORK}"
         self.success = f"{self.root}/{SUCCESS}"
         self.metadata = f"{self.root}/{METADATA}"
@@ -122,7 +131,7 @@ def previous_results(spark: SparkSession, fs: HadoopFS, paths: Paths) -> DataFra
     frames = []
     for order, path in sources:
         frame = spark.read.schema(ITEMS_SCHEMA).option("basePath", path).parquet(path)
-        frames.append(frame.select(*ITEM_COLUMNS).withColumn("_order", F.lit(order)))
+        frames.append(frame.where(is_item()).select(*ITEM_COLUMNS).withColumn("_order", F.lit(order)))
     if not frames:
         return None
     union = frames[0]
@@ -137,10 +146,17 @@ def previous_results(spark: SparkSession, fs: HadoopFS, paths: Paths) -> DataFra
 
 
 
+# Row groups of a batch: small enough that a task writing chunks of large originals (rows.CHUNK)
+# holds little of them in memory (Parquet buffers a whole row group before it writes it).
+BATCH_ROW_GROUP_BYTES = 32 * 1024 * 1024
+
+
 def write_batch(fs: HadoopFS, frame: DataFrame, path: str) -> None:
-    """Write one batch of fetched rows (FETCHED_COLUMNS: items and their stop verdicts), then mark
-    it committed (a batch without the mark never counts)."""
-    frame.select(*FETCHED_COLUMNS).write.mode("overwrite").partitionBy("list").parquet(path)
+    """Write one batch of fetched rows (FETCHED_COLUMNS: items and their stop verdicts, and the
+    chunk rows of large originals under list=rows.BLOB_LIST), then mark it committed (a batch
+    without the mark never counts)."""
+    (frame.select(*FETCHED_COLUMNS).write.mode("overwrite").option("parquet.block.size", BATCH_ROW_GROUP_BYTES)
+     .partitionBy("list").parquet(path))
     checkpoint("batch.written")
     fs.write_bytes(f"{path}/{COMMITTED}", b"")
     checkpoint("batch.committed")
@@ -185,6 +201,77 @@ def replace_items(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFr
     staging = staging_path(paths.items, run_id)
     final.select(*ITEM_COLUMNS).repartition("list").write.mode("overwrite").partitionBy("list").parquet(staging)
     swap_in(fs, staging, paths.items)
+
+
+def _chunk_sources(spark: SparkSession, fs: HadoopFS, paths: Paths) -> list[DataFrame]:
+    """Return every chunk the data set holds (BLOB_COLUMNS and _file, the part file it is in): its
+    blobs/ table and the chunk rows of committed batches (a purge may have made some `removed`)."""
+    frames = []
+    if fs.exists(paths.blobs):
+        frames.append(spark.read.schema(BLOBS_SCHEMA).parquet(paths.blobs))
+    for batch in committed_batches(fs, paths):
+        chunks = f"{batch}/list={rows.BLOB_LIST}"
+        if fs.exists(chunks):
+            frame = spark.read.schema(FETCHED_SCHEMA).parquet(chunks)
+            frames.append(frame.where(F.col("chunk").isNotNull() & F.col("content").isNotNull() & F.col("sha1").isNotNull())
+                          .select("sha1", "chunk", F.col("content").alias("bytes")))
+    # input_file_name() on each scan itself: after a union it would be empty.
+    return [frame.select(*BLOB_COLUMNS, F.input_file_name().alias("_file")) for frame in frames]
+
+
+def replace_blobs(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFrame, run_id: str,
+                  chunk_bytes: int) -> int:
+    """Write blobs/ anew with the chunks of every original final's ok rows keep there, each once,
+    and swap it in (deleted when none is kept); return how many originals it holds.
+
+    No byte is shuffled: which part file each chunk is taken from is decided on the chunks'
+    sha1, index and file alone, and the chunks are then read through a broadcast join on that.
+    A part file never holds a chunk twice (a worker sends an original out once per task, and
+    blobs/ and a purge's rewrites keep one of each), so one (sha1, chunk, file) is one row.
+    """
+    sources = _chunk_sources(spark, fs, paths)
+    if not sources:  # no blobs/ and no chunk in any batch: no original was ever large (no query)
+        return 0
+    referenced = (final.where((F.col("status") == statuses.OK) & (F.col("content_in") == rows.CONTENT_IN_BLOBS))
+                  .select("sha1").distinct()).persist()
+    try:
+        wanted = referenced.count()
+        if wanted == 0:  # every original kept there is gone (removed, or fetched again smaller)
+            if fs.exists(paths.blobs):
+                fs.delete(paths.blobs)
+            return 0
+        chunks = sources[0]
+        for frame in sources[1:]:
+            chunks = chunks.unionByName(frame)
+        chunks = chunks.join(F.broadcast(referenced), on="sha1", how="left_semi")
+        chosen = (chunks.groupBy("sha1", "chunk").agg(F.min("_file").alias("_file"), F.count(F.lit(1)).alias("copies"))
+                  .persist())
+        try:
+            check = (chosen.groupBy("sha1").agg(F.count(F.lit(1)).alias("n"), F.max("chunk").alias("last"),
+                                                F.max("copies").alias("copies"))
+                     .agg(F.count(F.lit(1)).alias("objects"),
+                          F.sum(F.when(F.col("n") != F.col("last") + 1, 1).otherwise(0)).alias("broken"),
+                          F.max("copies").alias("copies")).first())
+            if check["objects"] != wanted or check["broken"]:
+                raise RuntimeError(f"blobs/: {wanted - check['objects']} originals without chunks and "
+                                   f"{check['broken'] or 0} with chunks missing: a bug, please report it")
+            if len(sources) == 1 and fs.exists(paths.blobs) and check["copies"] == 1 \
+                    and spark.read.schema(BLOBS_SCHEMA).parquet(paths.blobs).select("sha1").distinct().count() == wanted:
+                return wanted  # blobs/ holds exactly these originals already: nothing to write
+            staging = staging_path(paths.blobs, run_id)
+            (chunks.join(F.broadcast(chosen.select("sha1", "chunk", "_file")), on=["sha1", "chunk", "_file"],
+                         how="left_semi")
+             .select(*BLOB_COLUMNS).write.mode("overwrite")
+             # A row group per chunk: a reader filtering on sha1 (pandas, Spark) skips the others whole.
+             .option("parquet.block.size", chunk_bytes)
+             .parquet(staging))
+            checkpoint("blobs.staged")
+            swap_in(fs, staging, paths.blobs)
+        finally:
+            chosen.unpersist()
+    finally:
+        referenced.unpersist()
+    return wanted
 
 
 def staging_path(target: str, run_id: str) -> str:

@@ -5,6 +5,7 @@ data set or an export when it finds one, without Spark) all take them from here.
 """
 
 ITEMS = "items"                       # the Parquet table, partitioned by list
+BLOBS = "blobs"                       # originals over output.blob_bytes, in chunks (rows.BLOB)
 METADATA = "_metadata.json"           # created, expires, catalog, removals
 REPORT_JSON, REPORT_TEXT, REPORT_HTML = "report.json", "report.txt", "report.html"
 SUCCESS = "_SUCCESS"                  # the data set is complete (no extract at work in it)

@@ -39,11 +39,12 @@ from . import dataset, statuses
 from . import manifest as manifest_file
 from .dataset import ITEM_COLUMNS, Paths
 from .dataset_files import MANIFEST
-from .digest import sha1_base36
+from .digest import Sha1Base36, sha1_base36
 from .errors import BadInput, MediaextractError
 from .hadoopfs import HadoopFS
 from .faults import checkpoint
 from .report import plural
+from .rows import CONTENT_IN_BLOBS
 from .governance import inventory, rules, writers
 from .safe_names import UniqueNames, extension_of, sample_key, thumbnail_name
 
@@ -223,7 +224,9 @@ class _Writer:
     def start(self, stem: str) -> None:
         self.stem = stem
 
-    def add(self, name: str, data: bytes, row: dict, mtime: float, extension: str, number: int) -> str:
+    def add(self, name: str, content: BinaryIO, size: int, row: dict, mtime: float, extension: str,
+            number: int) -> str:
+        """Write one file of `size` bytes read from content; return its path in the export."""
         raise NotImplementedError
 
     def finish(self) -> None:
@@ -248,11 +251,11 @@ class FilesWriter(_Writer):
         super().start(stem)
         self.target.mkdir(f"{self.root}/{stem}", self.dir_mode)
 
-    def add(self, name, data, row, mtime, extension, number) -> str:
+    def add(self, name, content, size, row, mtime, extension, number) -> str:
         relative = f"{self.stem}/{name}"
         path = f"{self.root}/{relative}"
         with self.target.open_write(path, self.file_mode) as out:
-            out.write(data)
+            shutil.copyfileobj(content, out, 1 << 20)
         self.target.set_mtime(path, mtime)
         return relative
 
@@ -265,9 +268,9 @@ class TarWriter(_Writer):
         self.stream = self.target.open_write(f"{self.root}/{stem}{self.suffix}", self.file_mode)
         self.tar = _open_tar(self.stream, self.compression)
 
-    def add(self, name, data, row, mtime, extension, number) -> str:
+    def add(self, name, content, size, row, mtime, extension, number) -> str:
         relative = f"{self.stem}/{name}"
-        self.tar.addfile(_tarinfo(relative, len(data), self.file_mode, mtime), io.BytesIO(data))
+        self.tar.addfile(_tarinfo(relative, size, self.file_mode, mtime), content)
         return relative
 
     def finish(self) -> None:
@@ -296,12 +299,12 @@ class WebDatasetWriter(_Writer):
             self.stream.close()
         self.tar = self.stream = None
 
-    def add(self, name, data, row, mtime, extension, number) -> str:
+    def add(self, name, content, size, row, mtime, extension, number) -> str:
         if number % self.shard_size == 0:
             self._next_shard(number)
         key = sample_key(self.stem, number)
         metadata = sample_json(row)
-        self.tar.addfile(_tarinfo(f"{key}.{extension}", len(data), self.file_mode, mtime), io.BytesIO(data))
+        self.tar.addfile(_tarinfo(f"{key}.{extension}", size, self.file_mode, mtime), content)
         self.tar.addfile(_tarinfo(f"{key}.json", len(metadata), self.file_mode, mtime), io.BytesIO(metadata))
         return f"{self.shard_name}/{key}.{extension}"
 
@@ -358,6 +361,82 @@ def stream_rows(items: DataFrame, what: str, partition_bytes: int = PARTITION_BY
     ordered = (ok.select(*META_COLUMNS, F.col(BLOB_COLUMNS[what]).alias("_blob"))
                .repartitionByRange(partitions, *ORDER).sortWithinPartitions(*ORDER))
     return total, ordered.toLocalIterator(prefetchPartitions=False)
+
+
+class BlobReader:
+    """The originals of a data set's blobs/ table, one at a time, chunk by chunk (driver side).
+
+    Each original is one small Spark job: its chunks are found by a join with a one-row local
+    table (the sha1 never becomes a literal in a plan: see governance.matching), and come to the
+    driver one partition (about one chunk) at a time, in order; nothing holds the whole object.
+    """
+
+    def __init__(self, spark: SparkSession, fs: HadoopFS, path: str):
+        self.spark = spark
+        path = dataset.readable(fs, path)
+        self.table = spark.read.schema(dataset.BLOBS_SCHEMA).parquet(path) if fs.exists(path) else None
+
+    def chunks(self, sha1: str) -> Iterator[tuple[int, bytes]]:
+        """Yield (index, bytes) of the chunks of the original with this sha1, in order."""
+        if self.table is None:
+            return
+        key = self.spark.createDataFrame([(sha1,)], "sha1 string")
+        mine = self.table.join(F.broadcast(key), on="sha1", how="left_semi")
+        count = mine.count()  # reads no bytes: the sha1 column only
+        if not count:
+            return
+        ordered = mine.select("chunk", "bytes").repartitionByRange(count, "chunk").sortWithinPartitions("chunk")
+        for row in ordered.toLocalIterator(prefetchPartitions=False):
+            yield row["chunk"], bytes(row["bytes"])
+
+    def open(self, sha1: str, size: int, damaged: Exception) -> "BlobStream":
+        """Return the original with this sha1 as a stream; `damaged` is raised when its chunks
+        are missing, out of order, or do not make up `size` bytes of that sha1."""
+        return BlobStream(self.chunks(sha1), sha1, size, damaged)
+
+
+class BlobStream(io.RawIOBase):
+    """A file-like view of an original's chunks that checks them as they pass (see verify)."""
+
+    def __init__(self, chunks: Iterator[tuple[int, bytes]], sha1: str, size: int, damaged: Exception):
+        self._chunks, self._sha1, self._size, self._damaged = chunks, sha1, size, damaged
+        self._hash, self._read, self._next = Sha1Base36(), 0, 0
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        """Fill buffer across chunks (tarfile takes a short read for the end of the data)."""
+        filled = 0
+        while filled < len(buffer):
+            if not self._buffer and not self._next_chunk():
+                break
+            n = min(len(buffer) - filled, len(self._buffer))
+            buffer[filled:filled + n] = self._buffer[:n]
+            self._buffer = self._buffer[n:]
+            filled += n
+        return filled
+
+    def _next_chunk(self) -> bool:
+        got = next(self._chunks, None)
+        if got is None:
+            return False
+        index, data = got
+        if index != self._next or self._read + len(data) > self._size:
+            raise self._damaged
+        self._next += 1
+        self._read += len(data)
+        self._hash.update(data)
+        self._buffer = memoryview(data)
+        return True
+
+    def verify(self) -> None:
+        """Raise the damaged error unless every chunk was read and they are the original."""
+        while self.read(1 << 20):
+            pass
+        if self._read != self._size or self._hash.base36() != self._sha1:
+            raise self._damaged
 
 
 # --- export -------------------------------------------------------------------------------------
@@ -492,27 +571,36 @@ def _write_export(spark, target, items: DataFrame, what: str, fmt: str, compress
             manifest_text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             manifest = manifest_file.Writer(manifest_text)
             current, names, number = None, None, 0
+            blobs = BlobReader(spark, HadoopFS(spark), paths.blobs)
             for spark_row in rows:
                 row = spark_row.asDict()
                 data = row.pop("_blob")
-                if data is None:  # no thumbnail (not an image), or originals not kept
+                in_blobs = what == "originals" and row["content_in"] == CONTENT_IN_BLOBS
+                if data is None and not in_blobs:  # no thumbnail (not an image), or originals not kept
                     skipped += 1
                     continue
-                data = bytes(data)
                 if row["list"] != current:
                     if current is not None:
                         writer.finish()
                         out(f"  {current}: {plural(exported[current], 'file')}")
                     current, names, number = row["list"], UniqueNames(), 0
                     writer.start(stems[current])
-                if what == "originals" and (sha1_base36(data) != row["sha1"] or len(data) != row["size"]):
-                    raise CorruptDataSet(f"{current} line {row['line']} ({row['name']}): stored bytes do not match "
+                damaged = CorruptDataSet(f"{current} line {row['line']} ({row['name']}): stored bytes do not match "
                                          "their sha1/size; the data set is damaged, extract it again")
+                if in_blobs:
+                    content, size = blobs.open(row["sha1"], row["size"], damaged), row["size"]
+                else:
+                    data = bytes(data)
+                    if what == "originals" and (sha1_base36(data) != row["sha1"] or len(data) != row["size"]):
+                        raise damaged
+                    content, size = io.BytesIO(data), len(data)
                 name = row["name"] if what == "originals" else thumbnail_name(row["name"], row["thumbnail_mime"])
                 safe = names.add(name)
                 extension = extension_of(row["name"], row["thumbnail_mime"] if what == "thumbnails" else None)
                 mtime = _utc(row["uploaded_at"]).timestamp() if row["uploaded_at"] else 0
-                relative = writer.add(safe, data, row_metadata(row), mtime, extension, number)
+                relative = writer.add(safe, content, size, row_metadata(row), mtime, extension, number)
+                if in_blobs:
+                    content.verify()  # every chunk read, in order, and the whole is its sha1
                 manifest.add({**row, "file": relative})
                 exported[current] += 1
                 number += 1

@@ -31,6 +31,7 @@ from .governance import rules
 from .hadoopfs import HadoopFS
 from .limits import slots_directory
 from .report import human_duration
+from . import rows
 from .rows import LABEL_COLUMNS
 
 log = logging.getLogger("mediaextract")
@@ -157,7 +158,7 @@ def _container_of_a_missing_row(spark: SparkSession, settings, path: str) -> str
 def _batch_stats(spark: SparkSession, path: str) -> dict:
     """Return rows, ok, failed and bytes of a committed batch, and how many of its rows carry
     each stop verdict (auth: Stop.AUTH_REFUSED, down: Stop.STORAGE_DOWN)."""
-    fetched = spark.read.schema(FETCHED_SCHEMA).option("basePath", path).parquet(path)
+    fetched = spark.read.schema(FETCHED_SCHEMA).option("basePath", path).parquet(path).where(dataset.is_item())
     rows = (fetched.groupBy("status", "stop")
             .agg(F.count(F.lit(1)).alias("n"),
                  F.coalesce(F.sum(F.when(F.col("status") == statuses.OK, F.col("size"))), F.lit(0)).alias("bytes"))
@@ -198,6 +199,11 @@ def thumbnail_status_before() -> F.Column:
             .when(tried, F.lit(thumbs.FAILED)))
 
 
+def content_in_before() -> F.Column:
+    """Return the content_in of a result fetched before the column existed: its content was inline."""
+    return F.when(F.col("content").isNotNull(), F.lit(rows.CONTENT_INLINE))
+
+
 def _final_items(planned: DataFrame, results: DataFrame) -> DataFrame:
     """Return one row per planned row: plan columns from the plan, fetch columns from results."""
     fetch_only = [c for c in dataset.FETCH_COLUMNS if c not in ("status", "reason")]
@@ -210,7 +216,8 @@ def _final_items(planned: DataFrame, results: DataFrame) -> DataFrame:
     # A pending row without a result cannot happen once every batch committed; should it ever,
     # it is counted as failed rather than lost. The fetch's reason goes first; the plan's (its
     # comments hidden) when the fetch has none.
-    fetched = [F.coalesce(F.col(c), thumbnail_status_before()).alias(c) if c == "thumbnail_status" else F.col(c)
+    fetched = [F.coalesce(F.col(c), thumbnail_status_before()).alias(c) if c == "thumbnail_status"
+               else F.coalesce(F.col(c), content_in_before()).alias(c) if c == "content_in" else F.col(c)
                for c in fetch_only]
     pending = pending.select(
         *PLAN_COLUMNS,
@@ -346,6 +353,9 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
         if results is None:
             results = spark.createDataFrame([], ITEMS_SCHEMA)
         final = mark_removed(_final_items(planned_rows.drop("_reuse", "_batch"), results))
+        # blobs/ first: items/ never names an original blobs/ does not hold yet.
+        in_blobs = dataset.replace_blobs(spark, fs, paths, final, run_id, settings["output.blob_chunk_bytes"])
+        checkpoint("extract.blobs_swapped")
         dataset.replace_items(spark, fs, paths, final, run_id)
         checkpoint("extract.items_swapped")
         items = dataset.read_items(spark, paths.items)
@@ -355,7 +365,8 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
             rows, "extract", connections=pipeline.effective_connections(spark, settings), lines=lines,
             labels=pipeline.count_labels(items),
             extra={"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "output": fs.qualify(paths.root), "settings": settings.public(), **catalog.looked_up_in(settings)},
+                   "output": fs.qualify(paths.root), "settings": settings.public(), **catalog.looked_up_in(settings),
+                   **({"originals_in_blobs": in_blobs} if in_blobs else {})},
             removals=metadata.get("removals") or [])
         broken = report.check_sums(built)
         if broken:

@@ -10,10 +10,12 @@ says so in its `stop` column, which the driver reads after each batch (extract._
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+import typing
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Iterator
@@ -22,7 +24,7 @@ from . import layout, render_guard, statuses, storage, thumbs
 from .config import StorageSettings
 from .limits import HostSlots, RateLimiter, request_turn
 from .retry import FailureWindow, backoff_delay
-from .rows import FETCHED_COLUMNS, PLAN_COLUMNS
+from .rows import BLOB_LIST, CONTENT_IN_BLOBS, CONTENT_INLINE, FETCHED_COLUMNS, PLAN_COLUMNS
 
 # Enough of a non-image for the thumbnailer to say why it makes no thumbnail of it.
 THUMBNAIL_SNIFF_BYTES = 65536
@@ -63,6 +65,8 @@ class FetchPlan:
     backoff_max_s: float
     max_object_bytes: int
     spool_bytes: int
+    blob_bytes: int     # a kept original larger than this goes out in chunk rows (rows.CHUNK), not inline
+    blob_chunk_bytes: int
     failure_window: int
     failure_threshold: float
     keep_content: bool
@@ -79,6 +83,7 @@ class FetchPlan:
             max_attempts=settings["fetch.max_attempts"], backoff_initial_s=settings["fetch.backoff_initial_s"],
             backoff_max_s=settings["fetch.backoff_max_s"], max_object_bytes=settings["fetch.max_object_bytes"],
             spool_bytes=settings["fetch.spool_bytes"], failure_window=settings["fetch.failure_window"],
+            blob_bytes=settings["output.blob_bytes"], blob_chunk_bytes=settings["output.blob_chunk_bytes"],
             failure_threshold=settings["fetch.failure_threshold"],
             keep_content=content in ("originals", "both"), make_thumbnails=content in ("thumbnails", "both"),
             thumbnail=thumbs.ThumbnailSettings.from_mapping(settings.section("thumbnail")))
@@ -110,6 +115,7 @@ class Outcome:
     status: str
     reason: str | None = None
     content: bytes | None = None
+    content_in: str | None = None
     thumbnail: bytes | None = None
     thumbnail_status: str | None = None
     thumbnail_mime: str | None = None
@@ -117,6 +123,9 @@ class Outcome:
     thumbnail_height: int | None = None
     attempts: int = 0
     stop: Stop | None = None
+    # The verified body of an original kept in blobs/ (content_in CONTENT_IN_BLOBS), open until
+    # fetch_partition has sent it out in chunks; it closes it.
+    spool: typing.BinaryIO | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def stopped(cls, stop: Stop, attempts: int) -> "Outcome":
@@ -185,8 +194,13 @@ class Worker:
                 self.state.window.record(False)
                 return Outcome(statuses.FETCH_FAILED, str(error), attempts=attempt)
             self.state.window.record(False)
-            with fetched.body:
-                return self._verified(row, fetched, attempt)
+            outcome = None
+            try:
+                outcome = self._verified(row, fetched, attempt)
+                return outcome
+            finally:
+                if outcome is None or outcome.spool is not fetched.body:
+                    fetched.body.close()
 
     def _verified(self, row, fetched, attempts: int) -> Outcome:
         if row["size"] is not None and fetched.size != row["size"]:
@@ -196,11 +210,16 @@ class Worker:
             return Outcome(statuses.CHECKSUM_MISMATCH, f"sha1 of the bytes is {fetched.sha1}, fa_sha1 says {row['sha1']}",
                            attempts=attempts)
         # Read the body into memory only when something needs all of it: the content column, or
-        # a thumbnail a thumbnailer here can draw. A video kept as a thumbnail-only row stays in
-        # the spool file.
-        needed = self.plan.keep_content or (self.plan.make_thumbnails and thumbs.may_draw(row["mime"]))
+        # a thumbnail a thumbnailer here can draw. A video stays in the spool file, and so does
+        # an original over output.blob_bytes: it goes out in chunks, and its thumbnail is drawn
+        # from the file by the drawing child, so no worker ever holds a large object whole.
+        large = fetched.size > self.plan.blob_bytes
+        inline = self.plan.keep_content and not large
+        needed = inline or (self.plan.make_thumbnails and thumbs.may_draw(row["mime"]) and not large)
         data = fetched.body.read() if needed else fetched.body.read(THUMBNAIL_SNIFF_BYTES)
-        outcome = Outcome(statuses.OK, attempts=attempts, content=data if self.plan.keep_content else None)
+        outcome = Outcome(statuses.OK, attempts=attempts, content=data if inline else None)
+        if self.plan.keep_content:
+            outcome.content_in = CONTENT_INLINE if inline else CONTENT_IN_BLOBS
         if self.plan.make_thumbnails:
             visual = thumbs.has_visual_content(row["mime"], row["media_type"])
             made = None
@@ -211,13 +230,17 @@ class Worker:
                 # video is read there from the spool file as needed. Fetching overlaps, drawing
                 # takes turns (other tasks use other cores).
                 video = fetched.body if thumbs.is_video(row["mime"], row["media_type"]) else None
-                made = render_guard.drawer().draw(self.thumbnail_settings, data, row["mime"], video_file=video)
+                whole = fetched.body if large and video is None and thumbs.may_draw(row["mime"]) else None
+                made = render_guard.drawer().draw(self.thumbnail_settings, data, row["mime"], video_file=video,
+                                                  whole_file=whole)
                 if made.reason:
                     outcome.reason = f"thumbnail: {made.reason}"
                 else:
                     outcome.thumbnail, outcome.thumbnail_mime = made.data, made.mime
                     outcome.thumbnail_width, outcome.thumbnail_height = made.width, made.height
             outcome.thumbnail_status = thumbs.thumbnail_status(made, visual)
+        if outcome.content_in == CONTENT_IN_BLOBS:
+            outcome.spool = fetched.body
         return outcome
 
 
@@ -231,24 +254,63 @@ def fetched_row(row, outcome: Outcome, fetched_at: datetime | None = None) -> tu
     values.update((f.name, getattr(outcome, f.name)) for f in fields(outcome))
     values["stop"] = outcome.stop.value if outcome.stop is not None else None
     values["fetched_at"] = fetched_at or datetime.now(timezone.utc)
+    values["chunk"] = None
     return tuple(values[c] for c in FETCHED_COLUMNS)
+
+
+# What a chunk row keeps of its item's row: the identifiers a purge matches a batch's rows by.
+_CHUNK_KEEPS = ("line", "name", "sha1", "storage_key", "fa_id")
+
+
+def chunk_rows(row, body: typing.BinaryIO, chunk_bytes: int) -> Iterator[tuple]:
+    """Yield the chunk rows (rows.FETCHED_COLUMNS, list rows.BLOB_LIST) of a verified original
+    read from body, from its start, chunk_bytes at a time: index, bytes in `content`."""
+    body.seek(0)
+    for index in itertools.count():
+        data = body.read(chunk_bytes)
+        if not data:
+            return
+        values = dict.fromkeys(FETCHED_COLUMNS)
+        values.update({c: row[c] for c in _CHUNK_KEEPS})
+        values.update(list=BLOB_LIST, status=statuses.OK, content=data, chunk=index)
+        yield tuple(values[c] for c in FETCHED_COLUMNS)
 
 
 def fetch_partition(plan: FetchPlan, rows: Iterator) -> Iterator[tuple]:
     """Yield one fetched row (rows.FETCHED) per planned row (rows.PLAN_COLUMNS) of a partition,
-    fetching with plan.threads threads.
+    fetching with plan.threads threads; an original kept in blobs/ is followed by its chunk rows
+    (once per task, however many rows hold it).
 
     At most 2 x threads rows are in progress at once, so a slow consumer never makes the worker
-    hold more than that many bodies in memory.
+    hold more than that many bodies (large ones in spool files, not memory).
     """
     worker = Worker(plan)
+    chunked: set[str] = set()
+
+    def out(row, outcome: Outcome) -> Iterator[tuple]:
+        yield fetched_row(row, outcome)
+        if outcome.spool is not None:
+            with outcome.spool as body:
+                if row["sha1"] not in chunked:
+                    chunked.add(row["sha1"])
+                    yield from chunk_rows(row, body, plan.blob_chunk_bytes)
+
     with ThreadPoolExecutor(max_workers=plan.threads, thread_name_prefix="fetch") as pool:
         running: dict = {}
-        for row in rows:
-            running[pool.submit(worker.fetch, row)] = row
-            if len(running) >= 2 * plan.threads:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield fetched_row(running.pop(future), future.result())
-        for future in list(running):
-            yield fetched_row(running.pop(future), future.result())
+        try:
+            for row in rows:
+                running[pool.submit(worker.fetch, row)] = row
+                if len(running) >= 2 * plan.threads:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield from out(running.pop(future), future.result())
+            for future in list(running):
+                yield from out(running.pop(future), future.result())
+        finally:  # the task stopped early: spool files of rows not sent out yet are closed
+            for future in running:
+                future.add_done_callback(_close_spool)
+
+
+def _close_spool(future) -> None:
+    if not future.cancelled() and future.exception() is None and future.result().spool is not None:
+        future.result().spool.close()

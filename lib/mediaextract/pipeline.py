@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from . import catalog, dataset, list_reader, report, sampling, statuses
 from .errors import BadInput
 from .hadoopfs import HadoopFS
-from .rows import LIST_COLUMNS
+from .rows import CONTENT_IN_BLOBS, LIST_COLUMNS
 
 log = logging.getLogger("mediaextract")
 
@@ -247,7 +247,14 @@ def write_report_html(spark: SparkSession, fs: HadoopFS, directory: str, built: 
 
 # Keys of report.json that refresh_reports computes again; every other key (created, output,
 # settings, ...) describes the extraction and is kept as it was.
-RECOUNTED_KEYS = ("kind", "connections", "lists", "totals", "removals")
+RECOUNTED_KEYS = ("kind", "connections", "lists", "totals", "removals", "originals_in_blobs")
+
+
+def originals_in_blobs(items: DataFrame) -> dict:
+    """Return {"originals_in_blobs": n} for the originals an extract's items keep in blobs/ (none: {})."""
+    count = (items.where((F.col("status") == statuses.OK) & (F.col("content_in") == CONTENT_IN_BLOBS))
+             .select("sha1").distinct().count())
+    return {"originals_in_blobs": count} if count else {}
 
 
 def refresh_reports(spark: SparkSession, fs: HadoopFS, directory: str, removals: list[dict],
@@ -270,7 +277,7 @@ def refresh_reports(spark: SparkSession, fs: HadoopFS, directory: str, removals:
         count_rows(items), kind, list_names=old.get("lists", {}),
         connections=old.get("connections", 1), removals=removals, lines=lines,
         labels=count_labels(items) if kind == "extract" else None,
-        extra={k: v for k, v in old.items() if k not in RECOUNTED_KEYS})
+        extra={**{k: v for k, v in old.items() if k not in RECOUNTED_KEYS}, **originals_in_blobs(items)})
     broken = report.check_sums(built)
     if broken:
         raise AssertionError(f"counts do not add up for {broken}: a bug, please report it")

@@ -151,12 +151,14 @@ class Drawer:
         self._memory: int | None = None    # the child's address-space limit
 
     def draw(self, settings: ThumbnailSettings, data: bytes | None, mime: str | None,
-             video_file=None) -> ThumbnailResult:
-        """Return the thumbnail of `data` (or of `video_file`, a seekable file with a descriptor),
-        or the reason there is none; never raises for what the file does."""
+             video_file=None, whole_file=None) -> ThumbnailResult:
+        """Return the thumbnail of `data`, or of `video_file` (a seekable file with a descriptor,
+        read as needed), or of `whole_file` (a file with a descriptor holding the whole body, read
+        by the child: an original too large for the worker to hold), or the reason there is
+        none; never raises for what the file does."""
         with self._lock:
             try:
-                return self._draw(settings, data, mime, video_file)
+                return self._draw(settings, data, mime, video_file, whole_file)
             except (TimeoutError, socket.timeout):
                 self._stop()
                 return thumbs.refusal(thumbs.TIMEOUT, f"drawing took over {settings.max_seconds} s: stopped")
@@ -170,12 +172,14 @@ class Drawer:
                 self._stop()  # an answer may be on its way: never read it as the next file's
                 raise
 
-    def _draw(self, settings: ThumbnailSettings, data: bytes | None, mime: str | None, video_file) -> ThumbnailResult:
+    def _draw(self, settings: ThumbnailSettings, data: bytes | None, mime: str | None, video_file,
+              whole_file=None) -> ThumbnailResult:
         self._start(settings.max_memory_bytes)
-        header = {"settings": dataclasses.asdict(settings), "mime": mime, "video": video_file is not None}
+        header = {"settings": dataclasses.asdict(settings), "mime": mime, "video": video_file is not None,
+                  "whole": whole_file is not None}
         deadline = time.monotonic() + settings.max_seconds  # for the whole exchange, every step
-        if video_file is not None:
-            _send(self._sock, header, fd=video_file.fileno(), deadline=deadline)
+        if video_file is not None or whole_file is not None:
+            _send(self._sock, header, fd=(video_file or whole_file).fileno(), deadline=deadline)
         else:
             _send(self._sock, header, data or b"", deadline=deadline)
         try:
@@ -284,12 +288,26 @@ def _draw(header: dict, body: bytes, fd: int | None) -> ThumbnailResult:
     if header["video"]:
         with os.fdopen(fd, "rb") as video:
             return thumbs.make_video_thumbnail(video, settings, mime=header["mime"])
+    if header.get("whole"):
+        try:
+            body = _read_whole(fd)
+        except MemoryError:
+            return thumbs.refusal(thumbs.TOO_MANY_PIXELS, "out of memory while reading the file")
     return thumbs.make_thumbnail(body, settings, mime=header["mime"])
+
+
+def _read_whole(fd: int) -> bytes:
+    """Return every byte of the file behind fd from its start, closing fd (the worker waits for
+    the answer before it reads the file again, from its start)."""
+    with os.fdopen(fd, "rb", buffering=0) as whole:
+        whole.seek(0)
+        return whole.readall()  # one allocation of the file's size
 
 
 def _answer(header: dict, body: bytes, fd: int | None) -> ThumbnailResult:
     """Return the result of one request; the descriptor, if any, is closed either way."""
-    if header.get("video") != (fd is not None):  # a video comes as a descriptor, nothing else does
+    # A video or a whole file comes as a descriptor, nothing else does.
+    if bool(header.get("video") or header.get("whole")) != (fd is not None):
         if fd is not None:
             os.close(fd)
         return thumbs.refusal(thumbs.CRASHED, "the drawing request was malformed")

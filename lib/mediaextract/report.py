@@ -295,6 +295,10 @@ def format_table(report: dict) -> str:
     table = catalog_table(report)
     out += [sentence(n, report["lists"][n], kind, report["connections"], table) for n in names]
     out.append(sentence("all lists", report["totals"], kind, report["connections"], table))
+    if report.get("originals_in_blobs"):
+        count = report["originals_in_blobs"]
+        out.append(f"{plural(count, 'original')} over output.blob_bytes {'is' if count == 1 else 'are'} kept in "
+                   "blobs/, in chunks by sha1 (their rows' content_in says blobs; README, Large originals).")
     removals = report.get("removals") or []
     if removals:
         out += ["", "Removals:", *[removal_line(r) for r in removals]]

@@ -6,7 +6,8 @@ may hold null in it; each stage adds its columns to the row of the stage before:
     list row     ListRow: list .. reason          lists, sampling, a deletion window (plain tuples)
     planned row  + CATALOG_PART: fa_id ..         catalog.resolve (status PENDING: to fetch)
     item row     + FETCH_PART: content ..         the items table, the output contract
-    fetched row  + `stop`                         what a fetch worker gives back for a batch
+    fetched row  + `stop`, `chunk`                what a fetch worker gives back for a batch
+    blob row     BLOB: sha1, chunk, bytes         the blobs/ table: originals over output.blob_bytes
 
 Type names are Spark's own (`DataType.simpleString()`): `F.col(c).cast(TYPES[c])` works as it
 is, and `schema()` builds a StructType only when called, so pure modules (lists, sampling,
@@ -60,6 +61,9 @@ LABEL_COLUMNS = ("deleted_reason", "description", "live_duplicate_of")
 # What fetching adds (fetch.Outcome, and when it was fetched).
 FETCH_PART: tuple[Column, ...] = (
     Column("content", "binary"),
+    # Where an ok row's original is: CONTENT_INLINE (the `content` column), CONTENT_IN_BLOBS (the
+    # data set's blobs/ table, by sha1: an object over output.blob_bytes); null when none is kept.
+    Column("content_in", "string"),
     Column("thumbnail", "binary"),
     # made / not_visual / failed (thumbs.thumbnail_status); null when no thumbnail was asked for,
     # the row is not ok, or it was fetched before the column existed.
@@ -73,6 +77,19 @@ FETCH_PART: tuple[Column, ...] = (
 # fetch.Stop's value on a row a worker gave up on because the whole job must stop (storage
 # refused our credentials, or looks down): the driver's verdict after a batch, never in items.
 STOP = Column("stop", "string")
+# A fetched row that carries one chunk of a large original (in `content`) instead of an item: its
+# index in the object. Such rows go to a batch's BLOB_LIST partition, never to items.
+CHUNK = Column("chunk", "int")
+CONTENT_INLINE, CONTENT_IN_BLOBS = "content", "blobs"
+# The partition of a batch holding chunk rows: no list can be named so (lists.LIST_NAME).
+BLOB_LIST = "_blobs"
+
+# The blobs/ table of a data set: each large original once, whatever names hold it, in chunks.
+BLOB: tuple[Column, ...] = (
+    Column("sha1", "string", False),     # base 36, as items.sha1: join on it
+    Column("chunk", "int", False),       # 0, 1, ...: concatenated in this order they are the object
+    Column("bytes", "binary", False),
+)
 
 
 class ListRow(NamedTuple):
@@ -104,7 +121,7 @@ def names(columns: Iterable[Column]) -> tuple[str, ...]:
 LIST = tuple(c._replace(nullable=True) if c.name == "status" else c for c in LIST_PART)
 PLANNED = LIST_PART + CATALOG_PART
 ITEM = PLANNED + FETCH_PART
-FETCHED = ITEM + (STOP,)
+FETCHED = ITEM + (STOP, CHUNK)
 
 LIST_COLUMNS = names(LIST)
 CATALOG_COLUMNS = names(CATALOG_PART)
@@ -113,6 +130,7 @@ FETCHED_COLUMNS = names(FETCHED)
 # What a fetch decides (a planned row comes in PENDING) and what it reads from the plan.
 FETCH_COLUMNS = ("status", "reason", *names(FETCH_PART))
 PLAN_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in FETCH_COLUMNS)
+BLOB_COLUMNS = names(BLOB)
 TYPES = {c.name: c.type for c in FETCHED}
 
 

@@ -25,8 +25,10 @@ from ..conftest import REPO, sandbox_settings
 DEMO = "out/demo"
 # Two lists hold every status the sandbox seeds and thumbnails in more than one format.
 LISTS = ("album_covers", "logos")
+# Their originals over 40 kB (five: 41-462 kB) go to blobs/, so the blocks meet both kinds.
+BLOB_BYTES = 40_000
 # What each block is, in README order: a block added or removed must come with its check here.
-BLOCK_MARKERS = ("SparkSession", "pd.read_parquet", "duckdb.sql", "write_bytes")
+BLOCK_MARKERS = ("SparkSession", "pd.read_parquet", "duckdb.sql", "write_bytes", "toLocalIterator")
 INTEGER_COLUMNS = ("line", "fa_id", "size", "width", "height", "thumbnail_width", "thumbnail_height")
 
 
@@ -42,7 +44,8 @@ def data_set(spark, sandbox, list_paths, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("reading") / "demo"
     chosen = [p for p in list_paths if Path(p).stem in LISTS]
     assert len(chosen) == len(LISTS)
-    run_extract(spark, sandbox_settings(sandbox), chosen, str(output), out=lambda line: None)
+    run_extract(spark, sandbox_settings(sandbox, output__blob_bytes=BLOB_BYTES, output__blob_chunk_bytes=8192),
+                chosen, str(output), out=lambda line: None)
     return output
 
 
@@ -121,3 +124,14 @@ def test_thumbnails_and_originals_are_written_with_their_extensions(data_set, it
     for path, row in originals.items():
         data = (tmp_path / "files" / path).read_bytes()
         assert len(data) == row["size"] and hashlib.sha1(data).hexdigest() == row["sha1_hex"], path
+    assert any(r["content_in"] == "blobs" for r in ok) and any(r["content_in"] == "content" for r in ok)
+
+
+def test_spark_writes_each_large_original_whole(data_set, items, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_block(4, data_set)
+    large = {r["sha1_hex"]: r["size"] for r in items.where(F.col("content_in") == "blobs").collect()}
+    assert len(large) == 5 and min(large.values()) > BLOB_BYTES
+    written = {p.name: p.read_bytes() for p in (tmp_path / "large").iterdir()}
+    assert {name: len(data) for name, data in written.items()} == large
+    assert all(hashlib.sha1(data).hexdigest() == name for name, data in written.items())

@@ -140,6 +140,7 @@ GOOD = {
     "thumbnail.box": 640, "thumbnail.quality": 100, "thumbnail.alpha_format": "webp", "thumbnail.max_pixels": 1,
     "thumbnail.max_seconds": 5, "thumbnail.max_memory_bytes": 536870912,
     "output.root": "hdfs:///data/out", "output.content": "originals", "output.retention_days": 1,
+    "output.blob_bytes": 1, "output.blob_chunk_bytes": 1024,
     "output.group_readable": True, "output.roots": ["/srv/a", "hdfs:///b"], "governance.lock_timeout_s": 0.5,
     "governance.lock_stale_s": 20, "governance.lock_heartbeat_s": 19.5, "secrets_file": "<a private file>",
 }

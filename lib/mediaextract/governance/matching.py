@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from .. import audit, catalog, dataset, statuses
+from .. import audit, catalog, dataset, rows, statuses
 from ..rows import LABEL_COLUMNS
 from . import rules
 from .inventory import Table
@@ -28,13 +28,17 @@ from .inventory import Table
 MATCH = "_removal_match"
 _TEXT = StructType([StructField("value", StringType(), False)])
 _IDS = StructType([StructField("value", LongType(), False)])
+_SHA1S = StructType([StructField("_kept_sha1", StringType(), True)])
 
 
 def read_table(spark: SparkSession, table: Table) -> DataFrame:
-    """Return a table's rows: items with their contract schema, anything else as written.
+    """Return a table's rows: items with their contract schema, a run's batches with theirs (the
+    chunk rows of large originals included), anything else as written.
 
     Partition values are read as text whatever they look like (a list named 2024 stays "2024").
     """
+    if rules.base_name(table.path).startswith("batch-") and table.partitions == ("list",):
+        return spark.read.schema(dataset.FETCHED_SCHEMA).option("basePath", table.path).parquet(table.path)
     if rules.base_name(table.path) == dataset.ITEMS or table.partitions == ("list",):
         return dataset.read_items(spark, table.path)
     data = spark.read.parquet(*table.parts[:1]).schema
@@ -131,10 +135,34 @@ def flag_matches(frame: DataFrame, ids: Identifiers) -> DataFrame | None:
     return flagged.drop(*[f"_removal_hit_{n}" for n in range(len(keys))])
 
 
-def _flag_all(frame: DataFrame, ids: Identifiers) -> tuple[DataFrame, Column, list[str]]:
+def kept_originals(spark: SparkSession, fs, table: Table) -> DataFrame | None:
+    """Return the sha1s whose originals a data set's items keep in blobs/ (as they are now), when
+    table is that data set's blobs/; None for any other table.
+
+    A chunk of blobs/ no row of items/ keeps any more is matched like a removed file's: that is
+    how removing a file by name, fa_id or version (none of which blobs/ holds) reaches its bytes,
+    and how chunks a killed purge left behind go with the next purge.
+    """
+    if rules.base_name(table.path) != dataset.BLOBS or table.path != f"{table.unit}/{dataset.BLOBS}":
+        return None
+    items = dataset.Paths(table.unit).items
+    if not fs.exists(items):
+        return spark.createDataFrame([], _SHA1S)
+    return (dataset.read_items(spark, items)
+            .where((F.col("status") == statuses.OK) & (F.col("content_in") == rows.CONTENT_IN_BLOBS))
+            .select(F.col("sha1").alias("_kept_sha1")).distinct())
+
+
+def _flag_all(frame: DataFrame, ids: Identifiers, kept: DataFrame | None = None) -> tuple[DataFrame, Column, list[str]]:
     """Return (frame flagged, its match column, label texts flagged): the match is a literal
-    False when no identifier can match the frame."""
+    False when no identifier can match the frame. kept: see kept_originals."""
     flagged = flag_matches(frame, ids)
+    if kept is not None:
+        base = flagged if flagged is not None else frame
+        orphan = base.join(F.broadcast(kept), base["sha1"] == kept["_kept_sha1"], "left") \
+            .withColumn("_orphan", F.col("_kept_sha1").isNull()).drop("_kept_sha1")
+        hit = (F.col(MATCH) | F.col("_orphan")) if flagged is not None else F.col("_orphan")
+        flagged = orphan.withColumn(MATCH, hit).drop("_orphan")
     match = F.col(MATCH) if flagged is not None else F.lit(False)
     mentioned = flag_mentions(flagged if flagged is not None else frame, ids)
     labels = [c for c in LABEL_COLUMNS if c in frame.columns] if mentioned is not None else []
@@ -173,11 +201,11 @@ def names_of_matches(spark: SparkSession, tables, selector: rules.Selector) -> f
     return frozenset(found)
 
 
-def count_matches(spark: SparkSession, table: Table, ids: Identifiers) -> Hits:
+def count_matches(spark: SparkSession, table: Table, ids: Identifiers, kept: DataFrame | None = None) -> Hits:
     """Return what the request selects in a table, in one pass (a removed row or a cleared text
-    never matches again)."""
+    never matches again). kept: see kept_originals."""
     frame = read_table(spark, table)
-    flagged, match, labels = _flag_all(frame, ids)
+    flagged, match, labels = _flag_all(frame, ids, kept)
     if flagged is frame:  # nothing in it can match: no need to read it
         return Hits(0, 0)
     mentions = reduce(lambda a, b: a | b, [F.col(_mention(c)) for c in labels], F.lit(False))
@@ -186,14 +214,17 @@ def count_matches(spark: SparkSession, table: Table, ids: Identifiers) -> Hits:
     return Hits(int(counts["rows"] or 0), int(counts["labels"] or 0))
 
 
-def without_matches(frame: DataFrame, ids: Identifiers) -> DataFrame:
+def without_matches(frame: DataFrame, ids: Identifiers, kept: DataFrame | None = None) -> DataFrame:
     """Return the table as a purge leaves it: matching rows removed, or, for tables of requested
-    lines, turned into `removed` rows that keep only their list and line."""
-    flagged, hit, labels = _flag_all(frame, ids)
+    lines, turned into `removed` rows that keep only their list and line (a batch's chunk rows,
+    no requested line, simply go). kept: see kept_originals."""
+    flagged, hit, labels = _flag_all(frame, ids, kept)
     if flagged is frame:
         return frame
     if not rules.keeps_rows(frame.columns):
         return flagged.where(~hit).select(*[_cleared(field, labels) for field in frame.schema.fields])
+    if "chunk" in frame.columns:
+        flagged = flagged.where(~(hit & F.col("chunk").isNotNull()))
     kept = []
     for field in frame.schema.fields:
         column = field.name

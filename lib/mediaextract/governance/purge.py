@@ -326,21 +326,24 @@ def _exists(fs: HadoopFS, path: str) -> bool:
 
 
 def _tables(inventories: list[inv.Inventory]) -> list[tuple[str, inv.Table]]:
+    """Return (owning root, table) of every table once; a data set's blobs/ after its items/,
+    whose rows (as this purge leaves them) say which originals blobs/ may keep."""
     seen, tables = set(), []
     for inventory in inventories:
         for table in inventory.tables:
             if table.path not in seen:
                 seen.add(table.path)
                 tables.append((inventory.root, table))
-    return tables
+    return sorted(tables, key=lambda owned: rules.base_name(owned[1].path) == dataset.BLOBS)
 
 
 def _count(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, result: PurgeResult, out,
            dry_run: bool) -> matching.Hits:
     """Return what a request selects in a table; unreadable part files are deleted first (listed),
     or in a dry run reported and skipped."""
+    kept = matching.kept_originals(spark, fs, table)
     try:
-        return matching.count_matches(spark, table, ids)
+        return matching.count_matches(spark, table, ids, kept)
     except Exception as error:  # noqa: BLE001 - Py4J/Spark errors: which file is broken is found below
         broken = [part for part in table.parts if not _readable(spark, part)]
         if not broken:
@@ -359,7 +362,7 @@ def _count(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, res
     survivors = tuple(p for p in table.parts if p not in broken)
     if not survivors:
         return matching.Hits(0, 0)
-    return matching.count_matches(spark, inv.Table(table.path, table.unit, table.partitions, survivors), ids)
+    return matching.count_matches(spark, inv.Table(table.path, table.unit, table.partitions, survivors), ids, kept)
 
 
 def _readable(spark, part: str) -> bool:
@@ -376,7 +379,7 @@ def _rewrite(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, r
     journal names the rewrite before the swap and counts its rows after."""
     frame = matching.read_table(spark, table)
     staging = dataset.staging_path(table.path, run)
-    writer = matching.without_matches(frame, ids).write.mode("overwrite")
+    writer = matching.without_matches(frame, ids, matching.kept_originals(spark, fs, table)).write.mode("overwrite")
     if table.partitions:
         writer = writer.partitionBy(*table.partitions)
     writer.parquet(staging)
