@@ -146,8 +146,16 @@ def previous_results(spark: SparkSession, fs: HadoopFS, paths: Paths) -> DataFra
 
 
 
-# Row groups of a batch: small enough that a task writing chunks of large originals (rows.CHUNK)
-# holds little of them in memory (Parquet buffers a whole row group before it writes it).
+# Every write of rows that may hold bytes (batches, items, blobs, a purge's rewrites): Parquet
+# checks the size of its page and row group after every row, not after its first 100 (its
+# default), so a writer holds about one row group of them, not a hundred values. Measured in a
+# 1 GB driver JVM with two tasks writing 1.6 GB each: values of 1-1.5 MB pass, 2 MB ones run out
+# of heap (hence the output.blob_bytes default); with the default checks even 1 MB ones do.
+BYTES_WRITE_OPTIONS = {"parquet.block.size.row.check.min": "1", "parquet.block.size.row.check.max": "1",
+                       "parquet.page.size.row.check.min": "1", "parquet.page.size.row.check.max": "1"}
+# The largest chunk output.blob_chunk_bytes allows (config): what a reader plans memory with.
+BLOB_CHUNK_BYTES_MAX = 8 * 1024 * 1024
+# Row groups of a batch: a task holds about this much of a partition's rows at once.
 BATCH_ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 
@@ -156,7 +164,7 @@ def write_batch(fs: HadoopFS, frame: DataFrame, path: str) -> None:
     chunk rows of large originals under list=rows.BLOB_LIST), then mark it committed (a batch
     without the mark never counts)."""
     (frame.select(*FETCHED_COLUMNS).write.mode("overwrite").option("parquet.block.size", BATCH_ROW_GROUP_BYTES)
-     .partitionBy("list").parquet(path))
+     .options(**BYTES_WRITE_OPTIONS).partitionBy("list").parquet(path))
     checkpoint("batch.written")
     fs.write_bytes(f"{path}/{COMMITTED}", b"")
     checkpoint("batch.committed")
@@ -199,7 +207,8 @@ def with_items(spark: SparkSession, path: str | Callable[[], str], action, attem
 def replace_items(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFrame, run_id: str) -> None:
     """Write final as the new items/, swapping it in so readers see old or new, never half."""
     staging = staging_path(paths.items, run_id)
-    final.select(*ITEM_COLUMNS).repartition("list").write.mode("overwrite").partitionBy("list").parquet(staging)
+    (final.select(*ITEM_COLUMNS).repartition("list").write.mode("overwrite").options(**BYTES_WRITE_OPTIONS)
+     .partitionBy("list").parquet(staging))
     swap_in(fs, staging, paths.items)
 
 
@@ -215,28 +224,40 @@ def _chunk_sources(spark: SparkSession, fs: HadoopFS, paths: Paths) -> list[Data
             frame = spark.read.schema(FETCHED_SCHEMA).parquet(chunks)
             frames.append(frame.where(F.col("chunk").isNotNull() & F.col("content").isNotNull() & F.col("sha1").isNotNull())
                           .select("sha1", "chunk", F.col("content").alias("bytes")))
-    # input_file_name() on each scan itself: after a union it would be empty.
-    return [frame.select(*BLOB_COLUMNS, F.input_file_name().alias("_file")) for frame in frames]
+    # Where each row is (file, row number in it), read on each scan itself, before the union.
+    return [frame.select(*BLOB_COLUMNS, F.col("_metadata.file_path").alias("_file"),
+                         F.col("_metadata.row_index").alias("_row")) for frame in frames]
+
+
+def _kept_in_blobs(items: DataFrame) -> DataFrame:
+    return items.where((F.col("status") == statuses.OK) & (F.col("content_in") == rows.CONTENT_IN_BLOBS)).select("sha1")
 
 
 def replace_blobs(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFrame, run_id: str,
-                  chunk_bytes: int) -> int:
+                  chunk_bytes: int, current: DataFrame | None = None) -> int:
     """Write blobs/ anew with the chunks of every original final's ok rows keep there, each once,
-    and swap it in (deleted when none is kept); return how many originals it holds.
+    and swap it in (deleted when none is kept); return how many originals final keeps there.
 
-    No byte is shuffled: which part file each chunk is taken from is decided on the chunks'
-    sha1, index and file alone, and the chunks are then read through a broadcast join on that.
-    A part file never holds a chunk twice (a worker sends an original out once per task, and
-    blobs/ and a purge's rewrites keep one of each), so one (sha1, chunk, file) is one row.
+    It is swapped in before final's items/: the originals the items/ in place keep stay too, so
+    a reader of either items/ (an export running beside, or a run killed between the two swaps)
+    finds every original its rows name (current: the items/ in place, as the caller reads them,
+    removed files marked). What only the old items/ kept goes with the next run's blobs/, or with
+    the next purge (chunks no row keeps are its matches).
+
+    No byte is shuffled: which copy of each chunk is kept is decided on the chunks' sha1, index
+    and place (file, row) alone, and the chunks are then read through a broadcast join on that.
     """
     sources = _chunk_sources(spark, fs, paths)
     if not sources:  # no blobs/ and no chunk in any batch: no original was ever large (no query)
         return 0
-    referenced = (final.where((F.col("status") == statuses.OK) & (F.col("content_in") == rows.CONTENT_IN_BLOBS))
-                  .select("sha1").distinct()).persist()
+    kept_now = _kept_in_blobs(final)
+    if current is not None:
+        kept_now = kept_now.unionByName(_kept_in_blobs(current))
+    wanted = _kept_in_blobs(final).distinct().count()
+    referenced = kept_now.distinct().persist()
     try:
-        wanted = referenced.count()
-        if wanted == 0:  # every original kept there is gone (removed, or fetched again smaller)
+        kept = referenced.count()
+        if kept == 0:  # every original kept there is gone (removed, or fetched again smaller)
             if fs.exists(paths.blobs):
                 fs.delete(paths.blobs)
             return 0
@@ -244,26 +265,27 @@ def replace_blobs(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFr
         for frame in sources[1:]:
             chunks = chunks.unionByName(frame)
         chunks = chunks.join(F.broadcast(referenced), on="sha1", how="left_semi")
-        chosen = (chunks.groupBy("sha1", "chunk").agg(F.min("_file").alias("_file"), F.count(F.lit(1)).alias("copies"))
-                  .persist())
+        place = F.min(F.struct("_file", "_row"))
+        chosen = (chunks.groupBy("sha1", "chunk").agg(place.alias("_place"), F.count(F.lit(1)).alias("copies"))
+                  .select("sha1", "chunk", "_place._file", "_place._row", "copies").persist())
         try:
             check = (chosen.groupBy("sha1").agg(F.count(F.lit(1)).alias("n"), F.max("chunk").alias("last"),
                                                 F.max("copies").alias("copies"))
                      .agg(F.count(F.lit(1)).alias("objects"),
                           F.sum(F.when(F.col("n") != F.col("last") + 1, 1).otherwise(0)).alias("broken"),
                           F.max("copies").alias("copies")).first())
-            if check["objects"] != wanted or check["broken"]:
-                raise RuntimeError(f"blobs/: {wanted - check['objects']} originals without chunks and "
+            if check["objects"] != kept or check["broken"]:
+                raise RuntimeError(f"blobs/: {kept - check['objects']} originals without chunks and "
                                    f"{check['broken'] or 0} with chunks missing: a bug, please report it")
             if len(sources) == 1 and fs.exists(paths.blobs) and check["copies"] == 1 \
-                    and spark.read.schema(BLOBS_SCHEMA).parquet(paths.blobs).select("sha1").distinct().count() == wanted:
+                    and spark.read.schema(BLOBS_SCHEMA).parquet(paths.blobs).select("sha1").distinct().count() == kept:
                 return wanted  # blobs/ holds exactly these originals already: nothing to write
             staging = staging_path(paths.blobs, run_id)
-            (chunks.join(F.broadcast(chosen.select("sha1", "chunk", "_file")), on=["sha1", "chunk", "_file"],
-                         how="left_semi")
+            (chunks.join(F.broadcast(chosen.select("sha1", "chunk", "_file", "_row")),
+                         on=["sha1", "chunk", "_file", "_row"], how="left_semi")
              .select(*BLOB_COLUMNS).write.mode("overwrite")
              # A row group per chunk: a reader filtering on sha1 (pandas, Spark) skips the others whole.
-             .option("parquet.block.size", chunk_bytes)
+             .option("parquet.block.size", chunk_bytes).options(**BYTES_WRITE_OPTIONS)
              .parquet(staging))
             checkpoint("blobs.staged")
             swap_in(fs, staging, paths.blobs)

@@ -345,8 +345,8 @@ def list_stems(list_names: Iterable[str]) -> dict[str, str]:
 
 def _plan(items: DataFrame, what: str, partition_bytes: int) -> tuple[int, int]:
     """Return (ok rows, partitions) for streaming ok rows, from columns that hold no bytes."""
-    if what == "originals":
-        weight = F.coalesce(F.col("size"), F.lit(0))
+    if what == "originals":  # an original kept in blobs/ comes apart, in chunks (BlobReader)
+        weight = F.when(F.col("content_in") == CONTENT_IN_BLOBS, F.lit(0)).otherwise(F.coalesce(F.col("size"), F.lit(0)))
     else:
         weight = F.coalesce(F.col("thumbnail_width") * F.col("thumbnail_height") * THUMBNAIL_BYTES_PER_PIXEL,
                             F.lit(0))
@@ -374,18 +374,32 @@ class BlobReader:
     def __init__(self, spark: SparkSession, fs: HadoopFS, path: str):
         self.spark = spark
         path = dataset.readable(fs, path)
+        self._files: dict[str, list[str]] | None = None
         self.table = spark.read.schema(dataset.BLOBS_SCHEMA).parquet(path) if fs.exists(path) else None
+
+    def _files_of(self, sha1: str) -> list[str]:
+        """Return the part files holding chunks of an original: an index of blobs/ made once (its
+        sha1 column and file names: no bytes), so each original reads its own files only."""
+        if self._files is None:
+            self._files = {}
+            if self.table is not None:
+                where = self.table.select("sha1", F.col("_metadata.file_path").alias("file")).distinct()
+                for row in where.toLocalIterator():
+                    self._files.setdefault(row["sha1"], []).append(row["file"])
+        return self._files.get(sha1, [])
 
     def chunks(self, sha1: str) -> Iterator[tuple[int, bytes]]:
         """Yield (index, bytes) of the chunks of the original with this sha1, in order."""
-        if self.table is None:
+        files = self._files_of(sha1)
+        if not files:
             return
         key = self.spark.createDataFrame([(sha1,)], "sha1 string")
-        mine = self.table.join(F.broadcast(key), on="sha1", how="left_semi")
+        mine = (self.spark.read.schema(dataset.BLOBS_SCHEMA).parquet(*files)
+                .join(F.broadcast(key), on="sha1", how="left_semi"))
         count = mine.count()  # reads no bytes: the sha1 column only
-        if not count:
-            return
-        ordered = mine.select("chunk", "bytes").repartitionByRange(count, "chunk").sortWithinPartitions("chunk")
+        # About PARTITION_BYTES at a time reach the driver, in chunk order.
+        partitions = max(1, math.ceil(count * dataset.BLOB_CHUNK_BYTES_MAX / PARTITION_BYTES))
+        ordered = mine.select("chunk", "bytes").repartitionByRange(partitions, "chunk").sortWithinPartitions("chunk")
         for row in ordered.toLocalIterator(prefetchPartitions=False):
             yield row["chunk"], bytes(row["bytes"])
 
@@ -411,6 +425,8 @@ class BlobStream(io.RawIOBase):
         filled = 0
         while filled < len(buffer):
             if not self._buffer and not self._next_chunk():
+                if self._read < self._size:
+                    raise self._damaged  # chunks missing at the end: never a short file
                 break
             n = min(len(buffer) - filled, len(self._buffer))
             buffer[filled:filled + n] = self._buffer[:n]

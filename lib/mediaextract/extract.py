@@ -354,7 +354,8 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
             results = spark.createDataFrame([], ITEMS_SCHEMA)
         final = mark_removed(_final_items(planned_rows.drop("_reuse", "_batch"), results))
         # blobs/ first: items/ never names an original blobs/ does not hold yet.
-        in_blobs = dataset.replace_blobs(spark, fs, paths, final, run_id, settings["output.blob_chunk_bytes"])
+        current = mark_removed(dataset.read_items(spark, paths.items)) if fs.exists(paths.items) else None
+        in_blobs = dataset.replace_blobs(spark, fs, paths, final, run_id, settings["output.blob_chunk_bytes"], current)
         checkpoint("extract.blobs_swapped")
         dataset.replace_items(spark, fs, paths, final, run_id)
         checkpoint("extract.items_swapped")
@@ -391,10 +392,17 @@ def _prepare(spark: SparkSession, settings, list_args: list[str], output: str, c
     settings.storage()
     root = inv.root_of(fs, settings, paths.root, "data set")
     if fs.exists(paths.metadata):
-        held = ((dataset.read_metadata(fs, paths) or {}).get("catalog") or {}).get("files") or layout.DELETED
+        metadata = dataset.read_metadata(fs, paths) or {}
+        held = (metadata.get("catalog") or {}).get("files") or layout.DELETED
         if held != settings["catalog.files"]:
             raise BadInput(f"{paths.root} holds {held} files, not {settings['catalog.files']}: give another --name "
                            "or --output (controls and deleted files are data sets of their own)")
+        # Chunks of one size per data set: an original put together from chunks cut two ways
+        # would be cut wrong.
+        chunk = ((metadata.get("settings") or {}).get("output") or {}).get("blob_chunk_bytes")
+        if chunk is not None and chunk != settings["output.blob_chunk_bytes"]:
+            raise BadInput(f"{paths.root} keeps large originals in chunks of {chunk} bytes, not "
+                           f"{settings['output.blob_chunk_bytes']}: set output.blob_chunk_bytes={chunk} for it")
     planned = pipeline.planned(spark, settings, list_args, column, selection)
     zone = settings["storage.zone"] if settings["catalog.files"] == layout.DELETED else "public"
     preflight(settings, f"{settings['wiki.id']}-local-{zone}")

@@ -10,6 +10,7 @@ says so in its `stop` column, which the driver reads after each batch (extract._
 
 from __future__ import annotations
 
+import io
 import itertools
 import threading
 import time
@@ -258,21 +259,23 @@ def fetched_row(row, outcome: Outcome, fetched_at: datetime | None = None) -> tu
     return tuple(values[c] for c in FETCHED_COLUMNS)
 
 
-# What a chunk row keeps of its item's row: the identifiers a purge matches a batch's rows by.
-_CHUNK_KEEPS = ("line", "name", "sha1", "storage_key", "fa_id")
+def chunk_rows(sha1: str, body: typing.BinaryIO, chunk_bytes: int) -> Iterator[tuple]:
+    """Yield the chunk rows (rows.FETCHED_COLUMNS, list rows.BLOB_LIST, line 0) of a verified
+    original read from body, from its start, chunk_bytes at a time: index, bytes in `content`.
 
-
-def chunk_rows(row, body: typing.BinaryIO, chunk_bytes: int) -> Iterator[tuple]:
-    """Yield the chunk rows (rows.FETCHED_COLUMNS, list rows.BLOB_LIST) of a verified original
-    read from body, from its start, chunk_bytes at a time: index, bytes in `content`."""
+    A chunk row names its original by sha1 only: several rows (names, lists) may hold it, and a
+    purge keeps it while any of them stays (governance.matching.kept_originals).
+    """
+    # To the end first: a buffered seek to 0 may stay inside the buffer and not move the file's
+    # own position, which the drawing child (a video's decoder) may have moved.
+    body.seek(0, io.SEEK_END)
     body.seek(0)
     for index in itertools.count():
         data = body.read(chunk_bytes)
         if not data:
             return
         values = dict.fromkeys(FETCHED_COLUMNS)
-        values.update({c: row[c] for c in _CHUNK_KEEPS})
-        values.update(list=BLOB_LIST, status=statuses.OK, content=data, chunk=index)
+        values.update(list=BLOB_LIST, line=0, sha1=sha1, status=statuses.OK, content=data, chunk=index)
         yield tuple(values[c] for c in FETCHED_COLUMNS)
 
 
@@ -293,7 +296,7 @@ def fetch_partition(plan: FetchPlan, rows: Iterator) -> Iterator[tuple]:
             with outcome.spool as body:
                 if row["sha1"] not in chunked:
                     chunked.add(row["sha1"])
-                    yield from chunk_rows(row, body, plan.blob_chunk_bytes)
+                    yield from chunk_rows(row["sha1"], body, plan.blob_chunk_bytes)
 
     with ThreadPoolExecutor(max_workers=plan.threads, thread_name_prefix="fetch") as pool:
         running: dict = {}

@@ -297,11 +297,21 @@ def _draw(header: dict, body: bytes, fd: int | None) -> ThumbnailResult:
 
 
 def _read_whole(fd: int) -> bytes:
-    """Return every byte of the file behind fd from its start, closing fd (the worker waits for
-    the answer before it reads the file again, from its start)."""
-    with os.fdopen(fd, "rb", buffering=0) as whole:
-        whole.seek(0)
-        return whole.readall()  # one allocation of the file's size
+    """Return every byte of the file behind fd, closing fd. pread: the file's position, which
+    the worker shares, is left where it is."""
+    try:
+        size = os.fstat(fd).st_size
+        buffer = bytearray(size)
+        view, done = memoryview(buffer), 0
+        while done < size:
+            got = os.preadv(fd, [view[done:]], done)
+            if not got:
+                break
+            done += got
+        del view
+        return bytes(buffer[:done]) if done < size else bytes(buffer)
+    finally:
+        os.close(fd)
 
 
 def _answer(header: dict, body: bytes, fd: int | None) -> ThumbnailResult:

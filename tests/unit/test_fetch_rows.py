@@ -156,8 +156,8 @@ def test_an_original_over_blob_bytes_goes_out_in_chunk_rows_once_per_task(tmp_pa
     assert [r["chunk"] for r in chunks] == list(range(11)), "once, however many rows hold it, in order"
     assert b"".join(r["content"] for r in chunks) == data
     assert {r["list"] for r in chunks} == {rows.BLOB_LIST}
-    # A purge matches a batch's rows by these: a chunk row carries its item's identifiers.
-    assert {(r["name"], r["sha1"], r["storage_key"], r["line"]) for r in chunks} == {(row["name"], row["sha1"], KEY, 1)}
+    # A chunk names its original by sha1 alone: several rows hold it (governance keeps it while one does).
+    assert {(r["name"], r["sha1"], r["storage_key"], r["fa_id"], r["line"]) for r in chunks} == {(None, row["sha1"], None, None, 0)}
 
 
 def test_an_original_up_to_blob_bytes_stays_inline(tmp_path):

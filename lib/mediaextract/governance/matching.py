@@ -135,34 +135,44 @@ def flag_matches(frame: DataFrame, ids: Identifiers) -> DataFrame | None:
     return flagged.drop(*[f"_removal_hit_{n}" for n in range(len(keys))])
 
 
-def kept_originals(spark: SparkSession, fs, table: Table) -> DataFrame | None:
-    """Return the sha1s whose originals a data set's items keep in blobs/ (as they are now), when
-    table is that data set's blobs/; None for any other table.
+def kept_originals(spark: SparkSession, fs, table: Table) -> Callable[[DataFrame], DataFrame] | None:
+    """Return, for a table holding chunks of large originals, the function giving the sha1s
+    whose chunks it may keep from the table flagged (MATCH); None for any other table.
 
-    A chunk of blobs/ no row of items/ keeps any more is matched like a removed file's: that is
-    how removing a file by name, fa_id or version (none of which blobs/ holds) reaches its bytes,
-    and how chunks a killed purge left behind go with the next purge.
+    - a data set's blobs/: the originals its items/ keep (as they are now: a purge rewrites
+      items/ first);
+    - a batch of a run in progress: the originals its own item rows keep, but those the request
+      matches (the same rewrite turns them into `removed` rows).
+    A chunk no row keeps any more is matched like a removed file's: that is how removing a file
+    by name, fa_id or version (none of which a chunk holds) reaches its bytes, and how chunks a
+    killed purge left behind go with the next purge.
     """
-    if rules.base_name(table.path) != dataset.BLOBS or table.path != f"{table.unit}/{dataset.BLOBS}":
+    name = rules.base_name(table.path)
+    if name.startswith("batch-") and table.partitions == ("list",):
+        return lambda flagged: flagged.where(
+            F.col("chunk").isNull() & (F.col("status") == statuses.OK)
+            & (F.col("content_in") == rows.CONTENT_IN_BLOBS) & ~F.col(MATCH)).select("sha1")
+    if name != dataset.BLOBS or table.path != f"{table.unit}/{dataset.BLOBS}":
         return None
     items = dataset.Paths(table.unit).items
     if not fs.exists(items):
-        return spark.createDataFrame([], _SHA1S)
-    return (dataset.read_items(spark, items)
-            .where((F.col("status") == statuses.OK) & (F.col("content_in") == rows.CONTENT_IN_BLOBS))
-            .select(F.col("sha1").alias("_kept_sha1")).distinct())
+        return lambda flagged: spark.createDataFrame([], _SHA1S).select(F.col("_kept_sha1").alias("sha1"))
+    kept = (dataset.read_items(spark, items)
+            .where((F.col("status") == statuses.OK) & (F.col("content_in") == rows.CONTENT_IN_BLOBS)).select("sha1"))
+    return lambda flagged: kept
 
 
-def _flag_all(frame: DataFrame, ids: Identifiers, kept: DataFrame | None = None) -> tuple[DataFrame, Column, list[str]]:
+def _flag_all(frame: DataFrame, ids: Identifiers, kept: Callable[[DataFrame], DataFrame] | None = None
+              ) -> tuple[DataFrame, Column, list[str]]:
     """Return (frame flagged, its match column, label texts flagged): the match is a literal
     False when no identifier can match the frame. kept: see kept_originals."""
     flagged = flag_matches(frame, ids)
     if kept is not None:
-        base = flagged if flagged is not None else frame
-        orphan = base.join(F.broadcast(kept), base["sha1"] == kept["_kept_sha1"], "left") \
-            .withColumn("_orphan", F.col("_kept_sha1").isNull()).drop("_kept_sha1")
-        hit = (F.col(MATCH) | F.col("_orphan")) if flagged is not None else F.col("_orphan")
-        flagged = orphan.withColumn(MATCH, hit).drop("_orphan")
+        base = flagged if flagged is not None else frame.withColumn(MATCH, F.lit(False))
+        keep = kept(base).select(F.col("sha1").alias("_kept_sha1")).distinct()
+        orphan = F.col("chunk").isNotNull() & F.col("_kept_sha1").isNull()
+        flagged = (base.join(F.broadcast(keep), base["sha1"] == keep["_kept_sha1"], "left")
+                   .withColumn(MATCH, F.col(MATCH) | orphan).drop("_kept_sha1"))
     match = F.col(MATCH) if flagged is not None else F.lit(False)
     mentioned = flag_mentions(flagged if flagged is not None else frame, ids)
     labels = [c for c in LABEL_COLUMNS if c in frame.columns] if mentioned is not None else []
@@ -201,7 +211,8 @@ def names_of_matches(spark: SparkSession, tables, selector: rules.Selector) -> f
     return frozenset(found)
 
 
-def count_matches(spark: SparkSession, table: Table, ids: Identifiers, kept: DataFrame | None = None) -> Hits:
+def count_matches(spark: SparkSession, table: Table, ids: Identifiers,
+                  kept: Callable[[DataFrame], DataFrame] | None = None) -> Hits:
     """Return what the request selects in a table, in one pass (a removed row or a cleared text
     never matches again). kept: see kept_originals."""
     frame = read_table(spark, table)
@@ -214,7 +225,8 @@ def count_matches(spark: SparkSession, table: Table, ids: Identifiers, kept: Dat
     return Hits(int(counts["rows"] or 0), int(counts["labels"] or 0))
 
 
-def without_matches(frame: DataFrame, ids: Identifiers, kept: DataFrame | None = None) -> DataFrame:
+def without_matches(frame: DataFrame, ids: Identifiers, kept: Callable[[DataFrame], DataFrame] | None = None
+                    ) -> DataFrame:
     """Return the table as a purge leaves it: matching rows removed, or, for tables of requested
     lines, turned into `removed` rows that keep only their list and line (a batch's chunk rows,
     no requested line, simply go). kept: see kept_originals."""

@@ -162,8 +162,8 @@ def _purge_locked(spark, fs: HadoopFS, settings, selector: Selector, roots: list
             continue
         rows = hits.rows
         inventory = next(i for i in inventories if i.root == owner)
-        if table.unit in inventory.datasets:
-            result.datasets.add(table.unit)
+        if table.unit in inventory.datasets and rules.base_name(table.path) != dataset.BLOBS:
+            result.datasets.add(table.unit)  # chunks no row keeps are no removal of the data set's rows
         result.tables[table.path] = rows
         result.units[table.unit] = result.units.get(table.unit, 0) + rows
         if hits.labels:
@@ -379,7 +379,8 @@ def _rewrite(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, r
     journal names the rewrite before the swap and counts its rows after."""
     frame = matching.read_table(spark, table)
     staging = dataset.staging_path(table.path, run)
-    writer = matching.without_matches(frame, ids, matching.kept_originals(spark, fs, table)).write.mode("overwrite")
+    writer = (matching.without_matches(frame, ids, matching.kept_originals(spark, fs, table)).write.mode("overwrite")
+              .options(**dataset.BYTES_WRITE_OPTIONS))
     if table.partitions:
         writer = writer.partitionBy(*table.partitions)
     writer.parquet(staging)
