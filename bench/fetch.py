@@ -604,12 +604,14 @@ def measure_memory(sandbox: Sandbox, list_path: str, args, work: Path, contents:
     CHILDREN.append(proc)
     runs: list[dict] = []
     jvm_errors: list[str] = []
-    tail: list[str] = []  # the child's last lines: why it ended, when it ends early
+    tail: list[str] = []  # the child's last lines: why a run failed, or why it ended early
     try:
         for line in proc.stdout:
-            tail = [*tail[-39:], line.rstrip()]
             if line.startswith("RESULT "):
                 run = json.loads(line[len("RESULT "):])
+                if run.get("error"):
+                    run["child_tail"] = [t for t in tail if "WARN" not in t][-40:]
+                tail = []
                 if jvm_errors:
                     run["jvm_errors"] = jvm_errors
                     jvm_errors = []
@@ -621,6 +623,8 @@ def measure_memory(sandbox: Sandbox, list_path: str, args, work: Path, contents:
                 print(line, end="", flush=True)
             elif "OutOfMemoryError" in line and len(jvm_errors) < 3:
                 jvm_errors.append(line.strip()[:200])
+            if not line.startswith("RESULT "):
+                tail = [*tail[-199:], line.rstrip()]
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:

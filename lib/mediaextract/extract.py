@@ -31,8 +31,7 @@ from .governance import rules
 from .hadoopfs import HadoopFS
 from .limits import slots_directory
 from .report import human_duration
-from . import rows
-from .rows import LABEL_COLUMNS
+from .rows import CONTENT_INLINE, LABEL_COLUMNS
 
 log = logging.getLogger("mediaextract")
 KEY = ["list", "name", "sha1"]
@@ -201,7 +200,7 @@ def thumbnail_status_before() -> F.Column:
 
 def content_in_before() -> F.Column:
     """Return the content_in of a result fetched before the column existed: its content was inline."""
-    return F.when(F.col("content").isNotNull(), F.lit(rows.CONTENT_INLINE))
+    return F.when(F.col("content").isNotNull(), F.lit(CONTENT_INLINE))
 
 
 def _final_items(planned: DataFrame, results: DataFrame) -> DataFrame:

@@ -225,12 +225,12 @@ def count_matches(spark: SparkSession, table: Table, ids: Identifiers,
     return Hits(int(counts["rows"] or 0), int(counts["labels"] or 0))
 
 
-def without_matches(frame: DataFrame, ids: Identifiers, kept: Callable[[DataFrame], DataFrame] | None = None
+def without_matches(frame: DataFrame, ids: Identifiers, keeps: Callable[[DataFrame], DataFrame] | None = None
                     ) -> DataFrame:
     """Return the table as a purge leaves it: matching rows removed, or, for tables of requested
     lines, turned into `removed` rows that keep only their list and line (a batch's chunk rows,
-    no requested line, simply go). kept: see kept_originals."""
-    flagged, hit, labels = _flag_all(frame, ids, kept)
+    no requested line, simply go). keeps: see kept_originals."""
+    flagged, hit, labels = _flag_all(frame, ids, keeps)
     if flagged is frame:
         return frame
     if not rules.keeps_rows(frame.columns):
