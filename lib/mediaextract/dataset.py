@@ -229,7 +229,8 @@ def _chunk_sources(spark: SparkSession, fs: HadoopFS, paths: Paths) -> list[Data
                          F.col("_metadata.row_index").alias("_row")) for frame in frames]
 
 
-def _kept_in_blobs(items: DataFrame) -> DataFrame:
+def kept_in_blobs(items: DataFrame) -> DataFrame:
+    """Return the sha1 of every ok row of items whose original is in blobs/ (one per row)."""
     return items.where((F.col("status") == statuses.OK) & (F.col("content_in") == rows.CONTENT_IN_BLOBS)).select("sha1")
 
 
@@ -250,10 +251,10 @@ def replace_blobs(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFr
     sources = _chunk_sources(spark, fs, paths)
     if not sources:  # no blobs/ and no chunk in any batch: no original was ever large (no query)
         return 0
-    kept_now = _kept_in_blobs(final)
+    kept_now = kept_in_blobs(final)
     if current is not None:
-        kept_now = kept_now.unionByName(_kept_in_blobs(current))
-    wanted = _kept_in_blobs(final).distinct().count()
+        kept_now = kept_now.unionByName(kept_in_blobs(current))
+    wanted = kept_in_blobs(final).distinct().count()
     referenced = kept_now.distinct().persist()
     try:
         kept = referenced.count()

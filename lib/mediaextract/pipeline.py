@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from . import catalog, dataset, list_reader, report, sampling, statuses
 from .errors import BadInput
 from .hadoopfs import HadoopFS
-from .rows import CONTENT_IN_BLOBS, LIST_COLUMNS
+from .rows import LIST_COLUMNS
 
 log = logging.getLogger("mediaextract")
 
@@ -252,8 +252,7 @@ RECOUNTED_KEYS = ("kind", "connections", "lists", "totals", "removals", "origina
 
 def originals_in_blobs(items: DataFrame) -> dict:
     """Return {"originals_in_blobs": n} for the originals an extract's items keep in blobs/ (none: {})."""
-    count = (items.where((F.col("status") == statuses.OK) & (F.col("content_in") == CONTENT_IN_BLOBS))
-             .select("sha1").distinct().count())
+    count = dataset.kept_in_blobs(items).distinct().count()
     return {"originals_in_blobs": count} if count else {}
 
 

@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from .. import audit, catalog, dataset, rows, statuses
+from .. import audit, catalog, dataset, statuses
 from ..rows import LABEL_COLUMNS
 from . import rules
 from .inventory import Table
@@ -149,16 +149,13 @@ def kept_originals(spark: SparkSession, fs, table: Table) -> Callable[[DataFrame
     """
     name = rules.base_name(table.path)
     if name.startswith("batch-") and table.partitions == ("list",):
-        return lambda flagged: flagged.where(
-            F.col("chunk").isNull() & (F.col("status") == statuses.OK)
-            & (F.col("content_in") == rows.CONTENT_IN_BLOBS) & ~F.col(MATCH)).select("sha1")
+        return lambda flagged: dataset.kept_in_blobs(flagged.where(F.col("chunk").isNull() & ~F.col(MATCH)))
     if name != dataset.BLOBS or table.path != f"{table.unit}/{dataset.BLOBS}":
         return None
     items = dataset.Paths(table.unit).items
     if not fs.exists(items):
         return lambda flagged: spark.createDataFrame([], _SHA1S).select(F.col("_kept_sha1").alias("sha1"))
-    kept = (dataset.read_items(spark, items)
-            .where((F.col("status") == statuses.OK) & (F.col("content_in") == rows.CONTENT_IN_BLOBS)).select("sha1"))
+    kept = dataset.kept_in_blobs(dataset.read_items(spark, items))
     return lambda flagged: kept
 
 
