@@ -146,13 +146,18 @@ def previous_results(spark: SparkSession, fs: HadoopFS, paths: Paths) -> DataFra
 
 
 
-# Every write of rows that may hold bytes (batches, items, blobs, a purge's rewrites): Parquet
-# checks the size of its page and row group after every row, not after its first 100 (its
-# default), so a writer holds about one row group of them, not a hundred values. Measured in a
-# 1 GB driver JVM with two tasks writing 1.6 GB each: values of 1-1.5 MB pass, 2 MB ones run out
-# of heap (hence the output.blob_bytes default); with the default checks even 1 MB ones do.
+# Every write of rows that may hold bytes (batches, items, blobs, a purge's rewrites):
+# - Parquet checks the size of its page and row group after every row, not after its first 100
+#   (its default), so a writer holds about one row group of them, not a hundred values;
+# - no min/max statistics for the byte columns. Parquet keeps a copy of the smallest and largest
+#   value of each column chunk in memory until the file is closed (for the footer), so a task
+#   writing 4,096 chunks of 512 KiB held 4 GB of copies: this, not the rows, ran a 1 GB driver
+#   JVM out of heap when a finalize rewrote 2 GB originals into blobs/ (bench/fetch.py). Nobody
+#   filters on bytes; sha1 keeps its statistics, so readers still skip row groups by sha1.
+BYTE_COLUMNS = ("content", "bytes", "thumbnail")
 BYTES_WRITE_OPTIONS = {"parquet.block.size.row.check.min": "1", "parquet.block.size.row.check.max": "1",
-                       "parquet.page.size.row.check.min": "1", "parquet.page.size.row.check.max": "1"}
+                       "parquet.page.size.row.check.min": "1", "parquet.page.size.row.check.max": "1",
+                       **{f"parquet.column.statistics.enabled#{column}": "false" for column in BYTE_COLUMNS}}
 # The largest chunk output.blob_chunk_bytes allows (config): what a reader plans memory with.
 BLOB_CHUNK_BYTES_MAX = 8 * 1024 * 1024
 # Row groups of a batch: a task holds about this much of a partition's rows at once.

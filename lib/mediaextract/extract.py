@@ -496,14 +496,20 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
                 preflight(settings, container, must_exist=True)
     planned_rows = spark.read.parquet(paths.planned(run_id))
 
-    counts = planned_rows.groupBy("_batch").count().collect()
+    # The batches' sizes and the reused rows in one pass over the plan: every Spark job adds a
+    # fixed cost to the run (issue 12, item 4).
+    reusing = F.coalesce(F.col("_reuse"), F.lit(False)) & (F.col("status") == statuses.PENDING)
+    counts = (planned_rows.groupBy("_batch")
+              .agg(F.count(F.lit(1)).alias("count"), F.sum(F.when(reusing, 1).otherwise(0)).alias("reused"))
+              .collect())
     sizes = {r["_batch"]: r["count"] for r in counts if r["_batch"] is not None}
+    requested = sum(r["count"] for r in counts)
+    reused = sum(r["reused"] for r in counts)
     slots, threads, max_tasks = fetch_shape(settings, spark.sparkContext.defaultParallelism,
                                             pipeline.executor_count(spark, settings))
     run_token = hashlib.sha1(f"{fs.qualify(paths.root)}|{run_id}".encode()).hexdigest()[:16]
     plan = FetchPlan.from_settings(settings, run_token, slots, threads, str(slots_directory(run_token)))
-    reused = planned_rows.where(F.col("_reuse") & (F.col("status") == statuses.PENDING)).count()
-    out(f"extract {paths.root}: {planned_rows.count()} requested, {sum(sizes.values())} to fetch in "
+    out(f"extract {paths.root}: {requested} requested, {sum(sizes.values())} to fetch in "
         f"{len(sizes)} batches"
         f" ({reused} done by earlier runs), at most {min(slots, settings['fetch.max_connections'])} "
         "connections per executor")

@@ -28,6 +28,11 @@ def session_conf(settings) -> dict[str, str]:
         # ENUM columns arrive as CHAR-like strings padded with spaces otherwise.
         "spark.sql.readSideCharPadding": "false",
         "spark.hadoop.fs.permissions.umask-mode": PRIVATE_UMASK,
+        # A persisted frame (the resolved plan, the labelled rows) keeps Spark's 200 shuffle
+        # partitions otherwise: adaptive execution may not coalesce a cached plan's output by
+        # default. With it, a run of 74 names planned in 4.9 s instead of 13.6 s (warm; the
+        # 200 tiny tasks per stage and 200 files per write were most of a small run's plan).
+        "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
     }
     jar = settings["catalog.jar"]
     if jar and os.path.exists(jar):

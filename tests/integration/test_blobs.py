@@ -108,6 +108,42 @@ def test_originals_over_the_threshold_are_in_blobs_each_once_and_whole(spark, pr
     assert pristine["report"]["originals_in_blobs"] == len(stored) == 7
 
 
+def test_byte_columns_carry_no_statistics_and_sha1_does(spark, tmp_path):
+    # Parquet holds a copy of each column chunk's min and max until the file closes: for chunks
+    # of bytes that ran a 1 GB JVM out of heap with 2 GB originals (dataset.BYTES_WRITE_OPTIONS).
+    # Values of 100 bytes: Parquet's footer keeps min/max only for values under 4 kB, so only
+    # small ones show whether statistics were gathered.
+    import pyarrow.parquet as pq
+
+    from mediaextract.hadoopfs import HadoopFS
+
+    fs, paths, small = HadoopFS(spark), dataset.Paths(str(tmp_path / "ds")), b"x" * 100
+    item = {**dict.fromkeys(rows.FETCHED_COLUMNS), "list": "covers", "line": 1, "status": statuses.OK,
+            "name": "A.jpg", "sha1": "s1", "content_in": rows.CONTENT_IN_BLOBS, "thumbnail": small}
+    chunk = {**dict.fromkeys(rows.FETCHED_COLUMNS), "list": rows.BLOB_LIST, "line": 0, "status": statuses.OK,
+             "sha1": "s1", "chunk": 0, "content": small}
+    batch = spark.createDataFrame([tuple(r[c] for c in rows.FETCHED_COLUMNS) for r in (item, chunk)],
+                                  dataset.FETCHED_SCHEMA)
+    dataset.write_batch(fs, batch, paths.batch("r1", 0))
+    final = dataset.read_items(spark, paths.batch("r1", 0)).where(dataset.is_item())
+    assert dataset.replace_blobs(spark, fs, paths, final, "r1", 100) == 1
+    dataset.replace_items(spark, fs, paths, final, "r1")
+    checked = {"bytes": 0, "content": 0, "thumbnail": 0, "sha1": 0}
+    for part in (tmp_path / "ds").rglob("*.parquet"):
+        metadata = pq.ParquetFile(part).metadata
+        for group in range(metadata.num_row_groups):
+            for index in range(metadata.num_columns):
+                column = metadata.row_group(group).column(index)
+                name, stats = column.path_in_schema, column.statistics
+                if name in dataset.BYTE_COLUMNS:
+                    assert stats is None or not stats.has_min_max, (part, name)
+                    checked[name] += 1
+                elif name == "sha1" and stats is not None and stats.null_count < column.num_values:
+                    assert stats.has_min_max and stats.min == "s1", (part, name)
+                    checked[name] += 1
+    assert all(checked.values()), checked
+
+
 def report_text(data_set: Path) -> str:
     return (data_set / "report.txt").read_text()
 

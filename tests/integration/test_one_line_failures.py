@@ -105,6 +105,20 @@ def test_a_list_file_that_cannot_be_read_as_a_list(sandbox, tmp_path, body, said
     assert not (tmp_path / "p").exists()
 
 
+def test_a_chunk_size_other_than_the_data_sets_own(spark, sandbox, tmp_path):
+    # A data set whose large originals were cut in 8 kB chunks: another size would mix two cuts.
+    data = small_data_set(spark, tmp_path / "set", {"covers": [("A.jpg", "ok"), ("B.jpg", "ok")]})
+    metadata = {"exports": [], "settings": {"output": {"blob_chunk_bytes": 8192}}}
+    (data / "_metadata.json").write_text(json.dumps(metadata))
+    before = {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
+    result = submit("extract", *sets(sandbox, **{"output.root": str(tmp_path)}), "--output", str(data),
+                    str(sandbox.lists_dir))
+    assert result.returncode == EXIT_BAD_INPUT
+    assert the_one_line(result) == (f"mediaextract: error: {data} keeps large originals in chunks of 8192 bytes, "
+                                    "not 524288: set output.blob_chunk_bytes=8192 for it")
+    assert {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()} == before
+
+
 def test_no_job_named():
     result = submit("--conf", "x=y")
     assert result.returncode == EXIT_BAD_INPUT
