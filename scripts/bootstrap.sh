@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what mediaextract needs, only what is missing (a second run installs nothing).
 # Debian packages: a JRE when java is absent, mariadb-server, libmariadb-java (the JDBC jar),
-# memcached (Swift's token cache). Python: a .venv with the pinned requirements and the package.
+# memcached (Swift's token cache), maven and a JDK (the tests' HDFS + YARN minicluster, built by
+# scripts/hadoop_jars.sh). Python: a .venv with the pinned requirements and the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(ma
 command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || missing+=(memcached)
 # Debian's Chromium: the browser test opens report.html in it, headless.
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The minicluster of tests/cluster (dev/hadoop): Maven fetches its jars, javac builds its launcher.
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -37,3 +41,6 @@ fi
 # development-only sandbox package (mediaextract_sandbox), kept out of lib/ so it never ships.
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 printf '%s\n%s\n%s\n' "$PWD/lib" "$PWD" "$PWD/dev" > "$site/mediaextract-worktree.pth"
+
+# The HDFS + YARN minicluster's jars and launcher in .cache/hadoop (skipped when up to date).
+scripts/hadoop_jars.sh
