@@ -173,7 +173,11 @@ class MiniHadoop:
         return found
 
     def kill_leftovers(self) -> None:
-        """Kill the process group of every leftover (TERM, then KILL) and wait until none is left."""
+        """Kill the process group of every leftover (TERM, then KILL) and wait until none is left.
+
+        Tried by SIGKILLing the launcher while a cluster-mode application ran: its AM and executor
+        JVMs and their Python workers (12 processes, in sessions of their own) went on running,
+        and this killed them all."""
         pids = self.leftovers()
         if not pids:
             return
@@ -183,7 +187,7 @@ class MiniHadoop:
                     self._signal_group(os.getpgid(pid), sig)
                 except ProcessLookupError:
                     pass
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 5
             while self.leftovers() and time.monotonic() < deadline:
                 time.sleep(0.1)
             pids = self.leftovers()
