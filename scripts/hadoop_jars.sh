@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 src=dev/hadoop
 cache=.cache/hadoop
 stamp="$cache/.installed-$(cat "$src/pom.xml" "$src/MiniHadoop.java" | sha1sum | cut -c1-12)"
-if [ -f "$stamp" ] && [ -f "$cache/classes/MiniHadoop.class" ]; then
+if [ -f "$stamp" ] && [ -f "$cache/classes/MiniHadoop.class" ] && [ -d "$cache/lib" ]; then
   exit 0
 fi
 for tool in mvn javac; do
@@ -23,7 +23,8 @@ mkdir -p "$cache"
 # lib/ is rebuilt whole, so that a jar dropped from pom.xml does not stay on the classpath.
 rm -rf "$cache/lib.new" "$cache/classes.new"
 # Maven's output (and the colour resets it prints even with -q) is shown only when it fails.
-if ! mvn -B -q -Dstyle.color=never -f "$src/pom.xml" -Dmaven.repo.local="$PWD/$cache/m2" \
+# -C: a jar whose checksum does not match Maven Central's is an error, not a warning.
+if ! mvn -B -q -C -Dstyle.color=never -f "$src/pom.xml" -Dmaven.repo.local="$PWD/$cache/m2" \
     dependency:copy-dependencies -DoutputDirectory="$PWD/$cache/lib.new" -DincludeScope=runtime \
     >"$cache/mvn.log" 2>&1; then
   cat "$cache/mvn.log" >&2; echo "hadoop_jars: mvn failed (Maven Central reachable?)" >&2; exit 1
@@ -31,7 +32,8 @@ fi
 mkdir -p "$cache/classes.new"
 # javac's only warning is about sun.misc.Signal (an internal API, used on purpose for SIGTERM):
 # its output is shown only when it fails.
-if ! javac -d "$cache/classes.new" -cp "$cache/lib.new/*" "$src/MiniHadoop.java" >"$cache/javac.log" 2>&1; then
+# --release 17: the class runs on the Java 17 that Spark and YARN's containers use, whatever javac.
+if ! javac --release 17 -d "$cache/classes.new" -cp "$cache/lib.new/*" "$src/MiniHadoop.java" >"$cache/javac.log" 2>&1; then
   cat "$cache/javac.log" >&2; echo "hadoop_jars: javac failed" >&2; exit 1
 fi
 rm -rf "$cache/lib" "$cache/classes"

@@ -158,6 +158,10 @@ BYTE_COLUMNS = ("content", "bytes", "thumbnail")
 BYTES_WRITE_OPTIONS = {"parquet.block.size.row.check.min": "1", "parquet.block.size.row.check.max": "1",
                        "parquet.page.size.row.check.min": "1", "parquet.page.size.row.check.max": "1",
                        **{f"parquet.column.statistics.enabled#{column}": "false" for column in BYTE_COLUMNS}}
+# Every write of blobs/ (extract's, a purge's): a row group per chunk, so that a reader filtering on
+# sha1 (pandas, Spark) skips the others whole. Parquet checks the size after every row, and a
+# 1-byte target closes a group after each one (also after an original's short last chunk).
+BLOB_WRITE_OPTIONS = {**BYTES_WRITE_OPTIONS, "parquet.block.size": "1"}
 # The largest chunk output.blob_chunk_bytes allows (config): what a reader plans memory with.
 BLOB_CHUNK_BYTES_MAX = 8 * 1024 * 1024
 # Row groups of a batch: a task holds about this much of a partition's rows at once.
@@ -240,7 +244,7 @@ def kept_in_blobs(items: DataFrame) -> DataFrame:
 
 
 def replace_blobs(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFrame, run_id: str,
-                  chunk_bytes: int, current: DataFrame | None = None) -> int:
+                  current: DataFrame | None = None) -> int:
     """Write blobs/ anew with the chunks of every original final's ok rows keep there, each once,
     and swap it in (deleted when none is kept); return how many originals final keeps there.
 
@@ -289,10 +293,7 @@ def replace_blobs(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFr
             staging = staging_path(paths.blobs, run_id)
             (chunks.join(F.broadcast(chosen.select("sha1", "chunk", "_file", "_row")),
                          on=["sha1", "chunk", "_file", "_row"], how="left_semi")
-             .select(*BLOB_COLUMNS).write.mode("overwrite")
-             # A row group per chunk: a reader filtering on sha1 (pandas, Spark) skips the others whole.
-             .option("parquet.block.size", chunk_bytes).options(**BYTES_WRITE_OPTIONS)
-             .parquet(staging))
+             .select(*BLOB_COLUMNS).write.mode("overwrite").options(**BLOB_WRITE_OPTIONS).parquet(staging))
             checkpoint("blobs.staged")
             swap_in(fs, staging, paths.blobs)
         finally:

@@ -354,7 +354,7 @@ def _finalize(spark: SparkSession, fs: HadoopFS, paths: Paths, run_id: str, sett
         final = mark_removed(_final_items(planned_rows.drop("_reuse", "_batch"), results))
         # blobs/ first: items/ never names an original blobs/ does not hold yet.
         current = mark_removed(dataset.read_items(spark, paths.items)) if fs.exists(paths.items) else None
-        in_blobs = dataset.replace_blobs(spark, fs, paths, final, run_id, settings["output.blob_chunk_bytes"], current)
+        in_blobs = dataset.replace_blobs(spark, fs, paths, final, run_id, current)
         checkpoint("extract.blobs_swapped")
         dataset.replace_items(spark, fs, paths, final, run_id)
         checkpoint("extract.items_swapped")

@@ -379,8 +379,9 @@ def _rewrite(spark, fs: HadoopFS, table: inv.Table, ids: matching.Identifiers, r
     journal names the rewrite before the swap and counts its rows after."""
     frame = matching.read_table(spark, table)
     staging = dataset.staging_path(table.path, run)
+    options = dataset.BLOB_WRITE_OPTIONS if rules.base_name(table.path) == dataset.BLOBS else dataset.BYTES_WRITE_OPTIONS
     writer = (matching.without_matches(frame, ids, matching.kept_originals(spark, fs, table)).write.mode("overwrite")
-              .options(**dataset.BYTES_WRITE_OPTIONS))
+              .options(**options))
     if table.partitions:
         writer = writer.partitionBy(*table.partitions)
     writer.parquet(staging)
