@@ -84,8 +84,24 @@ case "$cluster" in
     dist="$here/dist"
     built="$("$here/scripts/dist.sh" 2>&1)" || {
       echo "mediaextract: error: could not build dist/ for the cluster (scripts/dist.sh): ${built##*$'\n'}" >&2; exit 2; }
+    # MEDIAEXTRACT_ENVIRONMENT_URI names a copy of dist/environment.tar.gz already on the cluster's
+    # file system (hdfs:///...): it is not uploaded, and each NodeManager unpacks it once and reuses
+    # it for later applications while the file and its modification time stay the same.
+    environment="$dist/environment.tar.gz"
+    if [ -n "${MEDIAEXTRACT_ENVIRONMENT_URI:-}" ]; then
+      case "$MEDIAEXTRACT_ENVIRONMENT_URI" in
+        file:*|local:*|*"#"*|[!a-z]*) bad_uri=1 ;;
+        *://*) bad_uri=0 ;;
+        *) bad_uri=1 ;;
+      esac
+      if [ $bad_uri -eq 1 ]; then
+        echo "mediaextract: error: MEDIAEXTRACT_ENVIRONMENT_URI must name a file on the cluster's file system (hdfs:///...), without #" >&2
+        exit 2
+      fi
+      environment="$MEDIAEXTRACT_ENVIRONMENT_URI"
+    fi
     extra+=(--py-files "$dist/mediaextract.zip"
-            --archives "$dist/environment.tar.gz#environment"
+            --archives "$environment#environment"
             --conf spark.pyspark.python=./environment/bin/python)
     if [ "$deploy_mode" = "client" ]; then
       export PYSPARK_DRIVER_PYTHON="$venv/bin/python"
