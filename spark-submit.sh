@@ -110,6 +110,11 @@ case "$cluster" in
       case "$master" in local-cluster*) export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}" ;; esac
     else
       extra+=(--conf spark.yarn.appMasterEnv.PYSPARK_PYTHON=./environment/bin/python)
+      # pip's spark-submit finds SPARK_HOME with $PYSPARK_DRIVER_PYTHON, else whatever python3 is on
+      # PATH (which may lack pyspark); exporting that variable would reach the AM, so name it here.
+      if [ -z "${SPARK_HOME:-}" ] && [ "$SPARK_SUBMIT" = "$venv/bin/spark-submit" ]; then
+        SPARK_HOME="$("$venv/bin/python" "$venv/bin/find_spark_home.py")" && export SPARK_HOME
+      fi
     fi
     # A --conf FILE given to the job is shipped beside it; the job then finds it by base name.
     for ((i = 0; i < ${#job_args[@]}; i++)); do
