@@ -6,6 +6,7 @@ container left behind, and fails the session if one would not die.
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -25,3 +26,70 @@ def hadoop(tmp_path_factory):
     yield cluster
     cluster.down()
     assert not cluster.running and cluster.leftovers() == []
+
+
+@pytest.fixture(scope="session")
+def environment_uri(hadoop):
+    """dist/environment.tar.gz uploaded once to HDFS: each application names it with
+    MEDIAEXTRACT_ENVIRONMENT_URI instead of uploading 136 MB, and the NodeManager unpacks it once
+    for the whole session (test_governance_hdfs.py checks that it did)."""
+    subprocess.run([str(REPO / "scripts" / "dist.sh")], check=True, cwd=REPO, capture_output=True)
+    uri = f"{hadoop.home}/.mediaextract/environment.tar.gz"
+    for args in (("-mkdir", "-p", uri.rsplit("/", 1)[0]),
+                 ("-put", "-f", str(REPO / "dist" / "environment.tar.gz"), uri)):
+        done = hadoop.fs_shell(*args)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return uri
+
+
+@pytest.fixture(scope="session")
+def yarn_env(hadoop, environment_uri) -> dict:
+    """The environment of ./spark-submit.sh --master yarn: no MEDIAEXTRACT_* of the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAEXTRACT_")}
+    return {**env, **hadoop.spark_env(), "MEDIAEXTRACT_ENVIRONMENT_URI": environment_uri}
+
+
+def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "client", timeout: float = 1100):
+    """Run ./spark-submit.sh --master yarn JOB ARGS; return its result and the YARN applications it made."""
+    before = {app["id"] for app in hadoop.applications()}
+    result = subprocess.run(
+        [str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", deploy_mode,
+         *hadoop.submit_options(), job, *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    made = [app for app in hadoop.applications() if app["id"] not in before]
+    return result, made
+
+
+def assert_succeeded_on_yarn(result, made: list[dict]) -> None:
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    assert [(app["state"], app["finalStatus"], app["applicationType"]) for app in made] == \
+        [("FINISHED", "SUCCEEDED", "SPARK")], made
+
+
+@pytest.fixture(scope="session")
+def output_root(hadoop, spark):
+    """An output root on HDFS that other users may list (0755), so that only a data set's own modes
+    keep them out of it."""
+    from mediaextract.hadoopfs import HadoopFS
+
+    root = f"{hadoop.home}/out"
+    fs = HadoopFS(spark)
+    fs.mkdirs(root, 0o755)
+    assert fs.info(root).mode == 0o755
+    return root
+
+
+def extract_settings(sandbox, root: str) -> list[str]:
+    pairs = {**sandbox.settings(), "catalog.partitions": 2, "output.root": root}
+    return [a for key, value in pairs.items() for a in ("--set", f"{key}={value}")]
+
+
+@pytest.fixture(scope="session")
+def client_extract(hadoop, yarn_env, sandbox, list_paths, output_root):
+    """One extract on YARN in client mode, lists on the client's disk, data set on HDFS: checked by
+    test_yarn.py, copied by test_governance_hdfs.py (so that the session extracts once)."""
+    output = f"{output_root}/client"
+    # On YARN a path without a scheme is on HDFS: the driver and the executors share this machine's files.
+    result, made = submit_on_yarn(hadoop, yarn_env, "extract", *extract_settings(sandbox, output_root),
+                                  "--output", output, *[f"file://{p}" for p in list_paths])
+    return output, result, made

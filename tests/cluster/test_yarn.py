@@ -15,42 +15,11 @@ from mediaextract.digest import sha1_base36
 from mediaextract.hadoopfs import HadoopFS
 
 from ..conftest import REPO
+from .conftest import assert_succeeded_on_yarn, extract_settings, submit_on_yarn
 
 pytestmark = pytest.mark.timeout(1200)
 
 OTHER_USER = "someoneelse"  # an ordinary HDFS user: neither the owner nor the superuser
-
-
-@pytest.fixture(scope="module")
-def output_root(hadoop, spark):
-    """An output root on HDFS that other users may list (0755), so that only a data set's own modes
-    keep them out of it."""
-    root = f"{hadoop.home}/out"
-    fs = HadoopFS(spark)
-    fs.mkdirs(root, 0o755)
-    assert fs.info(root).mode == 0o755
-    return root
-
-
-def extract_on_yarn(hadoop, sandbox, deploy_mode: str, root: str, output: str, lists: list[str]):
-    """Run extract on YARN; return spark-submit.sh's result and the one YARN application it made."""
-    before = {app["id"] for app in hadoop.applications()}
-    pairs = {**sandbox.settings(), "catalog.partitions": 2, "output.root": root}
-    sets = [a for key, value in pairs.items() for a in ("--set", f"{key}={value}")]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAEXTRACT_")}
-    env.update(hadoop.spark_env())
-    result = subprocess.run(
-        [str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", deploy_mode,
-         *hadoop.submit_options(), "extract", *sets, "--output", output, *lists],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1100, stdin=subprocess.DEVNULL)
-    made = [app for app in hadoop.applications() if app["id"] not in before]
-    return result, made
-
-
-def assert_succeeded_on_yarn(result, made: list[dict]) -> None:
-    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
-    assert [(app["state"], app["finalStatus"], app["applicationType"]) for app in made] == \
-        [("FINISHED", "SUCCEEDED", "SPARK")], made
 
 
 def assert_extracted_as_the_ground_truth(spark, output: str, truth: dict) -> None:
@@ -82,12 +51,8 @@ def assert_private(hadoop, spark, output: str) -> None:
         assert "Permission denied" in denied.stderr and f"user={OTHER_USER}" in denied.stderr, denied.stderr[-2000:]
 
 
-def test_extract_in_client_mode_writes_a_private_data_set_to_hdfs(hadoop, spark, sandbox, truth, list_paths,
-                                                                  output_root):
-    output = f"{output_root}/client"
-    # On YARN a path without a scheme is on HDFS: the driver and the executors share this machine's files.
-    result, made = extract_on_yarn(hadoop, sandbox, "client", output_root, output,
-                                   [f"file://{p}" for p in list_paths])
+def test_extract_in_client_mode_writes_a_private_data_set_to_hdfs(hadoop, spark, truth, client_extract):
+    output, result, made = client_extract
     assert_succeeded_on_yarn(result, made)
     assert "extract " in result.stdout  # the driver's progress reached this console
     assert_extracted_as_the_ground_truth(spark, output, truth)
@@ -95,14 +60,28 @@ def test_extract_in_client_mode_writes_a_private_data_set_to_hdfs(hadoop, spark,
 
 
 def test_extract_in_cluster_mode_reads_lists_from_hdfs_and_writes_a_private_data_set(hadoop, spark, sandbox, truth,
-                                                                                     list_paths, output_root):
+                                                                                     list_paths, output_root, yarn_env):
     """The driver runs in YARN's application master; the lists are on HDFS, named by a directory."""
     fs = HadoopFS(spark)
     lists = f"{hadoop.home}/lists"
     for path in map(Path, list_paths):
         fs.write_bytes(f"{lists}/{path.name}", path.read_bytes())
     output = f"{output_root}/cluster"
-    result, made = extract_on_yarn(hadoop, sandbox, "cluster", output_root, output, [lists + "/"])
+    result, made = submit_on_yarn(hadoop, yarn_env, "extract", *extract_settings(sandbox, output_root),
+                                  "--output", output, lists + "/", deploy_mode="cluster")
     assert_succeeded_on_yarn(result, made)
     assert_extracted_as_the_ground_truth(spark, output, truth)
     assert_private(hadoop, spark, output)
+
+
+@pytest.mark.parametrize("uri", ["/srv/environment.tar.gz", "file:///srv/environment.tar.gz",
+                                 "local:///srv/environment.tar.gz", "hdfs:///srv/environment.tar.gz#env"])
+def test_an_environment_uri_not_on_the_clusters_file_system_is_refused_before_spark(uri):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAEXTRACT_")}
+    result = subprocess.run([str(REPO / "spark-submit.sh"), "--master", "yarn", "check-access"], cwd=REPO,
+                            env={**env, "MEDIAEXTRACT_ENVIRONMENT_URI": uri}, capture_output=True, text=True,
+                            timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "mediaextract: error: MEDIAEXTRACT_ENVIRONMENT_URI must name a file on the cluster's file system "
+        "(hdfs:///...), without #"]
