@@ -3,7 +3,7 @@
 # its runtime jars (Maven Central, through a private local repository .cache/hadoop/m2) in lib/
 # and the compiled launcher in classes/. Only what is missing: a stamp (sha1 of pom.xml and
 # MiniHadoop.java) skips everything when both are unchanged, so a second run does nothing.
-# Needs mvn and javac (scripts/bootstrap.sh installs Debian's maven and default-jdk-headless).
+# With --check it only says (exit 1) whether that is needed. Needs mvn and javac (scripts/bootstrap.sh installs Debian's maven and default-jdk-headless).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,11 @@ cache=.cache/hadoop
 stamp="$cache/.installed-$(cat "$src/pom.xml" "$src/MiniHadoop.java" | sha1sum | cut -c1-12)"
 if [ -f "$stamp" ] && [ -f "$cache/classes/MiniHadoop.class" ] && [ -d "$cache/lib" ]; then
   exit 0
+fi
+# --check: only say whether it is current (the test fixture: tests download nothing).
+if [ "${1:-}" = "--check" ]; then
+  echo "hadoop_jars: the minicluster in $cache is missing or out of date: run scripts/hadoop_jars.sh (make install does)" >&2
+  exit 1
 fi
 for tool in mvn javac; do
   command -v "$tool" >/dev/null 2>&1 || {

@@ -184,7 +184,11 @@ class MiniHadoop:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in pids:
                 try:
-                    self._signal_group(os.getpgid(pid), sig)
+                    group = os.getpgid(pid)
+                    if group == os.getpgrp():  # started by us, in our group: never signal ourselves
+                        os.kill(pid, sig)
+                    else:
+                        self._signal_group(group, sig)
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + 5

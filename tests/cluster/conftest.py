@@ -7,6 +7,7 @@ container left behind, and fails the session if one would not die.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 import pytest
@@ -18,8 +19,10 @@ from ..conftest import REPO
 def hadoop(tmp_path_factory):
     from mediaextract_sandbox.hadoop import MiniHadoop
 
-    # Installs the launcher's jars when missing (Maven Central); does nothing when they are current.
-    subprocess.run([str(REPO / "scripts" / "hadoop_jars.sh")], check=True, cwd=REPO)
+    # Installed by make install (scripts/bootstrap.sh): the tests themselves download nothing.
+    current = subprocess.run([str(REPO / "scripts" / "hadoop_jars.sh"), "--check"], cwd=REPO,
+                             capture_output=True, text=True)
+    assert current.returncode == 0, current.stderr
     cluster = MiniHadoop(tmp_path_factory.mktemp("hadoop"))
     cluster.up()
     print(f"\nminicluster READY in {cluster.started_s:.1f} s at {cluster.default_fs}")
@@ -49,13 +52,23 @@ def yarn_env(hadoop, environment_uri) -> dict:
     return {**env, **hadoop.spark_env(), "MEDIAEXTRACT_ENVIRONMENT_URI": environment_uri}
 
 
-def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "client", timeout: float = 1100):
-    """Run ./spark-submit.sh --master yarn JOB ARGS; return its result and the YARN applications it made."""
+def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "client", timeout: float = 900):
+    """Run ./spark-submit.sh --master yarn JOB ARGS; return its result and the YARN applications it made.
+
+    In a session of its own: past the timeout (under the tests' 1200 s) the whole group goes,
+    the spark-submit JVM (a client-mode driver) with the script, not the script alone."""
     before = {app["id"] for app in hadoop.applications()}
-    result = subprocess.run(
-        [str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", deploy_mode,
-         *hadoop.submit_options(), job, *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    command = [str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", deploy_mode,
+               *hadoop.submit_options(), job, *args]
+    with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          stdin=subprocess.DEVNULL, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     made = [app for app in hadoop.applications() if app["id"] not in before]
     return result, made
 
