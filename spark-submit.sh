@@ -82,24 +82,25 @@ case "$cluster" in
   1)
     # Cluster (YARN, or local-cluster[...] which runs executors the same way): ship the package, the environment and the settings file (built by make dist).
     dist="$here/dist"
-    built="$("$here/scripts/dist.sh" 2>&1)" || {
-      echo "mediaextract: error: could not build dist/ for the cluster (scripts/dist.sh): ${built##*$'\n'}" >&2; exit 2; }
     # MEDIAEXTRACT_ENVIRONMENT_URI names a copy of dist/environment.tar.gz already on the cluster's
     # file system (hdfs:///...): it is not uploaded, and each NodeManager unpacks it once and reuses
     # it for later applications while the file and its modification time stay the same.
     environment="$dist/environment.tar.gz"
     if [ -n "${MEDIAEXTRACT_ENVIRONMENT_URI:-}" ]; then
-      case "$MEDIAEXTRACT_ENVIRONMENT_URI" in
-        file:*|local:*|*"#"*|[!a-z]*) bad_uri=1 ;;
+      # Spark splits --archives on commas and reads a name with a space as a local path.
+      case "${MEDIAEXTRACT_ENVIRONMENT_URI,,}" in
+        file:*|local:*|*"#"*|*,*|*[[:space:]]*|[!a-z]*) bad_uri=1 ;;
         *://*) bad_uri=0 ;;
         *) bad_uri=1 ;;
       esac
       if [ $bad_uri -eq 1 ]; then
-        echo "mediaextract: error: MEDIAEXTRACT_ENVIRONMENT_URI must name a file on the cluster's file system (hdfs:///...), without #" >&2
+        echo "mediaextract: error: MEDIAEXTRACT_ENVIRONMENT_URI must name a file on the cluster's default file system (hdfs:///...), without #, comma or space" >&2
         exit 2
       fi
       environment="$MEDIAEXTRACT_ENVIRONMENT_URI"
     fi
+    built="$("$here/scripts/dist.sh" 2>&1)" || {
+      echo "mediaextract: error: could not build dist/ for the cluster (scripts/dist.sh): ${built##*$'\n'}" >&2; exit 2; }
     extra+=(--py-files "$dist/mediaextract.zip"
             --archives "$environment#environment"
             --conf spark.pyspark.python=./environment/bin/python)
@@ -113,7 +114,9 @@ case "$cluster" in
       # pip's spark-submit finds SPARK_HOME with $PYSPARK_DRIVER_PYTHON, else whatever python3 is on
       # PATH (which may lack pyspark); exporting that variable would reach the AM, so name it here.
       if [ -z "${SPARK_HOME:-}" ] && [ "$SPARK_SUBMIT" = "$venv/bin/spark-submit" ]; then
-        SPARK_HOME="$("$venv/bin/python" "$venv/bin/find_spark_home.py")" && export SPARK_HOME
+        SPARK_HOME="$("$venv/bin/python" "$venv/bin/find_spark_home.py" 2>/dev/null)" || {
+          echo "mediaextract: error: pyspark not found by $venv/bin/python: run make install" >&2; exit 2; }
+        export SPARK_HOME
       fi
     fi
     # A --conf FILE given to the job is shipped beside it; the job then finds it by base name.

@@ -196,21 +196,26 @@ def _vanished(error: Exception) -> bool:
     return type(error).__name__ == "IllegalArgumentException" and not str(error).strip()
 
 
-def with_items(spark: SparkSession, path: str | Callable[[], str], action, attempts: int = 5):
+def with_items(spark: SparkSession, path: str | Callable[[], str], action, within_s: float = 60.0):
     """Return action(items at path), reading again when a swap moved the files under the read.
 
     items/ is replaced by renaming directories (extract's finish, purge): a read that listed
     the old files and opens them after the swap fails on a vanished file, it never mixes old
     and new rows; reading again sees the new items. path may be a function giving the path to
     read at each attempt (e.g. `readable`'s answer, which changes as a swap goes on).
+    Reads again for up to within_s seconds, not a number of times: on a loaded host a read takes
+    long enough for several swaps of a purge to fall inside it (CI saw five in a row).
     """
-    for attempt in range(attempts):
+    deadline = time.monotonic() + within_s
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return action(read_items(spark, path() if callable(path) else path))
         except Exception as error:  # py4j/AnalysisException: the message names the cause
-            if attempt + 1 == attempts or not _vanished(error):
+            if not _vanished(error) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.1 * (attempt + 1))
+            time.sleep(min(0.1 * attempt, 1.0))
 
 
 def replace_items(spark: SparkSession, fs: HadoopFS, paths: Paths, final: DataFrame, run_id: str) -> None:

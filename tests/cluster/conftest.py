@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -37,7 +38,8 @@ def environment_uri(hadoop):
     MEDIAEXTRACT_ENVIRONMENT_URI instead of uploading 136 MB, and the NodeManager unpacks it once
     for the whole session (test_governance_hdfs.py checks that it did)."""
     subprocess.run([str(REPO / "scripts" / "dist.sh")], check=True, cwd=REPO, capture_output=True)
-    uri = f"{hadoop.home}/.mediaextract/environment.tar.gz"
+    # In the README's form (hdfs:///...: the default file system), as users write it.
+    uri = f"hdfs:///user/{hadoop.user}/.mediaextract/environment.tar.gz"
     for args in (("-mkdir", "-p", uri.rsplit("/", 1)[0]),
                  ("-put", "-f", str(REPO / "dist" / "environment.tar.gz"), uri)):
         done = hadoop.fs_shell(*args)
@@ -64,13 +66,27 @@ def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "
                           stdin=subprocess.DEVNULL, start_new_session=True) as process:
         try:
             stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException:  # our timeout, pytest-timeout's, Ctrl-C: nothing of it may outlive the test
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             raise
     result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    made = [app for app in hadoop.applications() if app["id"] not in before]
-    return result, made
+    return result, applications_since(hadoop, before)
+
+
+FINAL_STATES = ("FINISHED", "FAILED", "KILLED")
+
+
+def applications_since(hadoop, before: set[str], deadline_s: float = 120) -> list[dict]:
+    """Return the YARN applications not in before, once each has reached a final state (or the
+    deadline passed): a client-mode driver asks its application master to stop without waiting,
+    so spark-submit may exit while its application is still FINISHING."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        made = [app for app in hadoop.applications() if app["id"] not in before]
+        if all(app["state"] in FINAL_STATES for app in made) or time.monotonic() > deadline:
+            return made
+        time.sleep(0.5)  # polling the ResourceManager, with a deadline
 
 
 def assert_succeeded_on_yarn(result, made: list[dict]) -> None:

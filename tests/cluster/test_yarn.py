@@ -75,7 +75,8 @@ def test_extract_in_cluster_mode_reads_lists_from_hdfs_and_writes_a_private_data
 
 
 @pytest.mark.parametrize("uri", ["/srv/environment.tar.gz", "file:///srv/environment.tar.gz",
-                                 "local:///srv/environment.tar.gz", "hdfs:///srv/environment.tar.gz#env"])
+                                 "local:///srv/environment.tar.gz", "hdfs:///srv/environment.tar.gz#env",
+                                 "FILE:///srv/environment.tar.gz", "hdfs:///srv/a,b.tar.gz", "hdfs:///srv/a b.tar.gz"])
 def test_an_environment_uri_not_on_the_clusters_file_system_is_refused_before_spark(uri):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAEXTRACT_")}
     result = subprocess.run([str(REPO / "spark-submit.sh"), "--master", "yarn", "check-access"], cwd=REPO,
@@ -83,5 +84,5 @@ def test_an_environment_uri_not_on_the_clusters_file_system_is_refused_before_sp
                             timeout=120, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [
-        "mediaextract: error: MEDIAEXTRACT_ENVIRONMENT_URI must name a file on the cluster's file system "
-        "(hdfs:///...), without #"]
+        "mediaextract: error: MEDIAEXTRACT_ENVIRONMENT_URI must name a file on the cluster's default file system "
+        "(hdfs:///...), without #, comma or space"]
