@@ -109,6 +109,7 @@ def output_root(hadoop, spark):
 
 
 def extract_settings(sandbox, root: str) -> list[str]:
+    """Return the --set pairs of a job on the sandbox writing under root (extract, scheduled)."""
     pairs = {**sandbox.settings(), "catalog.partitions": 2, "output.root": root}
     return [a for key, value in pairs.items() for a in ("--set", f"{key}={value}")]
 

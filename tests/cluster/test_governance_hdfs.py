@@ -23,7 +23,7 @@ from mediaextract.errors import EXIT_LOCKED
 from mediaextract.hadoopfs import HadoopFS
 
 from ..integration.test_one_line_failures import PROGRESS
-from .conftest import assert_succeeded_on_yarn, submit_on_yarn
+from .conftest import assert_succeeded_on_yarn, extract_settings, submit_on_yarn
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -155,8 +155,7 @@ def test_scheduled_on_hdfs_exits_6_while_another_run_holds_the_periods_lock(hado
     held = schedule.PeriodLock(fs, lock_path, timedelta(hours=48))  # the other run, here
     assert held.acquire() is None
     try:
-        pairs = {**sandbox.settings(), "catalog.partitions": 2, "output.root": root}
-        sets = [a for k, v in pairs.items() for a in ("--set", f"{k}={v}")]
+        sets = extract_settings(sandbox, root)
         result, made = submit_on_yarn(hadoop, yarn_env, "scheduled", *sets, "--nominal-time", nominal,
                                       "--frequency", "monthly", "--output-root", root)
         assert result.returncode == EXIT_LOCKED, (result.stdout[-3000:], result.stderr[-3000:])
