@@ -1,10 +1,11 @@
 # make test: install what is missing, run the whole suite against services it starts itself.
 # make demo: install what is missing, start and seed the sandbox, extract its lists, print the report.
+# make demo-yarn: the same extract on YARN into HDFS, on a Hadoop minicluster that lives as long as the command.
 VENV := .venv
 PY := $(VENV)/bin/python
 SANDBOX := $(PY) -m mediaextract_sandbox --root .sandbox
 
-.PHONY: install test unit demo dist sandbox-up sandbox-down bench torture clean
+.PHONY: install test unit demo demo-yarn dist sandbox-up sandbox-down bench torture clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -19,6 +20,11 @@ demo: install
 	@$(SANDBOX) up
 	@$(SANDBOX) seed
 	./spark-submit.sh extract --conf conf/local.yaml --name demo .sandbox/lists
+
+demo-yarn: install
+	@$(SANDBOX) up
+	@$(SANDBOX) seed
+	@$(SANDBOX) yarn-demo
 
 # What spark-submit.sh ships to a cluster (it runs this itself): the package zip (modules and
 # defaults.yaml only; the sandbox in dev/ never ships) and the packed executor environment.

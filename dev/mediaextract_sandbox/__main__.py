@@ -1,4 +1,4 @@
-"""Command line: python -m mediaextract_sandbox up|seed|status|down [--root .sandbox] [ports]."""
+"""Command line: python -m mediaextract_sandbox up|seed|status|down|yarn-demo [--root .sandbox] [ports]."""
 
 from __future__ import annotations
 
@@ -29,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mediaextract_sandbox",
         description="Local MariaDB + Swift sandbox for mediaextract (loopback only).")
-    parser.add_argument("action", choices=("up", "seed", "status", "down"))
+    parser.add_argument("action", choices=("up", "seed", "status", "down", "yarn-demo"),
+                        help="yarn-demo: extract the seeded lists on YARN into HDFS on a Hadoop minicluster "
+                        "(make demo-yarn; needs up and seed first)")
+    parser.add_argument("--hold", action="store_true", help="yarn-demo: keep the minicluster up until Enter")
     parser.add_argument("--root", default=".sandbox", help="sandbox directory (default .sandbox)")
     # Ports: given, else those `up` recorded under the root (so `down` stops what `up` started,
     # whatever flags it is given), else the defaults.
@@ -60,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seed: {len(truth['lists'])} lists in {sandbox.lists_dir}, "
                   f"{totals['requested']} names, {totals['ok']} ok "
                   f"({time.monotonic() - started:.1f} s), truth in {sandbox.ground_truth_path}")
+        elif args.action == "yarn-demo":
+            from . import yarn_demo
+
+            return yarn_demo.run(Path(args.root), hold=args.hold)
         elif args.action == "status":
             status = sandbox.status()
             print("status: " + ", ".join(f"{name} {'up' if ok else 'down'}"
