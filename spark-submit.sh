@@ -49,22 +49,33 @@ refuse_speculation() {
 
 master="local[*]"
 deploy_mode="client"
+driver_java_options=""
 for ((i = 0; i < ${#spark_opts[@]}; i++)); do
   case "${spark_opts[$i]}" in
     --master) master="${spark_opts[$((i + 1))]}" ;;
     --master=*) master="${spark_opts[$i]#--master=}" ;;
     --deploy-mode) deploy_mode="${spark_opts[$((i + 1))]}" ;;
     --deploy-mode=*) deploy_mode="${spark_opts[$i]#--deploy-mode=}" ;;
-    --conf|-c) refuse_speculation "${spark_opts[$((i + 1))]:-}" ;;
-    --conf=*) refuse_speculation "${spark_opts[$i]#--conf=}" ;;
+    --driver-java-options) driver_java_options="${spark_opts[$((i + 1))]:-}" ;;
+    --driver-java-options=*) driver_java_options="${spark_opts[$i]#--driver-java-options=}" ;;
+    --conf|-c|--conf=*)
+      setting="${spark_opts[$i]#--conf=}"
+      [ "$setting" != "${spark_opts[$i]}" ] || setting="${spark_opts[$((i + 1))]:-}"
+      refuse_speculation "$setting"
+      # Ours (below) would replace it: spark-submit keeps one --driver-java-options, the last.
+      case "$setting" in spark.driver.extraJavaOptions=*) driver_java_options="${setting#*=}" ;; esac ;;
   esac
 done
 has_master=0
 for o in "${spark_opts[@]+"${spark_opts[@]}"}"; do case "$o" in --master|--master=*) has_master=1 ;; esac; done
 [ $has_master -eq 1 ] || spark_opts=(--master "$master" "${spark_opts[@]+"${spark_opts[@]}"}")
 
+# A cluster that asks for Kerberos needs a ticket or --principal/--keytab: say so in one line now,
+# not after minutes of Spark's retries (kerberos.py).
+PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.kerberos "${spark_opts[@]+"${spark_opts[@]}"}" || exit $?
+
 extra=(--conf spark.ui.showConsoleProgress=false
-       --driver-java-options "-Dlog4j2.configurationFile=file:$here/conf/log4j2.properties")
+       --driver-java-options "${driver_java_options:+$driver_java_options }-Dlog4j2.configurationFile=file:$here/conf/log4j2.properties")
 [ -f "$jar" ] && extra+=(--jars "$jar")
 
 case "$master" in

@@ -2,7 +2,7 @@
 # Install what mediaextract needs, only what is missing (a second run installs nothing).
 # Debian packages: a JRE when java is absent, mariadb-server, libmariadb-java (the JDBC jar),
 # memcached (Swift's token cache), maven and a JDK (the tests' HDFS + YARN minicluster, built by
-# scripts/hadoop_jars.sh). Python: a .venv with the pinned requirements and the package.
+# scripts/hadoop_jars.sh), krb5-user (kinit, klist). Python: a .venv with the pinned requirements and the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,9 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chr
 # The minicluster of tests/cluster (dev/hadoop): Maven fetches its jars, javac builds its launcher.
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+# MIT Kerberos' kinit and klist: spark-submit.sh's ticket check, and the secure minicluster's tests
+# (a Linux JDK has no kinit of its own).
+command -v klist >/dev/null 2>&1 || missing+=(krb5-user)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

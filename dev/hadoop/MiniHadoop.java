@@ -110,7 +110,8 @@ public class MiniHadoop {
       kdc = c.getConstructor(java.util.Properties.class, File.class).newInstance(kconf, kdcDir);
       c.getMethod("start").invoke(kdc);
       realm = (String) c.getMethod("getRealm").invoke(kdc);
-      keytab = new File(confDir, "test.keytab");
+      // Not in the conf dir: spark-submit ships every file of HADOOP_CONF_DIR to every container.
+      keytab = new File(kdcDir, "test.keytab");
       String[] princs = {user, user + "/localhost", "HTTP/localhost"};
       c.getMethod("createPrincipal", File.class, String[].class).invoke(kdc, keytab, princs);
       File krb5 = (File) c.getMethod("getKrb5conf").invoke(kdc);

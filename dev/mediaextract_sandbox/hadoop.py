@@ -10,6 +10,10 @@ as long as the process that started it: it stops when its stdin (a pipe held her
     env = {**os.environ, **hadoop.spark_env()}
     subprocess.run(["./spark-submit.sh", "--master", "yarn", *hadoop.submit_options(), "extract", ...], env=env)
     hadoop.down()                 # the launcher and every YARN container gone
+
+With secure=True HDFS and YARN ask for Kerberos (a MiniKdc in the same JVM, realm EXAMPLE.COM): a
+client then needs a ticket (kinit()) or spark-submit's --principal and --keytab (principal,
+keytab), and spark_env() and submit_options() name the KDC's krb5.conf to MIT's tools and the JVMs.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ class MiniHadoop:
 
     def __init__(self, root: Path | str, *, nm_memory_mb: int = 6144, nm_vcores: int = 4,
                  java_options: tuple[str, ...] = ("-Xmx1g", "-XX:+UseSerialGC"),
-                 start_timeout_s: float = START_TIMEOUT_S, stop_timeout_s: float = STOP_TIMEOUT_S):
+                 start_timeout_s: float = START_TIMEOUT_S, stop_timeout_s: float = STOP_TIMEOUT_S,
+                 secure: bool = False):
         # The NodeManager's memory is what YARN may hand out, not what it takes: a 2-core 24 GB box
         # runs an AM (512 MB + 384 MB overhead, rounded to 1 GB) and 2 executors of 1 GB (+384 MB,
         # 1.5 GB each) with room to spare, or a cluster-mode driver of 1 GB in place of the AM.
@@ -74,6 +79,7 @@ class MiniHadoop:
         self.java_options = java_options
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
+        self.secure = secure
         self.user = getpass.getuser()
         self.started_s: float | None = None  # time to READY of the last up()
         self._process: subprocess.Popen | None = None
@@ -99,7 +105,8 @@ class MiniHadoop:
                 f"-Dlog4j.configuration=file:{REPO / 'dev' / 'hadoop' / 'log4j.properties'}",
                 "-cp", f"{CACHE / 'classes'}:{CACHE / 'lib'}/*", "MiniHadoop",
                 "--base", str(self.base), "--conf-dir", str(self.conf_dir),
-                "--nm-mem-mb", str(self.nm_memory_mb), "--nm-vcores", str(self.nm_vcores)]
+                "--nm-mem-mb", str(self.nm_memory_mb), "--nm-vcores", str(self.nm_vcores),
+                *(["--secure"] if self.secure else [])]
         # JAVA_HOME: the NodeManager starts containers with its own $JAVA_HOME/bin/java.
         env = {**os.environ, "JAVA_HOME": home}
         for name in ("HADOOP_CONF_DIR", "HADOOP_USER_NAME", "CLASSPATH"):
@@ -234,7 +241,12 @@ class MiniHadoop:
         if not (self.conf_dir / "yarn-site.xml").exists():
             # Without it spark-submit retries 0.0.0.0:8032 for about 10 minutes, saying nothing.
             raise SandboxError(f"no {self.conf_dir / 'yarn-site.xml'}: is the minicluster up?")
-        return {"HADOOP_CONF_DIR": str(self.conf_dir), "SPARK_LOCAL_IP": LOCAL_IP, "JAVA_HOME": java_home()}
+        env = {"HADOOP_CONF_DIR": str(self.conf_dir), "SPARK_LOCAL_IP": LOCAL_IP, "JAVA_HOME": java_home()}
+        if self.secure:
+            # The KDC's krb5.conf, not /etc/krb5.conf: for the spark-submit JVM (a client-mode
+            # driver) and for MIT's kinit and klist. The containers get it from submit_options().
+            env.update(SPARK_SUBMIT_OPTS=self.krb5_java_option, KRB5_CONFIG=str(self.krb5_conf))
+        return env
 
     def submit_options(self) -> list[str]:
         """Return the spark-submit options for a small application on this cluster (before JOB)."""
@@ -252,8 +264,46 @@ class MiniHadoop:
             "spark.sql.shuffle.partitions": "4",
             "spark.yarn.submit.waitAppCompletion": "true",
         }
+        if self.secure:
+            for role in ("driver", "executor", "yarn.am"):
+                confs[f"spark.{role}.extraJavaOptions"] = self.krb5_java_option
         return ["--num-executors", "2", "--executor-cores", "1", "--executor-memory", "1g",
                 "--driver-memory", "1g", *[a for k, v in confs.items() for a in ("--conf", f"{k}={v}")]]
+
+    # -- Kerberos (secure=True) ----------------------------------------------------------------------
+
+    @property
+    def realm(self) -> str:
+        return self._site("core-site.xml")["minihadoop.kdc.realm"]
+
+    @property
+    def keytab(self) -> Path:
+        """Return the launcher's keytab: the user's principal and the services' (user/localhost, HTTP/localhost)."""
+        return Path(self._site("core-site.xml")["minihadoop.kdc.keytab"])
+
+    @property
+    def principal(self) -> str:
+        """Return the principal of the user running the tests, as a person would kinit (user@REALM)."""
+        return f"{self.user}@{self.realm}"
+
+    @property
+    def krb5_conf(self) -> Path:
+        return self.conf_dir / "krb5.conf"
+
+    @property
+    def krb5_java_option(self) -> str:
+        # Java reads neither KRB5_CONFIG nor the KDC's file unless told.
+        return f"-Djava.security.krb5.conf={self.krb5_conf}"
+
+    def kinit(self, ccache: Path | str, *, lifetime: str | None = None) -> subprocess.CompletedProcess:
+        """Get a ticket for principal from the keytab into the ticket cache ccache (MIT kinit -kt)."""
+        kinit = shutil.which("kinit")
+        if not kinit:
+            raise SandboxError("kinit not found: install krb5-user (scripts/bootstrap.sh)")
+        env = {**os.environ, "KRB5_CONFIG": str(self.krb5_conf), "KRB5CCNAME": str(ccache)}
+        lifetime_args = ["-l", lifetime] if lifetime else []
+        return subprocess.run([kinit, *lifetime_args, "-kt", str(self.keytab), self.principal], env=env,
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
     def applications(self) -> list[dict]:
         """Return the ResourceManager's applications (its REST API: id, name, state, finalStatus...)."""
@@ -262,13 +312,17 @@ class MiniHadoop:
             apps = json.load(answer).get("apps") or {}
         return apps.get("app") or []
 
-    def fs_shell(self, *args: str, user: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-        """Run `hadoop fs ARGS` (Hadoop's FsShell) against this cluster, as `user` if given."""
-        env = {k: v for k, v in os.environ.items() if k not in ("CLASSPATH", "HADOOP_USER_NAME")}
-        env.update(HADOOP_CONF_DIR=str(self.conf_dir), JAVA_HOME=java_home())
+    def fs_shell(self, *args: str, user: str | None = None, ccache: Path | str | None = None,
+                 timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run `hadoop fs ARGS` (Hadoop's FsShell) against this cluster, as `user` if given; on a
+        secure cluster with the ticket in ccache if given (else in no cache at all)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("CLASSPATH", "HADOOP_USER_NAME", "KRB5CCNAME")}
+        env.update(HADOOP_CONF_DIR=str(self.conf_dir), JAVA_HOME=java_home(),
+                   KRB5CCNAME=str(ccache or self.root / "no-ticket"))
         if user:
             env["HADOOP_USER_NAME"] = user
-        argv = [str(Path(java_home(), "bin", "java")), "-Xmx256m", "-XX:+UseSerialGC",
+        krb5 = [self.krb5_java_option] if self.secure else []
+        argv = [str(Path(java_home(), "bin", "java")), "-Xmx256m", "-XX:+UseSerialGC", *krb5,
                 f"-Dlog4j.configuration=file:{REPO / 'dev' / 'hadoop' / 'log4j.properties'}",
                 "-cp", f"{self.conf_dir}:{CACHE / 'lib'}/*", "org.apache.hadoop.fs.FsShell", *args]
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,

@@ -57,6 +57,10 @@ class BadInput(MediaextractError):
     exit_code = EXIT_BAD_INPUT
 
 
+class KerberosLoginError(BadInput):
+    """The Hadoop cluster asks for Kerberos and this run has no ticket or keytab it may use."""
+
+
 class CatalogUnreachable(MediaextractError):
     exit_code = EXIT_CATALOG_UNREACHABLE
 

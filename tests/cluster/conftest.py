@@ -10,26 +10,46 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from ..conftest import REPO
 
+HERE = Path(__file__).resolve().parent
 
-@pytest.fixture(scope="session")
-def hadoop(tmp_path_factory):
+
+def pytest_collection_modifyitems(items):
+    """Run test_kerberos.py first among the cluster tests: its secure minicluster (a module
+    fixture) is then gone before the session's plain one starts, never both at once."""
+    def rank(item) -> int:
+        path = item.path
+        if path.parent != HERE:
+            return 0
+        return 1 if path.name == "test_kerberos.py" else 2
+    items.sort(key=rank)  # stable: every other order stays as collected
+
+
+def minicluster(root: Path, *, secure: bool = False):
+    """Yield a MiniHadoop up under root; stop it after, with every YARN container it ran."""
     from mediaextract_sandbox.hadoop import MiniHadoop
 
     # Installed by make install (scripts/bootstrap.sh): the tests themselves download nothing.
     current = subprocess.run([str(REPO / "scripts" / "hadoop_jars.sh"), "--check"], cwd=REPO,
                              capture_output=True, text=True)
     assert current.returncode == 0, current.stderr
-    cluster = MiniHadoop(tmp_path_factory.mktemp("hadoop"))
+    cluster = MiniHadoop(root, secure=secure)
     cluster.up()
-    print(f"\nminicluster READY in {cluster.started_s:.1f} s at {cluster.default_fs}")
+    print(f"\n{'secure ' if secure else ''}minicluster READY in {cluster.started_s:.1f} s at {cluster.default_fs}")
     yield cluster
     cluster.down()
     assert not cluster.running and cluster.leftovers() == []
+
+
+@pytest.fixture(scope="session")
+def hadoop(tmp_path_factory):
+    yield from minicluster(tmp_path_factory.mktemp("hadoop"))
 
 
 @pytest.fixture(scope="session")
@@ -37,12 +57,18 @@ def environment_uri(hadoop):
     """dist/environment.tar.gz uploaded once to HDFS: each application names it with
     MEDIAEXTRACT_ENVIRONMENT_URI instead of uploading 136 MB, and the NodeManager unpacks it once
     for the whole session (test_governance_hdfs.py checks that it did)."""
+    return upload_environment(hadoop)
+
+
+def upload_environment(hadoop, ccache: Path | None = None) -> str:
+    """Build dist/ and put its environment on the cluster's HDFS (with the ticket in ccache on a
+    secure one); return its URI."""
     subprocess.run([str(REPO / "scripts" / "dist.sh")], check=True, cwd=REPO, capture_output=True)
     # In the README's form (hdfs:///...: the default file system), as users write it.
     uri = f"hdfs:///user/{hadoop.user}/.mediaextract/environment.tar.gz"
     for args in (("-mkdir", "-p", uri.rsplit("/", 1)[0]),
                  ("-put", "-f", str(REPO / "dist" / "environment.tar.gz"), uri)):
-        done = hadoop.fs_shell(*args)
+        done = hadoop.fs_shell(*args, ccache=ccache)
         assert done.returncode == 0, done.stderr[-2000:]
     return uri
 
@@ -54,14 +80,16 @@ def yarn_env(hadoop, environment_uri) -> dict:
     return {**env, **hadoop.spark_env(), "MEDIAEXTRACT_ENVIRONMENT_URI": environment_uri}
 
 
-def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "client", timeout: float = 900):
-    """Run ./spark-submit.sh --master yarn JOB ARGS; return its result and the YARN applications it made.
+def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "client", timeout: float = 900,
+                   spark_options: Sequence[str] = ()):
+    """Run ./spark-submit.sh --master yarn [SPARK_OPTIONS] JOB ARGS; return its result and the YARN
+    applications it made.
 
     In a session of its own: past the timeout (under the tests' 1200 s) the whole group goes,
     the spark-submit JVM (a client-mode driver) with the script, not the script alone."""
     before = {app["id"] for app in hadoop.applications()}
     command = [str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", deploy_mode,
-               *hadoop.submit_options(), job, *args]
+               *hadoop.submit_options(), *spark_options, job, *args]
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           stdin=subprocess.DEVNULL, start_new_session=True) as process:
         try:

@@ -46,6 +46,7 @@ SHIPPED = [
     "mediaextract/governance/writers.py",
     "mediaextract/hadoopfs.py",
     "mediaextract/json_output.py",
+    "mediaextract/kerberos.py",
     "mediaextract/labels.py", "mediaextract/layout.py",
     "mediaextract/limits.py",
     "mediaextract/list_reader.py",
