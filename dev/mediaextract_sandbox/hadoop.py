@@ -255,12 +255,19 @@ class MiniHadoop:
         return ["--num-executors", "2", "--executor-cores", "1", "--executor-memory", "1g",
                 "--driver-memory", "1g", *[a for k, v in confs.items() for a in ("--conf", f"{k}={v}")]]
 
+    def _rest(self, path: str) -> dict:
+        address = self._site("yarn-site.xml")["yarn.resourcemanager.webapp.address"]
+        with urllib.request.urlopen(f"http://{address}/ws/v1/cluster/{path}", timeout=30) as answer:
+            return json.load(answer)
+
     def applications(self) -> list[dict]:
         """Return the ResourceManager's applications (its REST API: id, name, state, finalStatus...)."""
-        address = self._site("yarn-site.xml")["yarn.resourcemanager.webapp.address"]
-        with urllib.request.urlopen(f"http://{address}/ws/v1/cluster/apps", timeout=30) as answer:
-            apps = json.load(answer).get("apps") or {}
+        apps = self._rest("apps").get("apps") or {}
         return apps.get("app") or []
+
+    def application(self, app_id: str) -> dict:
+        """Return the ResourceManager's whole report of one application (REST API apps/<id>)."""
+        return self._rest(f"apps/{app_id}")["app"]
 
     def fs_shell(self, *args: str, user: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
         """Run `hadoop fs ARGS` (Hadoop's FsShell) against this cluster, as `user` if given."""
