@@ -554,11 +554,9 @@ def _secrets(secrets_file: str | None, environ: Mapping[str, str]) -> Secrets:
     return secrets
 
 
-def load_settings(conf_path: str | os.PathLike | None = None,
-                  overrides: Mapping[str, Any] | Iterable[str] = (),
-                  environ: Mapping[str, str] | None = None) -> Settings:
-    """Return validated Settings from the declared defaults, an optional file and overrides."""
-    environ = os.environ if environ is None else environ
+def load_values(conf_path: str | os.PathLike | None = None,
+                overrides: Mapping[str, Any] | Iterable[str] = ()) -> dict[str, Any]:
+    """Return the validated settings (no secrets) from the defaults, an optional file and overrides."""
     values = dict(DEFAULTS)
     if conf_path:
         _apply(values, read_settings_file(conf_path), source=str(conf_path))
@@ -566,6 +564,15 @@ def load_settings(conf_path: str | os.PathLike | None = None,
         overrides = parse_overrides(overrides)
     _apply(values, overrides, source="--set")
     _check_agreement(values)
+    return values
+
+
+def load_settings(conf_path: str | os.PathLike | None = None,
+                  overrides: Mapping[str, Any] | Iterable[str] = (),
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Return validated Settings from the declared defaults, an optional file and overrides."""
+    environ = os.environ if environ is None else environ
+    values = load_values(conf_path, overrides)
     return Settings(values=values, secrets=_secrets(values["secrets_file"], environ))
 
 

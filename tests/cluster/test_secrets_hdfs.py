@@ -63,13 +63,15 @@ def test_a_secrets_file_on_hdfs_is_refused_unless_a_private_file_of_yours(hadoop
     assert str(error.value) == expected_refusal(case, refused[case], hadoop.user)
 
 
+@pytest.mark.parametrize("deploy_mode", ["client", "cluster"])
 def test_a_shared_secrets_file_on_hdfs_is_one_line_and_exit_2_before_any_application(hadoop, sandbox, yarn_env,
-                                                                                      refused):
-    """Through ./spark-submit.sh on YARN (client mode): refused before any application is asked for."""
+                                                                                      refused, deploy_mode):
+    """Through ./spark-submit.sh on YARN: refused before any application is asked for, by the driver
+    in client mode, and on the client before spark-submit in cluster mode (preflight.py)."""
     uri = refused["group-readable"]
     before = {app["id"] for app in hadoop.applications()}
     settings = [a for k, v in sandbox.settings().items() for a in ("--set", f"{k}={v}")]
-    result = subprocess.run([str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", "client",
+    result = subprocess.run([str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", deploy_mode,
                              *hadoop.submit_options(), "check-access", *settings, "--set", f"secrets_file={uri}"],
                             cwd=REPO, env=yarn_env, capture_output=True, text=True, timeout=300,
                             stdin=subprocess.DEVNULL)
