@@ -130,6 +130,7 @@ case "$cluster" in
         export SPARK_HOME
       fi
     fi
+    client_args=("${job_args[@]+"${job_args[@]}"}")  # as the client names its files (preflight)
     # A --conf FILE given to the job is shipped beside it; the job then finds it by base name.
     for ((i = 0; i < ${#job_args[@]}; i++)); do
       if [ "${job_args[$i]}" = "--conf" ] && [ $((i + 1)) -lt ${#job_args[@]} ]; then
@@ -161,6 +162,18 @@ chmod 700 "$log_dir"
 find "$log_dir" -maxdepth 1 -name '*.log' -mtime +"${MEDIAEXTRACT_LOG_KEEP_DAYS:-14}" -delete 2>/dev/null || true
 log="$log_dir/$job-$(date -u +%Y%m%dT%H%M%SZ)-$$.log"
 : >"$log"
+
+# In cluster mode the driver runs in a YARN container, where a refusal would only fail the
+# application: the job's settings, and a secrets file on HDFS, are checked here first
+# (preflight.py: its one line on stdout, the JVM's output in the log).
+if [ "$cluster" -eq 1 ] && [ "$deploy_mode" = "cluster" ]; then
+  set +e
+  checked="$(PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.preflight \
+    "${client_args[@]+"${client_args[@]}"}" 2>>"$log" </dev/null)"
+  rc=$?
+  set -e
+  if [ $rc -ne 0 ]; then echo "${checked##*$'\n'}" >&2; exit $rc; fi
+fi
 
 # spark-submit merges a Python driver's stdout and stderr into its own stdout, so they cannot be
 # told apart once they have passed through it: the driver writes its lines to two named pipes

@@ -305,12 +305,19 @@ class MiniHadoop:
         return subprocess.run([kinit, *lifetime_args, "-kt", str(self.keytab), self.principal], env=env,
                               capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
+    def _rest(self, path: str) -> dict:
+        address = self._site("yarn-site.xml")["yarn.resourcemanager.webapp.address"]
+        with urllib.request.urlopen(f"http://{address}/ws/v1/cluster/{path}", timeout=30) as answer:
+            return json.load(answer)
+
     def applications(self) -> list[dict]:
         """Return the ResourceManager's applications (its REST API: id, name, state, finalStatus...)."""
-        address = self._site("yarn-site.xml")["yarn.resourcemanager.webapp.address"]
-        with urllib.request.urlopen(f"http://{address}/ws/v1/cluster/apps", timeout=30) as answer:
-            apps = json.load(answer).get("apps") or {}
+        apps = self._rest("apps").get("apps") or {}
         return apps.get("app") or []
+
+    def application(self, app_id: str) -> dict:
+        """Return the ResourceManager's whole report of one application (REST API apps/<id>)."""
+        return self._rest(f"apps/{app_id}")["app"]
 
     def fs_shell(self, *args: str, user: str | None = None, ccache: Path | str | None = None,
                  timeout: float = 120) -> subprocess.CompletedProcess:
@@ -322,7 +329,7 @@ class MiniHadoop:
         if user:
             env["HADOOP_USER_NAME"] = user
         krb5 = [self.krb5_java_option] if self.secure else []
-        argv = [str(Path(java_home(), "bin", "java")), "-Xmx256m", "-XX:+UseSerialGC", *krb5,
+        argv = [str(Path(java_home(), "bin", "java")), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *krb5,
                 f"-Dlog4j.configuration=file:{REPO / 'dev' / 'hadoop' / 'log4j.properties'}",
                 "-cp", f"{self.conf_dir}:{CACHE / 'lib'}/*", "org.apache.hadoop.fs.FsShell", *args]
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,

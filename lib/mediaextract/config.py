@@ -490,12 +490,50 @@ def _open_private(path: str | os.PathLike) -> int:
     return fd
 
 
+def on_hadoop(path: str | os.PathLike) -> bool:
+    """Return whether a secrets file is named by a URI (hdfs:///...), read through Hadoop's file
+    system; any other name is a path on this machine, as it always was."""
+    return "://" in str(path)
+
+
+def _read_private(path: str | os.PathLike) -> str:
+    """Return the text of a private file of ours on this machine (refused otherwise)."""
+    with os.fdopen(_open_private(path), "r", encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _read_private_on_hadoop(path: str) -> str:
+    """Return the text of a private file of ours on Hadoop's file system (refused otherwise).
+
+    In YARN's cluster mode the driver runs in a container of some node, where no file of the
+    client's is: a file on HDFS reads the same from the client and from any container."""
+    from .hadoopfs import HadoopFS, java_reason  # a JVM is needed here only
+
+    fs = HadoopFS.before_session()
+    try:
+        info = fs.info(path)
+        if info.is_dir:
+            raise BadInput(f"secrets file {path} is not a regular file")
+        user = fs.user()
+        if info.owner != user:
+            raise BadInput(f"secrets file {path} belongs to {info.owner}, not to you ({user})")
+        # An ACL granting anyone else a read shows in the group bits (its mask), refused here too.
+        if info.mode & 0o077:
+            raise BadInput(f"secrets file {path} is open to group or others "
+                           f"(mode {info.mode:o}): hdfs dfs -chmod 600 {path}")
+        data = fs.read_bytes(path)
+    except BadInput:
+        raise
+    except Exception as error:  # py4j: the file system's FileNotFoundException, AccessControlException
+        raise BadInput(f"cannot read secrets file {path}: {java_reason(error)}") from None
+    return data.decode("utf-8")
+
+
 def read_secrets_file(path: str | os.PathLike) -> dict[str, str]:
     """Return the secrets of a credentials file; refuse a link, a non-file, another's or a shared one."""
-    fd = _open_private(path)
+    reader = _read_private_on_hadoop if on_hadoop(path) else _read_private
     try:
-        with os.fdopen(fd, "r", encoding="utf-8") as handle:
-            tree = yaml.safe_load(handle.read()) or {}
+        tree = yaml.safe_load(reader(path)) or {}  # BadInput from reader: refused, nothing parsed
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         raise BadInput(f"secrets file {path} is not readable YAML") from None
     flat = flatten(tree) if isinstance(tree, Mapping) else {}
@@ -516,11 +554,9 @@ def _secrets(secrets_file: str | None, environ: Mapping[str, str]) -> Secrets:
     return secrets
 
 
-def load_settings(conf_path: str | os.PathLike | None = None,
-                  overrides: Mapping[str, Any] | Iterable[str] = (),
-                  environ: Mapping[str, str] | None = None) -> Settings:
-    """Return validated Settings from the declared defaults, an optional file and overrides."""
-    environ = os.environ if environ is None else environ
+def load_values(conf_path: str | os.PathLike | None = None,
+                overrides: Mapping[str, Any] | Iterable[str] = ()) -> dict[str, Any]:
+    """Return the validated settings (no secrets) from the defaults, an optional file and overrides."""
     values = dict(DEFAULTS)
     if conf_path:
         _apply(values, read_settings_file(conf_path), source=str(conf_path))
@@ -528,6 +564,15 @@ def load_settings(conf_path: str | os.PathLike | None = None,
         overrides = parse_overrides(overrides)
     _apply(values, overrides, source="--set")
     _check_agreement(values)
+    return values
+
+
+def load_settings(conf_path: str | os.PathLike | None = None,
+                  overrides: Mapping[str, Any] | Iterable[str] = (),
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Return validated Settings from the declared defaults, an optional file and overrides."""
+    environ = os.environ if environ is None else environ
+    values = load_values(conf_path, overrides)
     return Settings(values=values, secrets=_secrets(values["secrets_file"], environ))
 
 

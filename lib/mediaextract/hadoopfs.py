@@ -7,6 +7,7 @@ and writers resolve them, so a path means the same thing to both.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import time
@@ -22,6 +23,7 @@ class FileInfo:
     modified_ms: int
     mode: int
     acl: bool = False  # extended ACL entries beyond the mode bits (HDFS)
+    owner: str = ""
 
 
 class HadoopFS:
@@ -31,6 +33,20 @@ class HadoopFS:
         self._jvm = spark.sparkContext._jvm
         self._gateway = spark.sparkContext._gateway
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+
+    @classmethod
+    def before_session(cls) -> "HadoopFS":
+        """Return file operations on the JVM spark-submit started, before any Spark session (no
+        SparkContext, no YARN application), with the Hadoop configuration a session would have
+        (HADOOP_CONF_DIR and spark.hadoop.* settings)."""
+        from pyspark import SparkContext
+
+        SparkContext._ensure_initialized()  # joins spark-submit's JVM (PYSPARK_GATEWAY_PORT)
+        fs = cls.__new__(cls)
+        fs._jvm, fs._gateway = SparkContext._jvm, SparkContext._gateway
+        spark_conf = fs._jvm.org.apache.spark.SparkConf()  # spark-submit's settings, from system properties
+        fs._conf = fs._jvm.org.apache.spark.deploy.SparkHadoopUtil.get().newConfiguration(spark_conf)
+        return fs
 
     def _path(self, path: str):
         return self._jvm.org.apache.hadoop.fs.Path(path)
@@ -189,7 +205,8 @@ class HadoopFS:
     def _info(status) -> FileInfo:
         return FileInfo(path=str(status.getPath().toString()), is_dir=bool(status.isDirectory()),
                         size=int(status.getLen()), modified_ms=int(status.getModificationTime()),
-                        mode=int(status.getPermission().toShort()) & 0o7777, acl=bool(status.hasAcl()))
+                        mode=int(status.getPermission().toShort()) & 0o7777, acl=bool(status.hasAcl()),
+                        owner=str(status.getOwner()))
 
     def list(self, path: str) -> list[FileInfo]:
         """Return the entries directly under path ([] when it does not exist)."""
@@ -258,6 +275,21 @@ class HadoopFS:
                 yield entry
                 if entry.is_dir:
                     pending.append(status.getPath())
+
+
+def java_reason(error: Exception) -> str:
+    """Return why a file system call failed, in one line: a missing file or a refusal in the
+    words a local one uses, else the Java exception's own first line."""
+    java = getattr(error, "java_exception", None)  # py4j's Py4JJavaError
+    if java is None:
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    name = str(java.getClass().getName())
+    if name.endswith("FileNotFoundException"):
+        return os.strerror(errno.ENOENT)
+    if name.endswith("AccessControlException"):
+        return os.strerror(errno.EACCES)
+    message = str(java.getMessage() or "")
+    return f"{name.rsplit('.', 1)[-1]}: {message.splitlines()[0] if message else ''}".rstrip(": ")
 
 
 def _write_fd(fd: int, data: bytes, mode: int) -> None:

@@ -81,9 +81,9 @@ def yarn_env(hadoop, environment_uri) -> dict:
 
 
 def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "client", timeout: float = 900,
-                   spark_options: Sequence[str] = ()):
+                   spark_options: Sequence[str] = (), watch=None):
     """Run ./spark-submit.sh --master yarn [SPARK_OPTIONS] JOB ARGS; return its result and the YARN
-    applications it made.
+    applications it made. A watch (leaks.Watch) polls while it runs, and is stopped when it ends.
 
     In a session of its own: past the timeout (under the tests' 1200 s) the whole group goes,
     the spark-submit JVM (a client-mode driver) with the script, not the script alone."""
@@ -92,12 +92,17 @@ def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "
                *hadoop.submit_options(), *spark_options, job, *args]
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           stdin=subprocess.DEVNULL, start_new_session=True) as process:
+        if watch is not None:
+            watch.start()
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except BaseException:  # our timeout, pytest-timeout's, Ctrl-C: nothing of it may outlive the test
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             raise
+        finally:
+            if watch is not None:
+                watch.stop()
     result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     return result, applications_since(hadoop, before)
 
@@ -124,6 +129,18 @@ def assert_succeeded_on_yarn(result, made: list[dict]) -> None:
 
 
 @pytest.fixture(scope="session")
+def hdfs_secrets_file(hadoop, sandbox) -> str:
+    """The sandbox's secrets put on HDFS as the README says: created 0600 (umask 077), so that it
+    is never readable by others, not even between a put and a chmod."""
+    uri = f"hdfs:///user/{hadoop.user}/.mediaextract/secrets.yaml"
+    for args in (("-mkdir", "-p", uri.rsplit("/", 1)[0]),
+                 ("-D", "fs.permissions.umask-mode=077", "-put", "-f", str(sandbox.credentials_path), uri)):
+        done = hadoop.fs_shell(*args)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return uri
+
+
+@pytest.fixture(scope="session")
 def output_root(hadoop, spark):
     """An output root on HDFS that other users may list (0755), so that only a data set's own modes
     keep them out of it."""
@@ -136,9 +153,10 @@ def output_root(hadoop, spark):
     return root
 
 
-def extract_settings(sandbox, root: str) -> list[str]:
-    """Return the --set pairs of a job on the sandbox writing under root (extract, scheduled)."""
-    pairs = {**sandbox.settings(), "catalog.partitions": 2, "output.root": root}
+def extract_settings(sandbox, root: str, **overrides) -> list[str]:
+    """Return the --set pairs of a job on the sandbox writing under root (extract, scheduled),
+    with dotted overrides (secrets_file=...)."""
+    pairs = {**sandbox.settings(), "catalog.partitions": 2, "output.root": root, **overrides}
     return [a for key, value in pairs.items() for a in ("--set", f"{key}={value}")]
 
 

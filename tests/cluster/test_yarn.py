@@ -3,6 +3,7 @@ shipping the package and the packed environment, writing the data set to HDFS.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from mediaextract.digest import sha1_base36
 from mediaextract.hadoopfs import HadoopFS
 
 from ..conftest import REPO
+from . import leaks
 from .conftest import assert_succeeded_on_yarn, extract_settings, submit_on_yarn
 
 pytestmark = pytest.mark.timeout(1200)
@@ -59,19 +61,40 @@ def test_extract_in_client_mode_writes_a_private_data_set_to_hdfs(hadoop, spark,
     assert_private(hadoop, spark, output)
 
 
-def test_extract_in_cluster_mode_reads_lists_from_hdfs_and_writes_a_private_data_set(hadoop, spark, sandbox, truth,
-                                                                                     list_paths, output_root, yarn_env):
-    """The driver runs in YARN's application master; the lists are on HDFS, named by a directory."""
+def test_extract_in_cluster_mode_reads_lists_and_secrets_from_hdfs_and_writes_a_private_data_set(
+        hadoop, spark, sandbox, truth, list_paths, output_root, yarn_env, hdfs_secrets_file, tmp_path):
+    """The driver runs in YARN's application master; the lists are on HDFS, named by a directory, and
+    so are the secrets (secrets_file on HDFS). No secret value shows in any command line or container
+    environment while it runs, nor in the container logs, YARN's report or Spark's event log after."""
     fs = HadoopFS(spark)
     lists = f"{hadoop.home}/lists"
     for path in map(Path, list_paths):
         fs.write_bytes(f"{lists}/{path.name}", path.read_bytes())
     output = f"{output_root}/cluster"
-    result, made = submit_on_yarn(hadoop, yarn_env, "extract", *extract_settings(sandbox, output_root),
-                                  "--output", output, lists + "/", deploy_mode="cluster")
+    events = tmp_path / "events"
+    events.mkdir(mode=0o700)
+    secrets = leaks.secret_values(sandbox.credentials_path)
+    watch = leaks.Watch(hadoop, secrets)
+    result, made = submit_on_yarn(
+        hadoop, yarn_env, "extract", *extract_settings(sandbox, output_root, secrets_file=hdfs_secrets_file),
+        "--output", output, lists + "/", deploy_mode="cluster", watch=watch,
+        spark_options=("--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir=file://{events}",
+                       "--conf", "spark.eventLog.compress=false"))
     assert_succeeded_on_yarn(result, made)
     assert_extracted_as_the_ground_truth(spark, output, truth)
     assert_private(hadoop, spark, output)
+
+    # Each place was looked at while it held something: else finding nothing proves nothing.
+    app_id = made[0]["id"]
+    logs = leaks.container_log_files(hadoop, app_id)
+    event_logs = [p for p in events.rglob("*") if p.is_file() and p.name.startswith("events_")]
+    assert watch.samples > 10 and watch.container_pids and watch.launch_scripts, \
+        (watch.samples, watch.container_pids, watch.launch_scripts)
+    assert any(p.name == "stderr" for p in logs) and any(p.name == "launch_container.sh" for p in logs), logs
+    assert len(event_logs) == 1 and b"SparkListenerApplicationEnd" in event_logs[0].read_bytes(), event_logs
+    assert sorted(watch.seen) == []
+    assert leaks.files_holding(logs + event_logs, secrets) == []
+    assert leaks.found_in(json.dumps(hadoop.application(app_id)), secrets) == []
 
 
 @pytest.mark.parametrize("uri", ["/srv/environment.tar.gz", "file:///srv/environment.tar.gz",

@@ -56,6 +56,7 @@ SHIPPED = [
     "mediaextract/names.py",
     "mediaextract/pipeline.py",
     "mediaextract/png_vips.py",
+    "mediaextract/preflight.py",
     "mediaextract/render_guard.py",
     "mediaextract/report.py",
     "mediaextract/report_html.py",
