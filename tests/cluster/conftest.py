@@ -54,14 +54,16 @@ def yarn_env(hadoop, environment_uri) -> dict:
     return {**env, **hadoop.spark_env(), "MEDIAEXTRACT_ENVIRONMENT_URI": environment_uri}
 
 
-def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "client", timeout: float = 900):
-    """Run ./spark-submit.sh --master yarn JOB ARGS; return its result and the YARN applications it made.
+def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "client", timeout: float = 900,
+                   spark_options: tuple[str, ...] = ()):
+    """Run ./spark-submit.sh --master yarn [SPARK_OPTIONS] JOB ARGS; return its result and the YARN
+    applications it made.
 
     In a session of its own: past the timeout (under the tests' 1200 s) the whole group goes,
     the spark-submit JVM (a client-mode driver) with the script, not the script alone."""
     before = {app["id"] for app in hadoop.applications()}
     command = [str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", deploy_mode,
-               *hadoop.submit_options(), job, *args]
+               *hadoop.submit_options(), *spark_options, job, *args]
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           stdin=subprocess.DEVNULL, start_new_session=True) as process:
         try:
