@@ -29,7 +29,7 @@ from mediaextract_sandbox.proxy import FaultProxy, Reset
 
 from ..conftest import REPO, sandbox_settings
 from ..integration.test_extract_caps import Holding, swift_port
-from .conftest import FINAL_STATES, applications_since, assert_succeeded_on_yarn, extract_settings, submit_on_yarn
+from .conftest import applications_since, assert_succeeded_on_yarn, extract_settings, submit_on_yarn
 from .test_yarn import assert_extracted_as_the_ground_truth
 
 pytestmark = pytest.mark.timeout(1200)
@@ -199,55 +199,6 @@ def test_a_run_on_yarn_into_hdfs_gives_the_items_of_a_local_run(spark, client_ex
     assert_same_items(spark, output, local_items)
 
 
-# -- an executor's container killed mid-fetch -------------------------------------------------------
-
-def test_an_executor_killed_mid_fetch_loses_nothing_and_stays_within_the_cap_with_speculation_forced_off(
-        hadoop, spark, sandbox, truth, list_paths, output_root, yarn_env, local_items, tmp_path):
-    """One submit for two things: the killed container, and speculation asked for where
-    spark-submit.sh cannot see it (a JVM system property), which the session forces off."""
-    events_dir = tmp_path / "events"
-    events_dir.mkdir()
-    output = f"{output_root}/executor-killed"
-    trap = Trap(HOLD_S)
-    env = {**yarn_env, "SPARK_SUBMIT_OPTS": "-Dspark.speculation=true"}
-    with FaultProxy("127.0.0.1", swift_port(sandbox), fault_for=trap) as proxy, \
-            concurrent.futures.ThreadPoolExecutor(1) as pool:
-        settings = [*extract_settings(sandbox, output_root), "--set", f"storage.endpoint={proxy.endpoint}",
-                    "--set", f"fetch.max_connections={CAP}", "--set", "fetch.connections_per_executor=2"]
-        run = pool.submit(submit_on_yarn, hadoop, env, "extract", *settings, "--output", output,
-                          *[f"file://{p}" for p in list_paths], spark_options=event_log_options(events_dir))
-        try:
-            while not trap.caught.wait(1):
-                assert not run.done(), run.result()[0].stderr[-3000:]
-            port = proxy.client_port(trap.conn_id)
-            processes = containers(hadoop)
-            holder = holder_of(processes, socket_inodes(port, proxy.port))
-            assert holder in processes, (port, processes)  # an executor's, not the client-mode driver
-            container = processes[holder]
-            killed_executor = executor_id(pid for pid, name in processes.items() if name == container)
-            kill_container(hadoop, container)
-        finally:
-            trap.release.set()
-        result, made = run.result()
-    assert proxy.errors == []
-    assert_succeeded_on_yarn(result, made)
-
-    events = read_events(events_dir)
-    removed = [e for e in events if e["Event"] == "SparkListenerExecutorRemoved"]
-    assert killed_executor in {e["Executor ID"] for e in removed}
-    lost = [e for e in events if e["Event"] == "SparkListenerTaskEnd"
-            and e["Task Info"]["Executor ID"] == killed_executor and e["Task End Reason"]["Reason"] != "Success"]
-    assert lost, [e["Task End Reason"] for e in events if e["Event"] == "SparkListenerTaskEnd"][:5]
-    assert spark_properties(events)["spark.speculation"] == "false"
-
-    assert 1 <= trap.peak <= CAP
-    # Each found object fetched once, but the trapped one twice: its task (one thread: at most
-    # CAP tasks at once) ran again elsewhere.
-    assert trap.seen == truth["totals"]["found"] + 1
-    assert_extracted_as_the_ground_truth(spark, output, truth)
-    assert_same_items(spark, output, local_items)
-
-
 # -- speculation -----------------------------------------------------------------------------------
 
 SPECULATION_ON = "spark.speculation=TRUE"
@@ -275,36 +226,68 @@ def test_speculation_asked_for_is_refused_before_any_yarn_application(hadoop, ya
     assert applications_since(hadoop, before, deadline_s=0) == []
 
 
-# -- the driver killed ----------------------------------------------------------------------------
+# -- the driver killed, then an executor ----------------------------------------------------------
 
 def committed(fs: HadoopFS, paths: Paths) -> list[str]:
     return dataset.committed_batches(fs, paths) if fs.exists(paths.work) else []
 
 
-def test_the_driver_killed_in_cluster_mode_fails_the_application_and_a_rerun_resumes(
-        hadoop, spark, sandbox, truth, list_paths, output_root, yarn_env):
-    """spark.yarn.maxAppAttempts is 1 (MiniHadoop.submit_options): the killed driver is not started
-    again by YARN, so the application fails and the user's re-run resumes."""
+def kill_the_driver_after_a_committed_batch(hadoop, fs: HadoopFS, paths: Paths, run, before: set[str]) -> str:
+    """Waits for the first committed batch of the cluster-mode run, SIGKILLs its driver (the
+    application master's container) and gives the application's id."""
+    wait_for(lambda: committed(fs, paths) or run.done(), "the first committed batch", DEADLINE_S)
+    assert not run.done(), run.result()[0].stderr[-3000:]
+    app = next(a["id"] for a in hadoop.applications() if a["id"] not in before)
+    driver = "container_" + app.removeprefix("application_") + "_01_000001"
+    assert driver in containers(hadoop).values()
+    kill_container(hadoop, driver)
+    return app
+
+
+def kill_the_executor_of_the_trapped_get(hadoop, proxy: FaultProxy, trap: Trap, run) -> str:
+    """Waits until the trap holds a GET, SIGKILLs the container of the process waiting for it
+    (an executor's: neither the driver nor its application master fetches) and gives the executor's id."""
+    try:
+        while not trap.caught.wait(1):
+            assert not run.done(), run.result()[0].stderr[-3000:]
+        port = proxy.client_port(trap.conn_id)
+        processes = containers(hadoop)
+        holder = holder_of(processes, socket_inodes(port, proxy.port))
+        assert holder in processes, (port, processes)
+        container = processes[holder]
+        killed = executor_id(pid for pid, name in processes.items() if name == container)
+        kill_container(hadoop, container)
+        return killed
+    finally:
+        trap.release.set()
+
+
+def test_the_driver_killed_fails_the_application_and_a_rerun_resumes_losing_nothing_to_a_killed_executor(
+        hadoop, spark, sandbox, truth, list_paths, output_root, yarn_env, local_items, tmp_path):
+    """In cluster mode. The driver killed after a committed batch: spark.yarn.maxAppAttempts is 1
+    (MiniHadoop.submit_options), so YARN does not start it again, the application fails, and the
+    user's re-run resumes. In that re-run (one submit for three things) an executor's container is
+    killed mid-GET, and speculation is asked for where spark-submit.sh cannot see it (a JVM system
+    property in SPARK_SUBMIT_OPTS): the session forces it off."""
     fs = HadoopFS(spark)
-    lists = f"{hadoop.home}/lists-driver-killed"
+    lists = f"{hadoop.home}/lists-killed"
     for path in map(Path, list_paths):
         fs.write_bytes(f"{lists}/{path.name}", path.read_bytes())
-    output = f"{output_root}/driver-killed"
+    output = f"{output_root}/killed"
     paths = Paths(output)
     found = truth["totals"]["found"]
+    events_dir = tmp_path / "events"
+    events_dir.mkdir()
+    trap = Trap(HOLD_S)
     with FaultProxy("127.0.0.1", swift_port(sandbox), latency_s=0.2) as proxy, \
             concurrent.futures.ThreadPoolExecutor(1) as pool:
-        # Originals only: thumbnails cost CPU and have nothing to do with resuming.
+        # The settings of the local run (but for the caps and small batches, which change no item).
         args = ["extract", *extract_settings(sandbox, output_root), "--set", f"storage.endpoint={proxy.endpoint}",
-                "--set", "fetch.batch_rows=5", "--set", "output.content=originals", "--output", output, lists + "/"]
+                "--set", f"fetch.max_connections={CAP}", "--set", "fetch.connections_per_executor=2",
+                "--set", "fetch.batch_rows=5", "--output", output, lists + "/"]
         before = {app["id"] for app in hadoop.applications()}
         run = pool.submit(submit_on_yarn, hadoop, yarn_env, *args, deploy_mode="cluster")
-        wait_for(lambda: committed(fs, paths) or run.done(), "the first committed batch", DEADLINE_S)
-        assert not run.done(), run.result()[0].stderr[-3000:]
-        app = next(a["id"] for a in hadoop.applications() if a["id"] not in before)
-        driver = "container_" + app.removeprefix("application_") + "_01_000001"
-        assert driver in containers(hadoop).values()
-        kill_container(hadoop, driver)
+        app = kill_the_driver_after_a_committed_batch(hadoop, fs, paths, run, before)
         result, made = run.result()
         assert result.returncode != 0
         assert [(a["id"], a["state"]) for a in made] in ([(app, "FAILED")], [(app, "KILLED")]), made
@@ -314,16 +297,32 @@ def test_the_driver_killed_in_cluster_mode_fails_the_application_and_a_rerun_res
                  "the application's containers to end", GONE_S)
         wait_for(lambda: proxy.in_flight == 0, "the killed run's requests to end", GONE_S)
         assert not fs.exists(paths.items)
-        kept = committed(fs, paths)
-        ok_kept = sum(dataset.read_items(spark, path).where(f"status = '{statuses.OK}'").count() for path in kept)
+        ok_kept = sum(dataset.read_items(spark, path).where(f"status = '{statuses.OK}'").count()
+                      for path in committed(fs, paths))
         assert 0 < ok_kept < truth["totals"]["ok"]
 
         proxy.latency_s = 0.0
+        proxy.fault_for = trap
         proxy.reset_stats()
-        again, made = submit_on_yarn(hadoop, yarn_env, *args, deploy_mode="cluster")
+        run = pool.submit(submit_on_yarn, hadoop, {**yarn_env, "SPARK_SUBMIT_OPTS": "-Dspark.speculation=true"},
+                          *args, deploy_mode="cluster", spark_options=event_log_options(events_dir))
+        killed_executor = kill_the_executor_of_the_trapped_get(hadoop, proxy, trap, run)
+        again, made = run.result()
     assert proxy.errors == []
     assert_succeeded_on_yarn(again, made)
-    # The committed batches were reused: only the rest was fetched.
-    assert sum(r.method == "GET" for r in proxy.log) == found - ok_kept
+
+    events = read_events(events_dir)
+    removed = [e for e in events if e["Event"] == "SparkListenerExecutorRemoved"]
+    assert killed_executor in {e["Executor ID"] for e in removed}
+    lost = [e for e in events if e["Event"] == "SparkListenerTaskEnd"
+            and e["Task Info"]["Executor ID"] == killed_executor and e["Task End Reason"]["Reason"] != "Success"]
+    assert lost, [e["Task End Reason"] for e in events if e["Event"] == "SparkListenerTaskEnd"][:5]
+    assert spark_properties(events)["spark.speculation"] == "false"
+
+    assert 1 <= trap.peak <= CAP
+    # The committed batches were reused: only the rest was fetched, each object once but the
+    # trapped one, twice: its task (one thread: at most CAP tasks at once) ran again elsewhere.
+    assert trap.seen == found - ok_kept + 1
     assert_extracted_as_the_ground_truth(spark, output, truth)
+    assert_same_items(spark, output, local_items)
     assert fs.exists(f"{output}/_SUCCESS") and not fs.exists(paths.work)
