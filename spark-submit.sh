@@ -46,6 +46,20 @@ refuse_speculation() {
     exit 2
   fi
 }
+# The same in a properties file spark-submit reads (--properties-file, spark-defaults.conf): Java's
+# "key value", "key=value" or "key: value" lines.
+refuse_speculation_in() {
+  [ -f "$1" ] || return 0
+  local line value
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ "$line" =~ ^[[:space:]]*spark\.speculation([[:space:]]*[=:][[:space:]]*|[[:space:]]+)(.*)$ ]] || continue
+    value="${BASH_REMATCH[2]%"${BASH_REMATCH[2]##*[![:space:]]}"}"
+    if [ "${value,,}" != "false" ]; then
+      echo "mediaextract: error: spark.speculation=$value in $1 refused: speculative tasks would fetch objects twice" >&2
+      exit 2
+    fi
+  done <"$1"
+}
 
 master="local[*]"
 deploy_mode="client"
@@ -64,8 +78,12 @@ for ((i = 0; i < ${#spark_opts[@]}; i++)); do
       refuse_speculation "$setting"
       # Ours (below) would replace it: spark-submit keeps one --driver-java-options, the last.
       case "$setting" in spark.driver.extraJavaOptions=*) driver_java_options="${setting#*=}" ;; esac ;;
+    --properties-file) refuse_speculation_in "${spark_opts[$((i + 1))]:-}" ;;
+    --properties-file=*) refuse_speculation_in "${spark_opts[$i]#--properties-file=}" ;;
   esac
 done
+# Read by spark-submit unless --properties-file is given (and with it, given --load-spark-defaults).
+refuse_speculation_in "${SPARK_CONF_DIR:-${SPARK_HOME:-/nonexistent}/conf}/spark-defaults.conf"
 has_master=0
 for o in "${spark_opts[@]+"${spark_opts[@]}"}"; do case "$o" in --master|--master=*) has_master=1 ;; esac; done
 [ $has_master -eq 1 ] || spark_opts=(--master "$master" "${spark_opts[@]+"${spark_opts[@]}"}")

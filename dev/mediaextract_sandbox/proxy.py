@@ -912,6 +912,15 @@ class FaultProxy:
         with self._lock:
             return self._in_flight
 
+    def client_port(self, conn_id: int) -> Optional[int]:
+        """Gives the client's port of an open connection (to find the process that holds it), else None."""
+        with self._lock:
+            conn = self._conns.get(conn_id)
+        try:
+            return conn.sock.getpeername()[1] if conn is not None else None
+        except OSError:
+            return None
+
     @property
     def log(self) -> list[RequestRecord]:
         """Finished requests, in the order they finished."""

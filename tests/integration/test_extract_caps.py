@@ -68,13 +68,17 @@ class Holding:
             if self.held >= 2:
                 self.second_arrived.set()
         try:
-            if first and self.first_waits_for_second:
-                self.second_arrived.wait(DEADLINE_S)
-            time.sleep(self.seconds)  # the server's think time, not a synchronisation
+            self.hold(request, first)
         finally:
             with self._lock:
                 self.held -= 1
         return None
+
+    def hold(self, request, first: bool) -> None:
+        """Holds one GET while it is counted (a subclass may hold some longer)."""
+        if first and self.first_waits_for_second:
+            self.second_arrived.wait(DEADLINE_S)
+        time.sleep(self.seconds)  # the server's think time, not a synchronisation
 
 
 def gets_after_close(proxy: FaultProxy) -> list:
