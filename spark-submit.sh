@@ -66,9 +66,9 @@ deploy_mode="client"
 driver_java_options=""
 for ((i = 0; i < ${#spark_opts[@]}; i++)); do
   case "${spark_opts[$i]}" in
-    --master) master="${spark_opts[$((i + 1))]}" ;;
+    --master) master="${spark_opts[$((i + 1))]:-}" ;;
     --master=*) master="${spark_opts[$i]#--master=}" ;;
-    --deploy-mode) deploy_mode="${spark_opts[$((i + 1))]}" ;;
+    --deploy-mode) deploy_mode="${spark_opts[$((i + 1))]:-}" ;;
     --deploy-mode=*) deploy_mode="${spark_opts[$i]#--deploy-mode=}" ;;
     --driver-java-options) driver_java_options="${spark_opts[$((i + 1))]:-}" ;;
     --driver-java-options=*) driver_java_options="${spark_opts[$i]#--driver-java-options=}" ;;
@@ -76,6 +76,7 @@ for ((i = 0; i < ${#spark_opts[@]}; i++)); do
       setting="${spark_opts[$i]#--conf=}"
       [ "$setting" != "${spark_opts[$i]}" ] || setting="${spark_opts[$((i + 1))]:-}"
       refuse_speculation "$setting"
+      case "$setting" in spark.submit.deployMode=*) deploy_mode="${setting#*=}" ;; esac
       # Ours (below) would replace it: spark-submit keeps one --driver-java-options, the last.
       case "$setting" in spark.driver.extraJavaOptions=*) driver_java_options="${setting#*=}" ;; esac ;;
     --properties-file) refuse_speculation_in "${spark_opts[$((i + 1))]:-}" ;;
@@ -84,6 +85,10 @@ for ((i = 0; i < ${#spark_opts[@]}; i++)); do
 done
 # Read by spark-submit unless --properties-file is given (and with it, given --load-spark-defaults).
 refuse_speculation_in "${SPARK_CONF_DIR:-${SPARK_HOME:-/nonexistent}/conf}/spark-defaults.conf"
+if [ -z "$master" ] || { [ "$deploy_mode" != "client" ] && [ "$deploy_mode" != "cluster" ]; }; then
+  echo "mediaextract: error: --master needs a value and --deploy-mode is client or cluster (master '$master', deploy mode '$deploy_mode')" >&2
+  exit 2
+fi
 has_master=0
 for o in "${spark_opts[@]+"${spark_opts[@]}"}"; do case "$o" in --master|--master=*) has_master=1 ;; esac; done
 [ $has_master -eq 1 ] || spark_opts=(--master "$master" "${spark_opts[@]+"${spark_opts[@]}"}")
@@ -167,7 +172,28 @@ command=("$SPARK_SUBMIT" "${spark_opts[@]}" "${extra[@]}" "$script" "${job_args[
 # --verbose keeps all of it on the console instead.
 verbose=0
 for a in "${job_args[@]+"${job_args[@]}"}"; do [ "$a" = "--verbose" ] && verbose=1; done
-[ $verbose -eq 0 ] || exec "${command[@]}"
+
+# In cluster mode the driver runs in a YARN container, where a refusal would only fail the
+# application: the job's settings, and a secrets file on HDFS, are checked here first
+# (preflight.py: its one line on stdout; the JVM's output in the run's log, or on the console
+# with --verbose).
+preflight() {
+  [ "$cluster" -eq 1 ] && [ "$deploy_mode" = "cluster" ] || return 0
+  local checked rc
+  set +e
+  checked="$(PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.preflight \
+    "${client_args[@]+"${client_args[@]}"}" 2>>"$1" </dev/null)"
+  rc=$?
+  set -e
+  [ $rc -eq 0 ] && return 0
+  checked="${checked##*$'\n'}"
+  echo "${checked:-mediaextract: error: the settings could not be checked before submitting (see $2)}" >&2
+  exit $rc
+}
+if [ $verbose -eq 1 ]; then
+  preflight /dev/stderr "the output above"
+  exec "${command[@]}"
+fi
 
 log_dir="${MEDIAEXTRACT_LOG_DIR:-$here/logs}"
 umask 077
@@ -180,18 +206,7 @@ chmod 700 "$log_dir"
 find "$log_dir" -maxdepth 1 -name '*.log' -mtime +"${MEDIAEXTRACT_LOG_KEEP_DAYS:-14}" -delete 2>/dev/null || true
 log="$log_dir/$job-$(date -u +%Y%m%dT%H%M%SZ)-$$.log"
 : >"$log"
-
-# In cluster mode the driver runs in a YARN container, where a refusal would only fail the
-# application: the job's settings, and a secrets file on HDFS, are checked here first
-# (preflight.py: its one line on stdout, the JVM's output in the log).
-if [ "$cluster" -eq 1 ] && [ "$deploy_mode" = "cluster" ]; then
-  set +e
-  checked="$(PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.preflight \
-    "${client_args[@]+"${client_args[@]}"}" 2>>"$log" </dev/null)"
-  rc=$?
-  set -e
-  if [ $rc -ne 0 ]; then echo "${checked##*$'\n'}" >&2; exit $rc; fi
-fi
+preflight "$log" "$log"
 
 # spark-submit merges a Python driver's stdout and stderr into its own stdout, so they cannot be
 # told apart once they have passed through it: the driver writes its lines to two named pipes

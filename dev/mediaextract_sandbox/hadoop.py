@@ -245,7 +245,9 @@ class MiniHadoop:
         if self.secure:
             # The KDC's krb5.conf, not /etc/krb5.conf: for the spark-submit JVM (a client-mode
             # driver) and for MIT's kinit and klist. The containers get it from submit_options().
-            env.update(SPARK_SUBMIT_OPTS=self.krb5_java_option, KRB5_CONFIG=str(self.krb5_conf))
+            # Added to the caller's options (the tests' JIT option), not in their place.
+            submit_opts = " ".join(filter(None, (os.environ.get("SPARK_SUBMIT_OPTS"), self.krb5_java_option)))
+            env.update(SPARK_SUBMIT_OPTS=submit_opts, KRB5_CONFIG=str(self.krb5_conf))
         return env
 
     def submit_options(self) -> list[str]:

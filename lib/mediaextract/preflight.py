@@ -14,16 +14,21 @@ import sys
 from typing import Sequence
 
 from .config import load_values, on_hadoop, read_secrets_file
-from .errors import EXIT_BUG, MediaextractError
+from .errors import EXIT_BUG, BadInput, MediaextractError
 
 
 def settings_args(argv: Sequence[str]) -> tuple[str | None, list[str]]:
-    """Return the --conf file and the --set pairs among a job's arguments (the rest is the job's)."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    """Return the --conf file and the --set pairs among a job's arguments (the rest is the job's);
+    --files is catalog.files, as the job takes it (cli.settings_from_args)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     parser.add_argument("--conf")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    args, _ = parser.parse_known_args(list(argv))
-    return args.conf, args.overrides
+    parser.add_argument("--files")
+    try:
+        args, _ = parser.parse_known_args(list(argv))
+    except argparse.ArgumentError as error:  # argparse would print its usage and exit: one line instead
+        raise BadInput(str(error)) from None
+    return args.conf, [*args.overrides, *([f"catalog.files={args.files}"] if args.files else [])]
 
 
 def check(argv: Sequence[str]) -> None:

@@ -93,6 +93,7 @@ def submit_on_yarn(hadoop, env: dict, job: str, *args: str, deploy_mode: str = "
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           stdin=subprocess.DEVNULL, start_new_session=True) as process:
         if watch is not None:
+            watch.session = process.pid  # its own session: the script, spark-submit, a client-mode driver
             watch.start()
         try:
             stdout, stderr = process.communicate(timeout=timeout)

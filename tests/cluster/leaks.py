@@ -1,7 +1,9 @@
 """Where a secret could show during and after a run on the minicluster, looked at for its values.
 
-During the run a thread polls what any local user can see (every command line, as `ps` shows it)
-and what the containers were given (each container process's environment, each
+During the run a thread polls what any local user can see of the run's processes (the command
+lines, as `ps` shows them, of the submit's session and of the YARN containers: not of every process
+on the machine, where any command line may hold a short string such as the sandbox's key) and
+what the containers were given (each container process's environment, each
 `launch_container.sh` while it exists); after it, every file of the application's container
 logs, the ResourceManager's report of the application and Spark's event log are read.
 """
@@ -40,6 +42,8 @@ class Watch(threading.Thread):
         self.hadoop, self.secrets = hadoop, secrets
         self.seen: set[tuple[str, str]] = set()
         self.samples = 0             # ps listings looked at
+        self.session: int | None = None  # the submit's session id (submit_on_yarn sets it)
+        self.session_lines = 0       # command lines of the submit's session looked at
         self.container_pids: set[int] = set()
         self.launch_scripts: set[str] = set()
         self._stopping = threading.Event()
@@ -55,11 +59,17 @@ class Watch(threading.Thread):
         self.look()  # once more after the last poll
 
     def look(self) -> None:
-        listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+        # The processes working in a container's directory (not the launcher, whose is base).
+        containers = {pid for pid in self.hadoop.leftovers() if pid != self.hadoop.pid}
+        listing = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True).stdout
         self.samples += 1
         for line in listing.splitlines():
-            self._note(f"ps: {line.strip()[:200]}", line)
-        for pid in self.hadoop.leftovers():  # the processes working in a container's directory
+            pid, sid, _ = (line.split(None, 2) + ["", ""])[:3]
+            if int(sid) == self.session:
+                self.session_lines += 1
+            if int(sid) == self.session or int(pid) in containers:
+                self._note(f"ps: {line.strip()[:200]}", line)
+        for pid in containers:
             self.container_pids.add(pid)
             self._note_file(f"environment of container process {pid}", Path(f"/proc/{pid}/environ"))
         for local in nm_dirs(self.hadoop, "local"):

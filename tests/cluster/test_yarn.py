@@ -88,8 +88,8 @@ def test_extract_in_cluster_mode_reads_lists_and_secrets_from_hdfs_and_writes_a_
     app_id = made[0]["id"]
     logs = leaks.container_log_files(hadoop, app_id)
     event_logs = [p for p in events.rglob("*") if p.is_file() and p.name.startswith("events_")]
-    assert watch.samples > 10 and watch.container_pids and watch.launch_scripts, \
-        (watch.samples, watch.container_pids, watch.launch_scripts)
+    assert watch.samples > 10 and watch.session_lines and watch.container_pids and watch.launch_scripts, \
+        (watch.samples, watch.session_lines, watch.container_pids, watch.launch_scripts)
     assert any(p.name == "stderr" for p in logs) and any(p.name == "launch_container.sh" for p in logs), logs
     assert len(event_logs) == 1 and b"SparkListenerApplicationEnd" in event_logs[0].read_bytes(), event_logs
     assert sorted(watch.seen) == []

@@ -28,3 +28,12 @@ def test_a_plain_secrets_file_is_left_to_the_node_the_driver_runs_on(tmp_path):
 def test_a_secret_in_the_settings_is_refused_before_submitting():
     with pytest.raises(BadInput, match="is a secret"):
         preflight.check(["--set", "catalog.password=p"])
+
+
+def test_a_job_option_without_its_value_is_one_line_not_argparses_usage(capsys):
+    assert preflight.main(["lists/", "--set"]) == 2
+    assert capsys.readouterr().out.splitlines() == ["mediaextract: error: argument --set: expected one argument"]
+
+
+def test_files_is_catalog_files_as_the_job_takes_it():
+    assert preflight.settings_args(["--files", "live", "lists/"]) == (None, ["catalog.files=live"])

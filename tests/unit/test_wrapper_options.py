@@ -44,3 +44,12 @@ def test_no_kerberos_ticket_stops_the_wrapper_before_spark_submit(tmp_path):
                                   KRB5CCNAME=str(tmp_path / "no-ticket"))
     assert result.returncode == 2 and result.stdout == "" and not written.exists()
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("mediaextract: error: Kerberos: ")
+
+
+def test_a_master_without_its_value_or_an_unknown_deploy_mode_is_one_line_before_spark_submit(tmp_path):
+    for given in (["--master"], ["--master", "yarn", "--deploy-mode", "remote"],
+                  ["--conf", "spark.submit.deployMode=nowhere"]):
+        result, written = run_wrapper(tmp_path, *given, "status")
+        assert result.returncode == 2 and result.stdout == "" and not written.exists(), (given, result.stderr)
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("mediaextract: error: --master "), \
+            (given, result.stderr)
