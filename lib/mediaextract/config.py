@@ -19,6 +19,7 @@ import math
 import os
 import stat
 import sys
+import urllib.parse
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -492,13 +493,21 @@ def _open_private(path: str | os.PathLike) -> int:
 
 def on_hadoop(path: str | os.PathLike) -> bool:
     """Return whether a secrets file is named by a URI (hdfs:///...), read through Hadoop's file
-    system; any other name is a path on this machine, as it always was."""
-    return "://" in str(path)
+    system; any other name, file:// URIs included, is a path on this machine, as it always was
+    (and gets the local checks: no link followed, what is read is what was checked)."""
+    text = str(path)
+    return "://" in text and not text.lower().startswith("file:")
+
+
+def _local_path(path: str | os.PathLike) -> str | os.PathLike:
+    """Return the path of a file: URI, and any other name as it is."""
+    text = str(path)
+    return urllib.parse.urlparse(text).path if text.lower().startswith("file:") else path
 
 
 def _read_private(path: str | os.PathLike) -> str:
     """Return the text of a private file of ours on this machine (refused otherwise)."""
-    with os.fdopen(_open_private(path), "r", encoding="utf-8") as handle:
+    with os.fdopen(_open_private(_local_path(path)), "r", encoding="utf-8") as handle:
         return handle.read()
 
 

@@ -13,6 +13,7 @@ then fails with a Java trace ("Client cannot authenticate via:[TOKEN, KERBEROS]"
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,31 +44,69 @@ def asks_for_kerberos(conf_dir: Path) -> bool:
     return False
 
 
-def login_options(spark_opts: Sequence[str]) -> tuple[str | None, str | None]:
-    """Return (principal, keytab) as given to spark-submit (--principal P, --keytab=K, or their --conf)."""
+LOGIN_KEYS = {"spark.kerberos.principal": "principal", "spark.kerberos.keytab": "keytab",
+              # The older names, which Spark still reads.
+              "spark.yarn.principal": "principal", "spark.yarn.keytab": "keytab"}
+
+
+def login_options(spark_opts: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """Return (principal, keytab) as spark-submit will take them: --principal P, --keytab=K or
+    their --conf, else from the properties file it reads (--properties-file, else
+    spark-defaults.conf in SPARK_CONF_DIR or SPARK_HOME/conf: where a scheduled run keeps them)."""
     found: dict[str, str] = {}
-    names = {"--principal": "principal", "--keytab": "keytab",
-             "spark.kerberos.principal": "principal", "spark.kerberos.keytab": "keytab"}
+    names = {"--principal": "principal", "--keytab": "keytab", **LOGIN_KEYS}
+    properties_file = None
     for i, option in enumerate(spark_opts):
         following = spark_opts[i + 1] if i + 1 < len(spark_opts) else ""
         if option in ("--principal", "--keytab"):
             found[names[option]] = following
         elif option.split("=", 1)[0] in ("--principal", "--keytab"):
             found[names[option.split("=", 1)[0]]] = option.split("=", 1)[1]
+        elif option == "--properties-file" or option.startswith("--properties-file="):
+            properties_file = following if option == "--properties-file" else option.split("=", 1)[1]
         elif option in ("--conf", "-c") or option.startswith("--conf="):
             setting = following if option in ("--conf", "-c") else option[len("--conf="):]
             key, _, value = setting.partition("=")
             if key.strip() in names:
                 found[names[key.strip()]] = value
+    env = {} if env is None else env
+    if properties_file is None:
+        conf_dir = env.get("SPARK_CONF_DIR") or (f"{env['SPARK_HOME']}/conf" if env.get("SPARK_HOME") else None)
+        properties_file = f"{conf_dir}/spark-defaults.conf" if conf_dir else None
+    for key, value in (read_properties(Path(properties_file)) if properties_file else {}).items():
+        if key in LOGIN_KEYS:
+            found.setdefault(LOGIN_KEYS[key], value)  # the command line wins
     return found.get("principal"), found.get("keytab")
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """Return the entries of a Java properties file as spark-submit reads it ("key value",
+    "key=value" or "key: value" lines; # and ! start comments); {} when it cannot be read."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {}
+    entries = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        match = re.match(r"([^=:\s]+)\s*[=:\s]\s*(.*)", line)
+        if match:
+            entries[match.group(1)] = match.group(2).strip()
+    return entries
 
 
 def ticket_state(klist: str, env: Mapping[str, str]) -> str:
     """Return VALID if the ticket cache holds an unexpired ticket, EXPIRED if it is readable but
     holds none, NONE if there is no cache to read."""
     def ok(*args: str) -> bool:
-        return subprocess.run([klist, *args], env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+        try:
+            return subprocess.run([klist, *args], env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+        except subprocess.TimeoutExpired:  # a cache it cannot reach (KCM, a hung keyring): one line, not a trace
+            raise KerberosLoginError(f"Kerberos: klist did not answer in 30 s (ticket cache "
+                                     f"{env.get('KRB5CCNAME') or 'the default'}): run kinit, or pass --principal and --keytab") from None
     if ok("-s"):
         return VALID
     return EXPIRED if ok() else NONE
@@ -78,7 +117,7 @@ def check(spark_opts: Sequence[str], env: Mapping[str, str], klist: str | None) 
     kerberized = [d for d in conf_dirs(env) if asks_for_kerberos(d)]
     if not kerberized:
         return
-    principal, keytab = login_options(spark_opts)
+    principal, keytab = login_options(spark_opts, env)
     if principal or keytab:
         if not (principal and keytab):
             raise KerberosLoginError("Kerberos: --principal and --keytab go together: give both, or neither and kinit")

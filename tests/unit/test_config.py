@@ -150,6 +150,17 @@ def test_secrets_file_behind_a_symlink_is_refused(tmp_path):
         config.read_secrets_file(link)
 
 
+def test_a_file_uri_secrets_file_is_a_local_file_with_the_local_checks(tmp_path):
+    # Not read through Hadoop's local file system, which follows links and checks by path.
+    target = write(tmp_path / "cred.yaml", "catalog: {password: p}\n")
+    assert config.read_secrets_file(f"file://{target}") == {"catalog.password": "p"}
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    with pytest.raises(BadInput, match="is a symbolic link"):
+        config.read_secrets_file(f"file://{link}")
+    assert not config.on_hadoop(f"file://{target}") and config.on_hadoop("hdfs:///user/me/cred.yaml")
+
+
 def test_secrets_file_that_is_not_a_regular_file_is_refused(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo, 0o600)  # opening it must not wait for a writer

@@ -3,6 +3,8 @@ given (tests/cluster/test_kerberos.py runs the whole check, klist included, on a
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from mediaextract.errors import EXIT_BAD_INPUT, KerberosLoginError
@@ -69,3 +71,23 @@ def test_a_readable_keytab_elsewhere_is_enough(tmp_path):
 def test_without_klist_the_line_says_what_to_install(tmp_path):
     with pytest.raises(KerberosLoginError, match="klist is missing \\(install krb5-user\\)"):
         check([], {"HADOOP_CONF_DIR": str(core_site(tmp_path, "kerberos"))}, klist=None)
+
+
+@pytest.mark.parametrize("line", ["spark.kerberos.keytab /k", "spark.kerberos.keytab=/k", "spark.yarn.keytab : /k"])
+def test_a_keytab_from_spark_defaults_counts_as_given(tmp_path, line):
+    """A scheduled run keeps its principal and keytab in spark-defaults.conf, as spark-submit reads them."""
+    (tmp_path / "spark-defaults.conf").write_text(f"# login\nspark.kerberos.principal me@R\n{line}\n")
+    assert login_options(["--master", "yarn"], {"SPARK_CONF_DIR": str(tmp_path)}) == ("me@R", "/k")
+    assert login_options(["--properties-file", str(tmp_path / "spark-defaults.conf")]) == ("me@R", "/k")
+    assert login_options(["--keytab", "/mine"], {"SPARK_CONF_DIR": str(tmp_path)}) == ("me@R", "/mine")
+
+
+def test_a_klist_that_hangs_is_one_line(tmp_path, monkeypatch):
+    klist = tmp_path / "klist"
+    klist.write_text("#!/bin/sh\nexec sleep 60\n")
+    klist.chmod(0o755)
+    real_run = subprocess.run
+    # The check's 30 s cut to 0.5 s: the command itself does hang.
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: real_run(*args, **{**kwargs, "timeout": 0.5}))
+    with pytest.raises(KerberosLoginError, match="klist did not answer"):
+        check([], {"HADOOP_CONF_DIR": str(core_site(tmp_path, "kerberos"))}, klist=str(klist))
