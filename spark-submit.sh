@@ -179,9 +179,24 @@ for a in "${job_args[@]+"${job_args[@]}"}"; do [ "$a" = "--verbose" ] && verbose
 # with --verbose).
 preflight() {
   [ "$cluster" -eq 1 ] && [ "$deploy_mode" = "cluster" ] || return 0
-  local checked rc
+  local checked rc i option login=()
+  # Its JVM (a local one) reads HDFS as the run will: with the keytab's login and the Hadoop
+  # settings given to spark-submit, passed on through pyspark's PYSPARK_SUBMIT_ARGS.
+  for ((i = 0; i < ${#spark_opts[@]}; i++)); do
+    option="${spark_opts[$i]}"
+    case "$option" in
+      --principal|--keytab|--properties-file) login+=("$option" "${spark_opts[$((i + 1))]:-}") ;;
+      --principal=*|--keytab=*|--properties-file=*) login+=("$option") ;;
+      --conf|-c|--conf=*)
+        local setting="${option#--conf=}"
+        [ "$setting" != "$option" ] || setting="${spark_opts[$((i + 1))]:-}"
+        case "$setting" in spark.hadoop.*|spark.kerberos.*|spark.yarn.principal=*|spark.yarn.keytab=*)
+          login+=(--conf "$setting") ;; esac ;;
+    esac
+  done
   set +e
-  checked="$(PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.preflight \
+  checked="$(PYSPARK_SUBMIT_ARGS="${login[*]+$(printf '%q ' "${login[@]}")}pyspark-shell" \
+    PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.preflight \
     "${client_args[@]+"${client_args[@]}"}" 2>>"$1" </dev/null)"
   rc=$?
   set -e

@@ -187,3 +187,26 @@ def test_an_expired_ticket_is_one_line_and_exit_2_before_spark(secure_hadoop, se
     assert result.stderr.splitlines() == [
         f"mediaextract: error: Kerberos: the ticket in {ccache} has expired: run kinit again, "
         "or pass --principal and --keytab"]
+
+
+def test_a_secrets_file_on_hdfs_is_checked_with_the_keytabs_login_before_a_cluster_mode_submit(
+        secure_hadoop, secure_env, ticket, tmp_path):
+    """Without a ticket, the client's check of a secrets file on HDFS (preflight.py) logs in from
+    --keytab as the run will: it reads the file's mode and refuses it as shared, in one line, with
+    no application (without that login it could only say that it cannot authenticate)."""
+    local = tmp_path / "secrets.yaml"
+    local.write_text("catalog: {password: not-a-real-one}\n")
+    uri = f"hdfs:///user/{secure_hadoop.user}/{CHECKED}/shared-secrets.yaml"
+    for args in (("-put", "-f", str(local), uri), ("-chmod", "640", uri)):
+        done = secure_hadoop.fs_shell(*args, ccache=ticket)
+        assert done.returncode == 0, done.stderr[-2000:]
+    env = {**secure_env, "KRB5CCNAME": str(tmp_path / "no-ticket")}
+    before = {app["id"] for app in secure_hadoop.applications()}
+    result = subprocess.run([str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", "cluster",
+                             "--principal", secure_hadoop.principal, "--keytab", str(secure_hadoop.keytab),
+                             "check-access", "--root", checked_root(secure_hadoop), "--set", f"secrets_file={uri}"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and result.stdout == "", (result.stdout[-2000:], result.stderr[-2000:])
+    assert result.stderr.splitlines() == [
+        f"mediaextract: error: secrets file {uri} is open to group or others (mode 640): hdfs dfs -chmod 600 {uri}"]
+    assert applications_since(secure_hadoop, before, deadline_s=0) == []
