@@ -10,8 +10,12 @@ SANDBOX := $(PY) -m mediaextract_sandbox --root .sandbox
 install:
 	@bash scripts/bootstrap.sh
 
+# Two pytest workers (pytest-xdist): most of the suite waits on JVMs, servers and the minicluster,
+# so two overlap on a 2-core machine; tests/conftest.py cuts the suite into units (a module each,
+# tests/cluster one) and orders them. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 unit: install
 	$(PY) -m pytest tests/unit

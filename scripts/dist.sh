@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p dist
+# Two spark-submit.sh at once (two scheduled jobs, the suite's two workers) build one after the
+# other: the second finds the first's environment and builds nothing. Held until this script exits.
+exec 9>dist/.lock
+flock 9
 # Only the package's modules and defaults.yaml (never the dev/ sandbox, SQL or tests); rewritten
 # only when its content changed (the zip is reproducible, so removed files count as a change too).
 .venv/bin/python scripts/dist_zip.py --lib lib --output dist/mediaextract.zip

@@ -20,17 +20,6 @@ from ..conftest import REPO
 HERE = Path(__file__).resolve().parent
 
 
-def pytest_collection_modifyitems(items):
-    """Run test_kerberos.py first among the cluster tests: its secure minicluster (a module
-    fixture) is then gone before the session's plain one starts, never both at once."""
-    def rank(item) -> int:
-        path = item.path
-        if path.parent != HERE:
-            return 0
-        return 1 if path.name == "test_kerberos.py" else 2
-    items.sort(key=rank)  # stable: every other order stays as collected
-
-
 def minicluster(root: Path, *, secure: bool = False):
     """Yield a MiniHadoop up under root; stop it after, with every YARN container it ran."""
     from mediaextract_sandbox.hadoop import MiniHadoop

@@ -38,9 +38,14 @@ NOISE = re.compile(r"Traceback \(most recent|Exception|WARN|Warning|py4j|at org\
 START_DEADLINE_S = 300.0
 
 
+# This process's own run logs: under make test another pytest worker's runs write theirs too, and
+# newest_run_log() must find one of ours.
+RUN_LOGS = REPO / "logs" / f"tests-{os.getpid()}"
+
+
 def env(**extra) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAEXTRACT_")}
-    return {**clean, **extra}
+    return {**clean, "MEDIAEXTRACT_LOG_DIR": str(RUN_LOGS), **extra}
 
 
 def submit(*args, extra_env=None, spark=("--master", "local[2]"), timeout=300):
@@ -158,7 +163,7 @@ def test_credentials_refused_by_storage(sandbox, tmp_path):
 
 def newest_run_log() -> str:
     """Return the text of the newest run log (a failure line with exit 2..8 may not name it)."""
-    logs = sorted((REPO / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    logs = sorted(RUN_LOGS.glob("*.log"), key=lambda p: p.stat().st_mtime)
     return logs[-1].read_text(errors="replace") if logs else ""
 
 
