@@ -15,7 +15,7 @@ install:
 # tests/cluster one) and orders them. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 unit: install
 	$(PY) -m pytest tests/unit

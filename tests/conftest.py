@@ -28,18 +28,29 @@ os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")
 CLUSTER_TESTS = REPO / "tests" / "cluster"
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """make test's pytest workers (`-n 2 --dist loadfile --no-loadscope-reorder`): each test
+    module is one unit of work, run whole by one worker (its module fixtures set up once), as
+    pytest-xdist's loadfile does, but tests/cluster is one unit: one minicluster per session, on
+    one worker. Each worker has its own sandbox (MariaDB, Swift) and Spark session."""
+    if config.getvalue("dist") != "loadfile":
+        return None  # another --dist asked for: xdist's own
+    from xdist.scheduler import LoadFileScheduling
+
+    class ClusterTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/cluster" if nodeid.startswith("tests/cluster/") else super()._split_scope(nodeid)
+
+    return ClusterTogether(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Order the tests, and cut them into the units of work of make test's pytest workers.
+    """Order the tests. Among the cluster tests test_kerberos.py runs first: its secure minicluster
+    (a module fixture) is then gone before the session's plain one starts, never both at once.
 
-    With pytest-xdist (`-n 2 --dist loadgroup --no-loadscope-reorder`) each test module is one
-    unit, run whole by one worker (its module fixtures set up once), and tests/cluster is one unit:
-    one minicluster per session, on one worker. Each worker has its own sandbox (MariaDB, Swift)
-    and Spark session. Units are handed out in this order, so the longest, tests/cluster (about
-    half the suite's time), starts first and the unit tests fill in at the end.
-
-    Among the cluster tests test_kerberos.py runs first: its secure minicluster (a module fixture)
-    is then gone before the session's plain one starts, never both at once.
-    """
+    Alone, the cluster tests run last: the minicluster (a session fixture) is up only while they
+    run. In make test's workers units are handed out in this order, so the longest, tests/cluster
+    (about a third of the suite's time), starts first and the unit tests fill in at the end."""
     in_worker = "PYTEST_XDIST_WORKER" in os.environ
 
     def rank(item) -> tuple[int, int]:
@@ -47,14 +58,11 @@ def pytest_collection_modifyitems(config, items):
         cluster = CLUSTER_TESTS in path.parents
         if in_worker:
             part = 0 if cluster else 1 if "integration" in path.parts else 2
-        else:  # alone: the minicluster (a session fixture) is up only while the last tests run
+        else:
             part = 2 if cluster else 0 if "unit" in path.parts else 1
         return part, 0 if path.name == "test_kerberos.py" else 1
 
     items.sort(key=rank)  # stable: within a part, modules and tests stay as collected
-    for item in items:
-        group = "cluster" if CLUSTER_TESTS in item.path.parents else item.path.relative_to(REPO).as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
