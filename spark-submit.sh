@@ -36,31 +36,6 @@ script="$here/jobs/${job//-/_}.py"
 SPARK_SUBMIT="${SPARK_SUBMIT:-$venv/bin/spark-submit}"
 jar="${MEDIAEXTRACT_JDBC_JAR:-/usr/share/java/mariadb-java-client.jar}"
 
-# A speculative copy of a fetch task would fetch its objects a second time, past every cap:
-# asking for it is refused here, and the session forces it off whatever else sets it (session.py).
-refuse_speculation() {
-  local setting="${1// /}"
-  local value="${setting#*=}"
-  if [ "${setting%%=*}" = "spark.speculation" ] && [ "${value,,}" != "false" ]; then
-    echo "mediaextract: error: --conf $1 refused: speculative tasks would fetch objects twice" >&2
-    exit 2
-  fi
-}
-# The same in a properties file spark-submit reads (--properties-file, spark-defaults.conf): Java's
-# "key value", "key=value" or "key: value" lines.
-refuse_speculation_in() {
-  [ -f "$1" ] || return 0
-  local line value
-  while IFS= read -r line || [ -n "$line" ]; do
-    [[ "$line" =~ ^[[:space:]]*spark\.speculation([[:space:]]*[=:][[:space:]]*|[[:space:]]+)(.*)$ ]] || continue
-    value="${BASH_REMATCH[2]%"${BASH_REMATCH[2]##*[![:space:]]}"}"
-    if [ "${value,,}" != "false" ]; then
-      echo "mediaextract: error: spark.speculation=$value in $1 refused: speculative tasks would fetch objects twice" >&2
-      exit 2
-    fi
-  done <"$1"
-}
-
 master="local[*]"
 deploy_mode="client"
 driver_java_options=""
@@ -75,16 +50,11 @@ for ((i = 0; i < ${#spark_opts[@]}; i++)); do
     --conf|-c|--conf=*)
       setting="${spark_opts[$i]#--conf=}"
       [ "$setting" != "${spark_opts[$i]}" ] || setting="${spark_opts[$((i + 1))]:-}"
-      refuse_speculation "$setting"
       case "$setting" in spark.submit.deployMode=*) deploy_mode="${setting#*=}" ;; esac
       # Ours (below) would replace it: spark-submit keeps one --driver-java-options, the last.
       case "$setting" in spark.driver.extraJavaOptions=*) driver_java_options="${setting#*=}" ;; esac ;;
-    --properties-file) refuse_speculation_in "${spark_opts[$((i + 1))]:-}" ;;
-    --properties-file=*) refuse_speculation_in "${spark_opts[$i]#--properties-file=}" ;;
   esac
 done
-# Read by spark-submit unless --properties-file is given (and with it, given --load-spark-defaults).
-refuse_speculation_in "${SPARK_CONF_DIR:-${SPARK_HOME:-/nonexistent}/conf}/spark-defaults.conf"
 if [ -z "$master" ] || { [ "$deploy_mode" != "client" ] && [ "$deploy_mode" != "cluster" ]; }; then
   echo "mediaextract: error: --master needs a value and --deploy-mode is client or cluster (master '$master', deploy mode '$deploy_mode')" >&2
   exit 2
@@ -93,9 +63,11 @@ has_master=0
 for o in "${spark_opts[@]+"${spark_opts[@]}"}"; do case "$o" in --master|--master=*) has_master=1 ;; esac; done
 [ $has_master -eq 1 ] || spark_opts=(--master "$master" "${spark_opts[@]+"${spark_opts[@]}"}")
 
-# A cluster that asks for Kerberos needs a ticket or --principal/--keytab: say so in one line now,
-# not after minutes of Spark's retries (kerberos.py).
-PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.kerberos "${spark_opts[@]+"${spark_opts[@]}"}" || exit $?
+# Refused in one line now, before any JVM (submit_check.py): speculation asked for on the command
+# line or in the properties file spark-submit reads (a speculative copy of a fetch task would fetch
+# its objects a second time, past every cap; the session forces it off anyway, session.py), and a
+# cluster that asks for Kerberos without a ticket or --principal/--keytab (minutes of Spark's retries).
+PYTHONPATH="$here/lib" "$venv/bin/python" -m mediaextract.submit_check "${spark_opts[@]+"${spark_opts[@]}"}" || exit $?
 
 extra=(--conf spark.ui.showConsoleProgress=false
        --driver-java-options "${driver_java_options:+$driver_java_options }-Dlog4j2.configurationFile=file:$here/conf/log4j2.properties")

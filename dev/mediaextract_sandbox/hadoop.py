@@ -321,6 +321,16 @@ class MiniHadoop:
         """Return the ResourceManager's whole report of one application (REST API apps/<id>)."""
         return self._rest(f"apps/{app_id}")["app"]
 
+    def put(self, local: Path | str, uri: str, *, umask: str | None = None,
+            ccache: Path | str | None = None) -> None:
+        """Copy a local file to uri on this cluster's HDFS, its directory made first; with umask
+        (e.g. "077") the copy is created with those bits off, never readable before a chmod."""
+        umask_option = ("-D", f"fs.permissions.umask-mode={umask}") if umask else ()
+        for args in (("-mkdir", "-p", uri.rsplit("/", 1)[0]), (*umask_option, "-put", "-f", str(local), uri)):
+            done = self.fs_shell(*args, ccache=ccache)
+            if done.returncode != 0:
+                raise SandboxError(f"hadoop fs {' '.join(args)}: {done.stderr.strip()[-2000:]}")
+
     def fs_shell(self, *args: str, user: str | None = None, ccache: Path | str | None = None,
                  timeout: float = 120) -> subprocess.CompletedProcess:
         """Run `hadoop fs ARGS` (Hadoop's FsShell) against this cluster, as `user` if given; on a

@@ -18,13 +18,6 @@ from pathlib import Path
 from .hadoop import REPO, MiniHadoop
 
 
-def _put(cluster: MiniHadoop, local: Path, uri: str) -> None:
-    for args in (("-mkdir", "-p", uri.rsplit("/", 1)[0]), ("-put", "-f", str(local), uri)):
-        done = cluster.fs_shell(*args)
-        if done.returncode != 0:
-            raise RuntimeError(f"hadoop fs {' '.join(args)}: {done.stderr.strip()[-500:]}")
-
-
 def submit_command(cluster: MiniHadoop, job: str, *args: str, deploy_mode: str = "client") -> list[str]:
     """Return `./spark-submit.sh --master yarn ...` for JOB ARGS on this cluster (the tests' form)."""
     return [str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode", deploy_mode,
@@ -46,8 +39,8 @@ def run(sandbox_root: Path, *, hold: bool = False) -> int:
         print(f"minicluster READY in {cluster.started_s:.1f} s: HADOOP_CONF_DIR={cluster.conf_dir}", flush=True)
         subprocess.run([str(REPO / "scripts" / "dist.sh")], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
         environment = f"{home}/.mediaextract/environment.tar.gz"
-        _put(cluster, REPO / "dist" / "environment.tar.gz", environment)
-        _put(cluster, lists, f"{home}/demo/lists")
+        cluster.put(REPO / "dist" / "environment.tar.gz", environment)
+        cluster.put(lists, f"{home}/demo/lists")
         env = {**os.environ, **cluster.spark_env(), "MEDIAEXTRACT_ENVIRONMENT_URI": environment}
         command = submit_command(cluster, "extract", "--conf", "conf/local.yaml", "--name", "demo",
                                  "--set", f"output.root={home}/out", f"{home}/demo/lists")

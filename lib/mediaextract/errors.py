@@ -61,6 +61,12 @@ class KerberosLoginError(BadInput):
     """The Hadoop cluster asks for Kerberos and this run has no ticket or keytab it may use."""
 
 
+class SpeculationRefused(BadInput):
+    """spark.speculation asked for: a speculative copy of a fetch task would fetch its objects a
+    second time, past every connection cap (the session forces it off anyway, session.py; this
+    says so before any work instead of overriding it silently)."""
+
+
 class CatalogUnreachable(MediaextractError):
     exit_code = EXIT_CATALOG_UNREACHABLE
 

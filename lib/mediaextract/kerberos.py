@@ -1,9 +1,7 @@
 """Before any JVM: on a Hadoop cluster that asks for Kerberos, a run needs a ticket or a keytab.
 
-    python -m mediaextract.kerberos [SPARK-SUBMIT OPTIONS]
-
-spark-submit.sh runs this before it builds dist/ or starts spark-submit. When the Hadoop client
-files (HADOOP_CONF_DIR, YARN_CONF_DIR) say hadoop.security.authentication=kerberos, it needs
+spark-submit.sh runs this check (submit_check.py) before it builds dist/ or starts spark-submit.
+When the Hadoop client files (HADOOP_CONF_DIR, YARN_CONF_DIR) say hadoop.security.authentication=kerberos, it needs
 either --principal with --keytab naming a readable keytab (Spark then logs in itself) or an
 unexpired ticket in the ticket cache (KRB5CCNAME, else the default), as MIT's `klist -s` finds it;
 else it prints one line naming the fix and exits 2. Without the check Spark retries for minutes,
@@ -13,15 +11,13 @@ then fails with a Java trace ("Client cannot authenticate via:[TOKEN, KERBEROS]"
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import KerberosLoginError, MediaextractError
+from .errors import KerberosLoginError
+from .submit_options import parse
 
 CONF_DIR_VARIABLES = ("HADOOP_CONF_DIR", "YARN_CONF_DIR")  # those spark-submit puts on its classpath
 
@@ -53,48 +49,12 @@ def login_options(spark_opts: Sequence[str], env: Mapping[str, str] | None = Non
     """Return (principal, keytab) as spark-submit will take them: --principal P, --keytab=K or
     their --conf, else from the properties file it reads (--properties-file, else
     spark-defaults.conf in SPARK_CONF_DIR or SPARK_HOME/conf: where a scheduled run keeps them)."""
-    found: dict[str, str] = {}
-    names = {"--principal": "principal", "--keytab": "keytab", **LOGIN_KEYS}
-    properties_file = None
-    for i, option in enumerate(spark_opts):
-        following = spark_opts[i + 1] if i + 1 < len(spark_opts) else ""
-        if option in ("--principal", "--keytab"):
-            found[names[option]] = following
-        elif option.split("=", 1)[0] in ("--principal", "--keytab"):
-            found[names[option.split("=", 1)[0]]] = option.split("=", 1)[1]
-        elif option == "--properties-file" or option.startswith("--properties-file="):
-            properties_file = following if option == "--properties-file" else option.split("=", 1)[1]
-        elif option in ("--conf", "-c") or option.startswith("--conf="):
-            setting = following if option in ("--conf", "-c") else option[len("--conf="):]
-            key, _, value = setting.partition("=")
-            if key.strip() in names:
-                found[names[key.strip()]] = value
-    env = {} if env is None else env
-    if properties_file is None:
-        conf_dir = env.get("SPARK_CONF_DIR") or (f"{env['SPARK_HOME']}/conf" if env.get("SPARK_HOME") else None)
-        properties_file = f"{conf_dir}/spark-defaults.conf" if conf_dir else None
-    for key, value in (read_properties(Path(properties_file)) if properties_file else {}).items():
-        if key in LOGIN_KEYS:
-            found.setdefault(LOGIN_KEYS[key], value)  # the command line wins
+    submit = parse(spark_opts, env)
+    found = {LOGIN_KEYS[key]: value for key, (value, _) in submit.properties().items() if key in LOGIN_KEYS}
+    found.update({LOGIN_KEYS[key]: value for key, value, _ in submit.confs if key in LOGIN_KEYS})
+    found.update({option.removeprefix("--"): value for option, value in submit.options.items()
+                  if option in ("--principal", "--keytab")})
     return found.get("principal"), found.get("keytab")
-
-
-def read_properties(path: Path) -> dict[str, str]:
-    """Return the entries of a Java properties file as spark-submit reads it ("key value",
-    "key=value" or "key: value" lines; # and ! start comments); {} when it cannot be read."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return {}
-    entries = {}
-    for line in lines:
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        match = re.match(r"([^=:\s]+)\s*[=:\s]\s*(.*)", line)
-        if match:
-            entries[match.group(1)] = match.group(2).strip()
-    return entries
 
 
 def ticket_state(klist: str, env: Mapping[str, str]) -> str:
@@ -141,16 +101,3 @@ def check(spark_opts: Sequence[str], env: Mapping[str, str], klist: str | None) 
     if state == EXPIRED:
         raise KerberosLoginError(f"Kerberos: the ticket in {cache} has expired: "
                                "run kinit again, or pass --principal and --keytab")
-
-
-def main(argv: list[str]) -> int:
-    try:
-        check(argv, os.environ, shutil.which("klist"))
-    except MediaextractError as error:
-        print(f"mediaextract: error: {error}", file=sys.stderr)
-        return error.exit_code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -55,10 +55,7 @@ def upload_environment(hadoop, ccache: Path | None = None) -> str:
     subprocess.run([str(REPO / "scripts" / "dist.sh")], check=True, cwd=REPO, capture_output=True)
     # In the README's form (hdfs:///...: the default file system), as users write it.
     uri = f"hdfs:///user/{hadoop.user}/.mediaextract/environment.tar.gz"
-    for args in (("-mkdir", "-p", uri.rsplit("/", 1)[0]),
-                 ("-put", "-f", str(REPO / "dist" / "environment.tar.gz"), uri)):
-        done = hadoop.fs_shell(*args, ccache=ccache)
-        assert done.returncode == 0, done.stderr[-2000:]
+    hadoop.put(REPO / "dist" / "environment.tar.gz", uri, ccache=ccache)
     return uri
 
 
@@ -123,10 +120,7 @@ def hdfs_secrets_file(hadoop, sandbox) -> str:
     """The sandbox's secrets put on HDFS as the README says: created 0600 (umask 077), so that it
     is never readable by others, not even between a put and a chmod."""
     uri = f"hdfs:///user/{hadoop.user}/.mediaextract/secrets.yaml"
-    for args in (("-mkdir", "-p", uri.rsplit("/", 1)[0]),
-                 ("-D", "fs.permissions.umask-mode=077", "-put", "-f", str(sandbox.credentials_path), uri)):
-        done = hadoop.fs_shell(*args)
-        assert done.returncode == 0, done.stderr[-2000:]
+    hadoop.put(sandbox.credentials_path, uri, umask="077")
     return uri
 
 

@@ -69,6 +69,8 @@ SHIPPED = [
     "mediaextract/status.py",
     "mediaextract/statuses.py",
     "mediaextract/storage.py",
+    "mediaextract/submit_check.py",
+    "mediaextract/submit_options.py",
     "mediaextract/thumbs.py",
     "mediaextract/usage.py",
 ]
