@@ -21,36 +21,62 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 # clients) compile with C1 only: a short-lived driver spends about a third of its CPU in the C2
 # compiler, on a 2-core machine that runs the suite. A `plan` refusing its list file, 3 runs each,
 # alternating: 23.6-23.8 s of CPU, 13.4-15.8 s with C1 only. Speed only: no behaviour depends on
-# the JIT's tier. The tests' own long-lived session (fixture `spark`) keeps the default.
+# the JIT's tier. The suite is CPU-bound on 2 cores: its two workers share them.
 os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")
 
+from . import class_archive  # noqa: E402
 
 CLUSTER_TESTS = REPO / "tests" / "cluster"
+
+
+def pytest_configure(config):
+    # The class archive of the drivers' JVMs (class_archive.py): made by the process that is not a
+    # worker, unless only unit tests run (they start no JVM through spark-submit).
+    if "PYTEST_XDIST_WORKER" not in os.environ and \
+            any("unit" not in Path(arg.split("::")[0]).parts for arg in config.args):
+        class_archive.start(REPO)
+
+
+def pytest_unconfigure(config):
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        class_archive.remove()
+
+
+@pytest.fixture(autouse=True)
+def _drivers_use_the_class_archive_once_made():
+    class_archive.use_if_ready()
+
+
+# Test modules under tests/cluster that start a minicluster of their own (module fixtures).
+OWN_CLUSTER = ("tests/cluster/test_kerberos.py",)
 
 
 def pytest_xdist_make_scheduler(config, log):
     """make test's pytest workers (`-n 2 --dist loadfile --no-loadscope-reorder`): each test
     module is one unit of work, run whole by one worker (its module fixtures set up once), as
-    pytest-xdist's loadfile does, but tests/cluster is one unit: one minicluster per session, on
-    one worker. Each worker has its own sandbox (MariaDB, Swift) and Spark session."""
+    pytest-xdist's loadfile does, but the cluster tests on the session's minicluster are one unit:
+    one minicluster per session, on one worker (test_kerberos.py, on a secure minicluster of its
+    own, is a unit by itself). Each worker has its own sandbox (MariaDB, Swift) and Spark session."""
     if config.getvalue("dist") != "loadfile":
         return None  # another --dist asked for: xdist's own
     from xdist.scheduler import LoadFileScheduling
 
     class ClusterTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "tests/cluster" if nodeid.startswith("tests/cluster/") else super()._split_scope(nodeid)
+            module = super()._split_scope(nodeid)
+            return "tests/cluster" if module.startswith("tests/cluster/") and module not in OWN_CLUSTER else module
 
     return ClusterTogether(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Order the tests. Among the cluster tests test_kerberos.py runs first: its secure minicluster
-    (a module fixture) is then gone before the session's plain one starts, never both at once.
+    """Order the tests. Alone (one process), the cluster tests run last, test_kerberos.py first
+    among them: the session's minicluster is up only while they run, and the secure one (a module
+    fixture) is gone before it starts, never both at once.
 
-    Alone, the cluster tests run last: the minicluster (a session fixture) is up only while they
-    run. In make test's workers units are handed out in this order, so the longest, tests/cluster
-    (about a third of the suite's time), starts first and the unit tests fill in at the end."""
+    In make test's workers the units of work are handed out in this order: the two cluster units
+    (the longest: a third of the suite's time) start at once, one on each worker, the integration
+    modules follow and the unit tests fill in at the end."""
     in_worker = "PYTEST_XDIST_WORKER" in os.environ
 
     def rank(item) -> tuple[int, int]:
@@ -69,14 +95,11 @@ def pytest_collection_modifyitems(config, items):
 def spark():
     from mediaextract.session import build_session
 
-    # pyspark starts this JVM through spark-submit too: without the suite's C1-only option.
-    submit_options = os.environ.pop("SPARK_SUBMIT_OPTS", None)
-    try:
-        session = build_session(load_settings(environ={}), "mediaextract-tests", master="local[2]",
-                                extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"})
-    finally:
-        if submit_options is not None:
-            os.environ["SPARK_SUBMIT_OPTS"] = submit_options
+    # pyspark starts this JVM through spark-submit too, so with the suite's C1-only option: it runs
+    # many small queries, not a few long ones (test_extract.py alone: 130-150 s of the machine's
+    # CPU with C2, 109 s with C1 only, the same wall time).
+    session = build_session(load_settings(environ={}), "mediaextract-tests", master="local[2]",
+                            extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()
 

@@ -266,9 +266,12 @@ class MiniHadoop:
             "spark.sql.shuffle.partitions": "4",
             "spark.yarn.submit.waitAppCompletion": "true",
         }
-        if self.secure:
-            for role in ("driver", "executor", "yarn.am"):
-                confs[f"spark.{role}.extraJavaOptions"] = self.krb5_java_option
+        # The containers' JVMs (application master, executors, a cluster-mode driver) compile with
+        # C1 only, as the tests' spark-submit JVMs do (tests/conftest.py): each lives for one small
+        # application on a 2-core machine, and C2 would spend much of its CPU compiling. Speed only.
+        java_options = " ".join(filter(None, ("-XX:TieredStopAtLevel=1", self.krb5_java_option if self.secure else "")))
+        for role in ("driver", "executor", "yarn.am"):
+            confs[f"spark.{role}.extraJavaOptions"] = java_options
         return ["--num-executors", "2", "--executor-cores", "1", "--executor-memory", "1g",
                 "--driver-memory", "1g", *[a for k, v in confs.items() for a in ("--conf", f"{k}={v}")]]
 

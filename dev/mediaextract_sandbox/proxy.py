@@ -750,6 +750,7 @@ class FaultProxy:
         self._next_conn_id = 0
         self._in_flight = 0
         self._left: set[int] = set()   # requests no longer in flight whose record is not written yet
+        self._recorded = threading.Condition(self._lock)  # notified when such a record is written
         self._generation = 0
         self._zero_stats()
 
@@ -871,6 +872,16 @@ class FaultProxy:
                 self._log.append(record)
                 if record.status is not None:
                     self._status_counts[record.status] += 1
+            self._recorded.notify_all()
+
+    SETTLE_S = 10.0
+
+    def _settle(self) -> None:
+        """With the lock held: wait (at most SETTLE_S) until every request that has left flight is
+        recorded. A request leaves flight just before its client gets the last byte, and is
+        recorded after: a reader that saw in_flight == 0, or whose client had its answer, would
+        otherwise miss the last records on a busy machine."""
+        self._recorded.wait_for(lambda: not self._left, timeout=self.SETTLE_S)
 
     def _fault(self, info: RequestInfo) -> Optional[Fault]:
         rule = self.fault_for
@@ -923,14 +934,16 @@ class FaultProxy:
 
     @property
     def log(self) -> list[RequestRecord]:
-        """Finished requests, in the order they finished."""
+        """Finished requests, in the order they finished (every request no longer in flight)."""
         with self._lock:
+            self._settle()
             return list(self._log)
 
     @property
     def status_counts(self) -> collections.Counter:
         """Statuses sent to clients (resets and failures without a response are not counted)."""
         with self._lock:
+            self._settle()
             return collections.Counter(self._status_counts)
 
     def stats(self) -> dict:
