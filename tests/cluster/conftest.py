@@ -17,8 +17,6 @@ import pytest
 
 from ..conftest import REPO
 
-HERE = Path(__file__).resolve().parent
-
 
 def minicluster(root: Path, *, secure: bool = False):
     """Yield a MiniHadoop up under root; stop it after, with every YARN container it ran."""

@@ -1,6 +1,7 @@
 """./spark-submit.sh on a Kerberized cluster: HDFS and YARN of a minicluster of this module's own
-(MiniHadoop(secure=True), a MiniKdc in the same JVM), up only while these tests run (conftest.py
-runs this module first among the cluster tests, so that it is down before the plain one starts).
+(MiniHadoop(secure=True), a MiniKdc in the same JVM), up only while these tests run (in one
+process tests/conftest.py runs this module first among the cluster tests, so that it is down before
+the plain one starts; under make test it is a unit of work of its own, beside the plain one).
 
 Two YARN applications, both `check-access` on a private HDFS directory (the smallest job that reads
 HDFS from the driver; the containers localize the environment from HDFS with the application's
