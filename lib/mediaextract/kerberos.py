@@ -1,8 +1,9 @@
 """Before any JVM: on a Hadoop cluster that asks for Kerberos, a run needs a ticket or a keytab.
 
 spark-submit.sh runs this check (submit_check.py) before it builds dist/ or starts spark-submit.
-When the Hadoop client files (HADOOP_CONF_DIR, YARN_CONF_DIR) say hadoop.security.authentication=kerberos, it needs
-either --principal with --keytab naming a readable keytab (Spark then logs in itself) or an
+When the Hadoop client files (HADOOP_CONF_DIR, YARN_CONF_DIR) say
+hadoop.security.authentication=kerberos, it needs either --principal with --keytab naming a
+readable keytab (Spark then logs in itself) or an
 unexpired ticket in the ticket cache (KRB5CCNAME, else the default), as MIT's `klist -s` finds it;
 else it prints one line naming the fix and exits 2. Without the check Spark retries for minutes,
 then fails with a Java trace ("Client cannot authenticate via:[TOKEN, KERBEROS]").

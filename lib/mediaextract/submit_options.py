@@ -41,7 +41,7 @@ class SubmitOptions:
     """The settings a spark-submit command line gives, where each came from."""
 
     confs: list[tuple[str, str, str]] = field(default_factory=list)  # (key, value, the setting as written)
-    options: dict[str, str] = field(default_factory=dict)  # --principal, --keytab: the last given
+    options: dict[str, str] = field(default_factory=dict)  # VALUED_OPTIONS given: the last of each
     properties_files: list[Path] = field(default_factory=list)  # those spark-submit reads, the first winning
 
     def properties(self) -> dict[str, tuple[str, Path]]:
@@ -62,10 +62,10 @@ def parse(spark_opts: Sequence[str], env: Mapping[str, str] | None = None) -> Su
     for i, option in enumerate(spark_opts):
         following = spark_opts[i + 1] if i + 1 < len(spark_opts) else ""
         name, equals, inline = option.partition("=")
-        if option in VALUED_OPTIONS or (equals and name in VALUED_OPTIONS):
+        if name in VALUED_OPTIONS:  # --keytab K or --keytab=K
             options[name] = inline if equals else following
-        elif option in ("--conf", "-c") or name == "--conf" and equals:
-            setting = following if option in ("--conf", "-c") else inline
+        elif name == "--conf" or option == "-c":  # --conf K=V, --conf=K=V, -c K=V
+            setting = inline if equals else following
             key, _, value = setting.partition("=")
             confs.append((key.strip(), value.strip(), setting))
     env = {} if env is None else env
