@@ -22,7 +22,18 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 # compiler, on a 2-core machine that runs the suite. A `plan` refusing its list file, 3 runs each,
 # alternating: 23.6-23.8 s of CPU, 13.4-15.8 s with C1 only. Speed only: no behaviour depends on
 # the JIT's tier. The suite is CPU-bound on 2 cores: its two workers share them.
-os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")
+# They also plan their few hundred rows without adaptive re-planning or generated code (Spark
+# settings as JVM system properties, which a session takes as defaults): compiling costs more than
+# it saves on so few rows. A `plan` of the sandbox's lists, alternating, with the class archive:
+# 11.8-13.3 s of CPU with Spark's defaults, 10.7-10.9 s without. Speed only, and not everywhere:
+# the tests' own session (spark below: most extracts and governance commands run in it) keeps
+# Spark's defaults, so the job's queries are tested with those too.
+SPARK_DEFAULTS_KEPT = {"spark.sql.adaptive.enabled": "true", "spark.sql.codegen.wholeStage": "true",
+                       "spark.sql.codegen.factoryMode": "FALLBACK"}
+SMALL_QUERIES = {"spark.sql.adaptive.enabled": "false", "spark.sql.shuffle.partitions": "2",
+                 "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+os.environ.setdefault("SPARK_SUBMIT_OPTS", " ".join(["-XX:TieredStopAtLevel=1",
+                                                     *(f"-D{k}={v}" for k, v in SMALL_QUERIES.items())]))
 
 from . import class_archive  # noqa: E402
 
@@ -30,11 +41,12 @@ CLUSTER_TESTS = REPO / "tests" / "cluster"
 
 
 def pytest_configure(config):
-    # The class archive of the drivers' JVMs (class_archive.py): made by the process that is not a
-    # worker, unless only unit tests run (they start no JVM through spark-submit).
+    # The class archive of the drivers' JVMs (class_archive.py): named by the process that is not a
+    # worker, unless only unit tests run (they start no JVM through spark-submit), and made by the
+    # first worker whose sandbox is up.
     if "PYTEST_XDIST_WORKER" not in os.environ and \
             any("unit" not in Path(arg.split("::")[0]).parts for arg in config.args):
-        class_archive.start(REPO)
+        class_archive.name()
 
 
 def pytest_unconfigure(config):
@@ -108,7 +120,8 @@ def spark():
     # many small queries, not a few long ones (test_extract.py alone: 130-150 s of the machine's
     # CPU with C2, 109 s with C1 only, the same wall time).
     session = build_session(load_settings(environ={}), "mediaextract-tests", master="local[2]",
-                            extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"})
+                            extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
+                                   **SPARK_DEFAULTS_KEPT})
     yield session
     session.stop()
 
@@ -123,7 +136,9 @@ def sandbox(tmp_path_factory):
     box.output_root = str(tmp_path_factory.getbasetemp())
     box.up()
     box.seed()
+    class_archive.start(REPO, box)
     yield box
+    class_archive.stop()
     box.down()
 
 

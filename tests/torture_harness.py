@@ -17,9 +17,10 @@ data set's root, A); the checks read both roots' registries.
 Registry entries hold qualified absolute paths, so a copy of the layout somewhere else would
 point at the original. Each layout is therefore built at <slot>/run, copied aside to
 <slot>/pristine, and every seed copies it back to the very same <slot>/run: every absolute
-path stays true and no registry file is rewritten. There are two slots (two layouts, each with
-roots of its own), so two seeds run at once: a seed is mostly a chain of exclusive holds that
-keeps one core busy, the machine has two.
+path stays true and no registry file is rewritten. bench/torture.py has two slots by default
+(two layouts, each with roots of its own), so two seeds run at once: a seed is mostly a chain of
+exclusive holds that keeps one core busy, the machine has two. The suite has one (its other
+pytest worker keeps the second core busy).
 
 Processes. Starting Spark costs ~10 s of JVM, so operations run in long-lived workers: plain
 `python` children (start_new_session=True: each is its own process group, with its JVM), each

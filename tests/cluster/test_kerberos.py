@@ -107,10 +107,6 @@ def assert_keytab_kept_out_of_logs(secure_hadoop, secure_env, application: str) 
     assert len([p for p in secure_hadoop.base.rglob("stderr") if p.parent.parent.name == application]) == 2
 
 
-# check-access works on the driver alone: one executor (Spark asks for at least one) is enough.
-ONE_EXECUTOR = ["--num-executors", "1"]
-
-
 def checked_root(secure_hadoop) -> str:
     return f"{secure_hadoop.default_fs}/user/{secure_hadoop.user}/{CHECKED}"
 
@@ -127,8 +123,7 @@ def test_without_a_ticket_hdfs_refuses_a_client(secure_hadoop, secure_env, ticke
 def test_check_access_with_principal_and_keytab_in_client_mode(secure_hadoop, secure_env, tmp_path):
     env = {**secure_env, "KRB5CCNAME": str(tmp_path / "no-ticket")}  # Spark logs in from the keytab alone
     result, made = submit_on_yarn(secure_hadoop, env, "check-access", "--root", checked_root(secure_hadoop),
-                                  spark_options=[*ONE_EXECUTOR, "--principal", secure_hadoop.principal,
-                                                 "--keytab", str(secure_hadoop.keytab)])
+                                  spark_options=["--principal", secure_hadoop.principal, "--keytab", str(secure_hadoop.keytab)])
     assert_succeeded_on_yarn(result, made)
     assert result.stdout.splitlines()[-1] == \
         f"check-access: nothing under {checked_root(secure_hadoop)} can be read beyond the owner"
@@ -139,8 +134,7 @@ def test_check_access_with_a_ticket_from_kinit_in_cluster_mode(secure_hadoop, se
     """The driver runs in YARN's application master with the delegation tokens spark-submit got
     with the ticket; check-access fails the application (exit 2) if it cannot see the root."""
     result, made = submit_on_yarn(secure_hadoop, {**secure_env, "KRB5CCNAME": str(ticket)}, "check-access",
-                                  "--root", checked_root(secure_hadoop), deploy_mode="cluster",
-                                  spark_options=ONE_EXECUTOR)
+                                  "--root", checked_root(secure_hadoop), deploy_mode="cluster")
     assert_succeeded_on_yarn(result, made)
     said = [path.read_text(errors="replace") for path in secure_hadoop.base.rglob("stdout")
             if path.parent.parent.name == made[0]["id"]]  # the driver's lines: the AM container's stdout

@@ -38,6 +38,9 @@ DEADLINE_S = 600.0  # a submit, its plan and a first fetch on a loaded 2-core ma
 GONE_S = 60.0
 HOLD_S = 0.05
 CAP = 2  # fetch.max_connections of the killed run: less than its executors could open (2 x 2)
+# The killed run's two executors of one core each (the sandbox's applications have one of two
+# cores): the killed executor's task runs again on the other.
+TWO_EXECUTORS = ("--num-executors", "2", "--executor-cores", "1")
 # Columns that differ between two runs of the same lists whatever the master: when it was fetched.
 RUN_COLUMNS = ("fetched_at",)
 
@@ -286,7 +289,7 @@ def test_the_driver_killed_fails_the_application_and_a_rerun_resumes_losing_noth
                 "--set", f"fetch.max_connections={CAP}", "--set", "fetch.connections_per_executor=2",
                 "--set", "fetch.batch_rows=5", "--output", output, lists + "/"]
         before = {app["id"] for app in hadoop.applications()}
-        run = pool.submit(submit_on_yarn, hadoop, yarn_env, *args, deploy_mode="cluster")
+        run = pool.submit(submit_on_yarn, hadoop, yarn_env, *args, deploy_mode="cluster", spark_options=TWO_EXECUTORS)
         app = kill_the_driver_after_a_committed_batch(hadoop, fs, paths, run, before)
         result, made = run.result()
         assert result.returncode != 0
@@ -305,7 +308,8 @@ def test_the_driver_killed_fails_the_application_and_a_rerun_resumes_losing_noth
         proxy.fault_for = trap
         proxy.reset_stats()
         run = pool.submit(submit_on_yarn, hadoop, {**yarn_env, "SPARK_SUBMIT_OPTS": "-Dspark.speculation=true"},
-                          *args, deploy_mode="cluster", spark_options=event_log_options(events_dir))
+                          *args, deploy_mode="cluster",
+                          spark_options=(*TWO_EXECUTORS, *event_log_options(events_dir)))
         killed_executor = kill_the_executor_of_the_trapped_get(hadoop, proxy, trap, run)
         again, made = run.result()
     assert proxy.errors == []

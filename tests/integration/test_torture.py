@@ -10,8 +10,10 @@ decoded) finds none of the removed names, contents or thumbnails; every row not 
 still there; `old` is gone; root A's audit log holds one complete line per purge with the right
 counts. See tests/torture_harness.py for the design; bench/torture.py runs many more seeds.
 
-Seeds run two at a time in the background (two layouts with roots of their own); each test
-waits for its seed's result. The suite runs six seeds chosen so that each of the five operations
+Seeds run one at a time in the background, on one layout (six worker processes); each test
+waits for its seed's result. bench/torture.py runs two at a time (two layouts, eleven workers):
+the suite shares 2 cores with another pytest worker, where a second slot would only add a layout
+to build and five Spark sessions to start. The suite runs six seeds chosen so that each of the five operations
 is killed at least once and each candidate name is purged at least once (seeds 0, 1, 6, 7, 12,
 13); bench/torture.py runs the long tail (`make torture`: 200 seeds).
 MEDIAEXTRACT_TORTURE_SEEDS=N runs seeds 0..N-1 instead.
@@ -44,10 +46,10 @@ def torture(sandbox, list_paths, tmp_path_factory):
         with open(log_path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
-    harness = Torture(tmp_path_factory.mktemp("torture"), overrides, album, log=log)
+    harness = Torture(tmp_path_factory.mktemp("torture"), overrides, album, slots=1, log=log)
     try:
         harness.start()
-        harness.submit(SEEDS)  # two at a time, in the background; each test waits for its own
+        harness.submit(SEEDS)  # in the background; each test waits for its own
         yield harness
     finally:
         harness.close()
