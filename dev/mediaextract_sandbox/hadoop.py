@@ -250,10 +250,10 @@ class MiniHadoop:
             env.update(SPARK_SUBMIT_OPTS=submit_opts, KRB5_CONFIG=str(self.krb5_conf))
         return env
 
-    def submit_options(self, executors: int = 1) -> list[str]:
+    def submit_options(self) -> list[str]:
         """Return the spark-submit options for a small application on this cluster (before JOB):
-        one executor of 2 cores by default (each executor is a JVM and a Python daemon to start,
-        on a 2-core machine), or executors of one core each (a test that kills one of two)."""
+        one executor of 2 cores (each executor is a JVM and a Python daemon to start, on a 2-core
+        machine; a test that needs two names them after these, which spark-submit lets win)."""
         confs = {
             # Containers use pyspark's jars in place (same machine) instead of a 460 MB upload.
             "spark.yarn.jars": f"local:{spark_home()}/jars/*",
@@ -274,8 +274,7 @@ class MiniHadoop:
         java_options = " ".join(filter(None, ("-XX:TieredStopAtLevel=1", self.krb5_java_option if self.secure else "")))
         for role in ("driver", "executor", "yarn.am"):
             confs[f"spark.{role}.extraJavaOptions"] = java_options
-        return ["--num-executors", str(executors), "--executor-cores", "2" if executors == 1 else "1",
-                "--executor-memory", "1g",
+        return ["--num-executors", "1", "--executor-cores", "2", "--executor-memory", "1g",
                 "--driver-memory", "1g", *[a for k, v in confs.items() for a in ("--conf", f"{k}={v}")]]
 
     # -- Kerberos (secure=True) ----------------------------------------------------------------------

@@ -123,7 +123,8 @@ def test_without_a_ticket_hdfs_refuses_a_client(secure_hadoop, secure_env, ticke
 def test_check_access_with_principal_and_keytab_in_client_mode(secure_hadoop, secure_env, tmp_path):
     env = {**secure_env, "KRB5CCNAME": str(tmp_path / "no-ticket")}  # Spark logs in from the keytab alone
     result, made = submit_on_yarn(secure_hadoop, env, "check-access", "--root", checked_root(secure_hadoop),
-                                  spark_options=["--principal", secure_hadoop.principal, "--keytab", str(secure_hadoop.keytab)])
+                                  spark_options=["--principal", secure_hadoop.principal,
+                                                 "--keytab", str(secure_hadoop.keytab)])
     assert_succeeded_on_yarn(result, made)
     assert result.stdout.splitlines()[-1] == \
         f"check-access: nothing under {checked_root(secure_hadoop)} can be read beyond the owner"

@@ -13,9 +13,9 @@ counts. See tests/torture_harness.py for the design; bench/torture.py runs many 
 Seeds run one at a time in the background, on one layout (six worker processes); each test
 waits for its seed's result. bench/torture.py runs two at a time (two layouts, eleven workers):
 the suite shares 2 cores with another pytest worker, where a second slot would only add a layout
-to build and five Spark sessions to start. The suite runs six seeds chosen so that each of the five operations
-is killed at least once and each candidate name is purged at least once (seeds 0, 1, 6, 7, 12,
-13); bench/torture.py runs the long tail (`make torture`: 200 seeds).
+to build and five Spark sessions to start. The suite runs six seeds chosen so that each of the
+five operations is killed at least once and each candidate name is purged at least once (seeds
+0, 1, 6, 7, 12, 13); bench/torture.py runs the long tail (`make torture`: 200 seeds).
 MEDIAEXTRACT_TORTURE_SEEDS=N runs seeds 0..N-1 instead.
 """
 
