@@ -8,8 +8,8 @@ Python runner, Parquet, the report: what most of the suite's runs do), so the ar
 classes of real work, not only those of a session's start: a `plan` of the sandbox's lists, with
 the suite's settings, three runs each, interleaved: 17.5-20.2 s of user CPU with an archive made by
 a `plan` that failed on its list file (before any query: how it was made before), 15.4-15.9 s
-with one made by an extract. Making it costs about 50 s of CPU, once per session, in the
-background.
+with one made by an extract. Making it costs about 56 s of CPU (48.5 s user, 7.6 s system,
+alone), once per session, in the background.
 
 Speed only: a JVM whose class path differs from the archive's (a YARN client's has
 HADOOP_CONF_DIR) ignores it, silently (-Xlog:cds=off), and runs as before; no behaviour depends
