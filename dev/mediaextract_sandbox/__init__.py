@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,13 +75,62 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+# Ports handed out by free_ports stay reserved this long (a file each under PORT_RESERVATIONS):
+# long enough for the server that was given the port to bind it, after which it is simply taken.
+PORT_RESERVATION_S = 600.0
+# Below the kernel's ephemeral range when it can't be read (Linux's default is 32768-60999).
+DEFAULT_EPHEMERAL_LOW = 32768
+LOWEST_PORT = 10000
+
+
+def ephemeral_port_low() -> int:
+    """Return the first port the kernel may hand out by itself (to a connect() or a bind to port 0)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return DEFAULT_EPHEMERAL_LOW
+
+
+def _reserve(base: int, count: int, reservations: Path) -> bool:
+    """Claim ports base..base+count-1 for PORT_RESERVATION_S, atomically per port (O_EXCL files).
+
+    Other processes calling free_ports (the other pytest worker, a bench) skip claimed ports; a
+    claim older than PORT_RESERVATION_S is stale (its holder bound the port or went away)."""
+    claimed = []
+    for port in range(base, base + count):
+        marker = reservations / str(port)
+        try:
+            if time.time() - marker.stat().st_mtime > PORT_RESERVATION_S:
+                marker.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            for done in claimed:
+                done.unlink(missing_ok=True)
+            return False
+        claimed.append(marker)
+    return True
+
+
 def free_ports(count: int = 1) -> int:
-    """Return the first of `count` consecutive free loopback ports (from an OS-chosen base)."""
+    """Return the first of `count` consecutive free loopback ports, reserved for this caller.
+
+    Chosen at random below the kernel's ephemeral range: a port in that range can be handed to any
+    connect() or bind to port 0 (a client socket, the other worker's Hadoop daemons) between this
+    check and the server's own bind, which once made a Swift server exit while starting. Ports are
+    reserved across processes (PORT_RESERVATION_S), so two sandboxes starting at once never pick the
+    same block."""
+    reservations = Path(tempfile.gettempdir()) / f"mediaextract-ports-{os.getuid()}"
+    reservations.mkdir(mode=0o700, exist_ok=True)
+    high = ephemeral_port_low() - count
+    if high <= LOWEST_PORT:
+        raise SandboxError(f"no room for {count} ports below the ephemeral range")
+    pick = random.SystemRandom()
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count < 65535 and all(port_is_free(base + i) for i in range(count)):
+        base = pick.randrange(LOWEST_PORT, high)
+        if all(port_is_free(base + i) for i in range(count)) and _reserve(base, count, reservations):
             return base
     raise SandboxError(f"no block of {count} free loopback ports")
 
