@@ -27,6 +27,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Debian starts nothing here (no systemd); the sandbox runs private instances anyway.
 fi
 
+# The HDFS + YARN minicluster's jars and launcher in .cache/hadoop (skipped when up to date), beside
+# the Python install below: Maven (a JVM, and downloads) and pip each keep about one core busy.
+# Only tests/cluster needs them: without Maven Central everything else still installs and runs.
+jars_log=$(mktemp)
+scripts/hadoop_jars.sh >"$jars_log" 2>&1 &
+jars_pid=$!
+# A failed pip install (set -e) or a Ctrl-C leaves no Maven behind.
+trap 'kill "$jars_pid" 2>/dev/null || true; rm -f "$jars_log"' EXIT
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv"
@@ -45,6 +54,7 @@ fi
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 printf '%s\n%s\n%s\n' "$PWD/lib" "$PWD" "$PWD/dev" > "$site/mediaextract-worktree.pth"
 
-# The HDFS + YARN minicluster's jars and launcher in .cache/hadoop (skipped when up to date). Only
-# tests/cluster needs them: without Maven Central everything else still installs and runs.
-scripts/hadoop_jars.sh || echo "bootstrap: warning: the minicluster is not installed (see above): tests/cluster will fail" >&2
+wait "$jars_pid" && jars_status=0 || jars_status=$?
+cat "$jars_log"
+rm -f "$jars_log"
+[ "$jars_status" -eq 0 ] || echo "bootstrap: warning: the minicluster is not installed (see above): tests/cluster will fail" >&2

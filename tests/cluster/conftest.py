@@ -1,7 +1,9 @@
 """The Hadoop part of the sandbox: one HDFS + YARN minicluster per test session (dev/hadoop).
 
-Started once, on first use, and stopped at the end of the session; stopping also kills any YARN
-container left behind, and fails the session if one would not die.
+Started once, on first use, and stopped after the last test of tests/cluster (package-scoped
+fixtures: tests/conftest.py runs the package as one block, so it starts once; the worker's other
+tests do not share the machine with an idle minicluster); stopping also kills any YARN container
+left behind, and fails the session if one would not die.
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ def minicluster(root: Path, *, secure: bool = False):
     assert not cluster.running and cluster.leftovers() == []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hadoop(tmp_path_factory):
     yield from minicluster(tmp_path_factory.mktemp("hadoop"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def environment_uri(hadoop):
     """dist/environment.tar.gz uploaded once to HDFS: each application names it with
     MEDIAEXTRACT_ENVIRONMENT_URI instead of uploading 136 MB, and the NodeManager unpacks it once
@@ -57,7 +59,7 @@ def upload_environment(hadoop, ccache: Path | None = None) -> str:
     return uri
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def yarn_env(hadoop, environment_uri) -> dict:
     """The environment of ./spark-submit.sh --master yarn: no MEDIAEXTRACT_* of the caller's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAEXTRACT_")}
@@ -113,7 +115,7 @@ def assert_succeeded_on_yarn(result, made: list[dict]) -> None:
         [("FINISHED", "SUCCEEDED", "SPARK")], made
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hdfs_secrets_file(hadoop, sandbox) -> str:
     """The sandbox's secrets put on HDFS as the README says: created 0600 (umask 077), so that it
     is never readable by others, not even between a put and a chmod."""
@@ -122,7 +124,7 @@ def hdfs_secrets_file(hadoop, sandbox) -> str:
     return uri
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def output_root(hadoop, spark):
     """An output root on HDFS that other users may list (0755), so that only a data set's own modes
     keep them out of it."""
@@ -142,7 +144,7 @@ def extract_settings(sandbox, root: str, **overrides) -> list[str]:
     return [a for key, value in pairs.items() for a in ("--set", f"{key}={value}")]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client_extract(hadoop, yarn_env, sandbox, list_paths, output_root):
     """One extract on YARN in client mode, lists on the client's disk, data set on HDFS: checked by
     test_yarn.py, copied by test_governance_hdfs.py (so that the session extracts once)."""
