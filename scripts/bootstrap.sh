@@ -33,8 +33,8 @@ fi
 jars_log=$(mktemp)
 scripts/hadoop_jars.sh >"$jars_log" 2>&1 &
 jars_pid=$!
-# A failed pip install (set -e) or a Ctrl-C leaves no Maven behind.
-trap 'kill "$jars_pid" 2>/dev/null || true; rm -f "$jars_log"' EXIT
+# A failed pip install (set -e) or a Ctrl-C leaves no Maven behind (mvn is the script's child).
+trap 'pkill -P "$jars_pid" 2>/dev/null; kill "$jars_pid" 2>/dev/null; rm -f "$jars_log"' EXIT
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -55,6 +55,7 @@ site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purel
 printf '%s\n%s\n%s\n' "$PWD/lib" "$PWD" "$PWD/dev" > "$site/mediaextract-worktree.pth"
 
 wait "$jars_pid" && jars_status=0 || jars_status=$?
+trap - EXIT
 cat "$jars_log"
 rm -f "$jars_log"
 [ "$jars_status" -eq 0 ] || echo "bootstrap: warning: the minicluster is not installed (see above): tests/cluster will fail" >&2

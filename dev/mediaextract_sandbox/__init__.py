@@ -75,8 +75,9 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-# Ports handed out by free_ports stay reserved this long (a file each under PORT_RESERVATIONS):
-# long enough for the server that was given the port to bind it, after which it is simply taken.
+# Ports handed out by free_ports stay reserved this long (a file each in the temporary directory's
+# mediaextract-ports-<uid>/): long enough for the server given the port to bind it, after which
+# the port is simply taken.
 PORT_RESERVATION_S = 600.0
 # Below the kernel's ephemeral range when it can't be read (Linux's default is 32768-60999).
 DEFAULT_EPHEMERAL_LOW = 32768

@@ -33,6 +33,11 @@ def session_conf(settings) -> dict[str, str]:
         # default. With it, a run of 74 names planned in 4.9 s instead of 13.6 s (warm; the
         # 200 tiny tasks per stage and 200 files per write were most of a small run's plan).
         "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
+        # Spark 4's DataFrame query context: every DataFrame API call in the driver walks the
+        # Python stack and makes about five more py4j round trips to hand its call site to the
+        # JVM (F.col: 2.0 ms a call with it, 0.5 ms without). A job builds thousands of columns
+        # (an extract rerun of one list: 13,600 round trips); its failures are one line anyway.
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
     }
     jar = settings["catalog.jar"]
     if jar and os.path.exists(jar):
