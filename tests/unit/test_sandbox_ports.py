@@ -21,10 +21,16 @@ def test_ports_are_below_the_ephemeral_range_and_free(reservations):
     assert all(port_is_free(base + i) for i in range(4))
 
 
-def test_a_reserved_block_is_not_handed_out_again(reservations):
-    blocks = [free_ports(4) for _ in range(30)]
-    ports = [base + i for base in blocks for i in range(4)]
-    assert len(set(ports)) == len(ports)
+def test_a_reserved_block_is_not_handed_out_again(reservations, monkeypatch):
+    # The same random draw twice: the second caller must skip the first's block, which is still
+    # free (nothing listens on it yet), and take the next draw.
+    first, other = sandbox.LOWEST_PORT + 100, sandbox.LOWEST_PORT + 200
+    draws = iter([first, first, other])
+    monkeypatch.setattr(sandbox.random, "SystemRandom", lambda: type("Draws", (), {
+        "randrange": staticmethod(lambda low, high: next(draws))})())
+    assert free_ports(4) == first
+    assert all(port_is_free(first + i) for i in range(4))
+    assert free_ports(4) == other
 
 
 def test_a_stale_reservation_is_taken_over(reservations, monkeypatch):
