@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType
 
 from . import layout, statuses
-from .digest import EXTENSION_SQUISH, SHA1_BASE36_LEN
+from .digest import EXTENSION_SQUISH, base36_to_hex
 from .errors import BadInput, CatalogUnreachable
 from .rows import CATALOG_COLUMNS, LABEL_COLUMNS, LIST_COLUMNS, TYPES
 
@@ -288,40 +288,17 @@ def text_column(frame: DataFrame, column: str, strip: bool = True) -> F.Column:
     return F.trim(col) if strip else col
 
 
-# sha1_hex: a base-36 sha1 is a 160-bit number and Spark's conv() stops at 64 bits, so the digits
-# are folded into 32-bit limbs (least significant first) by long multiplication, in Spark SQL
-# expressions: no Python worker over the catalog's rows. Five limbs hold 160 bits; a sixth that
-# is not zero means the text is no sha1 (31 base-36 digits reach 161 bits).
-_LIMB = 1 << 32
-_LIMBS = 6
-_HEX_PER_LIMB = 8
-
-
+# sha1_hex is digest.base36_to_hex itself, run by the executors' Python workers (a plain UDF: no
+# Arrow on executors). A base-36 sha1 is a number of up to 161 bits, wider than any Spark SQL
+# integer (conv() stops at 64 bits, decimal at 38 digits), and both SQL versions written for it
+# cost more than a Python worker: limbs folded by higher-order functions are interpreted row by
+# row (about 170 us a row on 2 cores: 205 s of a 600,000-name extract's plan), exact decimal
+# arithmetic about 50 us; the UDF about 3 us, pickling included (200,000 sha1s on local[2]).
 def sha1_hex_column(sha1: F.Column) -> F.Column:
     """Return the 40 lower-case hex digits of a base-36 sha1 column; null when it is not one
-    (null, "" as MediaWiki writes for a lost file, not [0-9a-z]{1,31}, wider than 160 bits).
-
-    The same rule as digest.base36_to_hex, which the tests hold it to.
-    """
-    digits = F.transform(F.sequence(F.lit(1), F.length(sha1)),
-                         lambda i: F.conv(F.substring(sha1, i, F.lit(1)), 36, 10).cast("bigint"))
-    zero = F.array(*[F.lit(0).cast("bigint")] * _LIMBS)
-
-    def times_36_plus(limbs: F.Column, digit: F.Column) -> F.Column:
-        start = F.struct(F.array().cast("array<bigint>").alias("out"), digit.alias("carry"))
-
-        def step(acc: F.Column, limb: F.Column) -> F.Column:
-            value = limb * 36 + acc["carry"]
-            return F.struct(F.concat(acc["out"], F.array(value % _LIMB)).alias("out"),
-                            (value / _LIMB).cast("bigint").alias("carry"))
-
-        return F.aggregate(limbs, start, step, lambda acc: acc["out"])
-
-    limbs = F.aggregate(digits, zero, times_36_plus)
-    hex_digits = F.concat_ws("", F.reverse(F.transform(
-        F.slice(limbs, 1, _LIMBS - 1), lambda limb: F.lpad(F.lower(F.hex(limb)), _HEX_PER_LIMB, "0"))))
-    valid = sha1.rlike(f"^[0-9a-z]{{1,{SHA1_BASE36_LEN}}}$") & (F.element_at(limbs, _LIMBS) == 0)
-    return F.when(valid, hex_digits)
+    (null, "" as MediaWiki writes for a lost file, not [0-9a-z]{1,31}, wider than 160 bits):
+    digest.base36_to_hex, in the executors."""
+    return F.udf(base36_to_hex, "string", useArrow=False)(sha1)  # made here: a UDF needs a session
 
 
 def has_catalog_row() -> F.Column:

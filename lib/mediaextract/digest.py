@@ -34,7 +34,7 @@ def base36_to_hex(sha1: str | None) -> str | None:
     """Return the 40 lower-case hex digits of a base-36 sha1, None when it is not one.
 
     Not one: None, "" (what MediaWiki writes for a lost file), anything but [0-9a-z]{1,31}, or a
-    number wider than 160 bits. catalog.sha1_hex_column is the same rule in Spark SQL.
+    number wider than 160 bits. catalog.sha1_hex_column runs this very function in the executors.
     """
     if not isinstance(sha1, str) or not BASE36_SHA1_RE.fullmatch(sha1):
         return None
