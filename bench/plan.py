@@ -22,11 +22,17 @@ event log of every run (on for both sides alike) splits a run into launch, Spark
 driver work between them and stage time by kind (JDBC read, PySpark workers, list files,
 shuffles), and gives the driver JVM's heap peak and GC time.
 
+With --labels, a third side runs in the same alternation: what extract does with the plan before
+it fetches (this file, --labels-child, through the same spark-submit): plan the lists, look up
+the labels of the found rows (labels.attach: comment texts by id, live files by sha1, in the
+executors) and write the labelled plan as Parquet. Its driver's peak RSS at 4x against 1x says
+whether the label keys pass through the driver.
+
 Prints its figures and writes them to <out>/plan.txt and plan.json. Never asserts: the targets
 (plan <= 1.2x the plain join at 1x; the driver's peak RSS at 4x within 1.2x of that at 1x;
 time linear in names, i.e. t(4x) <= 4 t(1x): no negative fixed part) are reported as met or missed.
 
-Run: .venv/bin/python bench/plan.py [--rows 1000000] [--names 600000] [--repeat 2]
+Run: .venv/bin/python bench/plan.py [--rows 1000000] [--names 600000] [--repeat 2] [--labels]
      [--out bench/results] [--keep]
 """
 
@@ -485,11 +491,16 @@ def baseline_command(work: Path, spec: Path) -> list[str]:
             str(Path(__file__).resolve()), "--baseline-child", str(spec)]
 
 
+def labels_command(work: Path, spec: Path) -> list[str]:
+    """Plan and labels, launched as the plain join is (a PySpark script through spark-submit)."""
+    return [*baseline_command(work, spec)[:-2], "--labels-child", str(spec)]
+
+
 def timed_run(kind: str, command: list[str], work: Path, tag: str, timeout_s: float) -> dict:
     """Runs one command in a fresh process group; gives wall time, exit code, peaks, output.
     A run past timeout_s is killed (its whole group) and counted as failed."""
     env = run_env(work)
-    if kind == "baseline":
+    if kind in ("baseline", "labels"):
         env.update(PYSPARK_PYTHON=str(VENV_PYTHON), PYSPARK_DRIVER_PYTHON=str(VENV_PYTHON),
                    PYTHONPATH=f"{REPO / 'lib'}:{REPO}:{REPO / 'dev'}")
     events, logs = work / "events", work / "logs"
@@ -630,6 +641,25 @@ def baseline_child(spec_path: str) -> int:
     return 0
 
 
+def labels_child(spec_path: str) -> int:
+    """Plan the lists, attach the labels and write the labelled plan (run by spark-submit): prints
+    RESULT {"rows": rows written, "seconds": ...}. The lookups run in the write's tasks."""
+    from mediaextract import labels, pipeline
+    from mediaextract.config import load_settings
+    from mediaextract.session import build_session
+
+    spec = json.loads(Path(spec_path).read_text())
+    started = time.perf_counter()
+    settings = load_settings(spec["conf"], environ={})
+    spark = build_session(settings, "bench plan and labels")
+    planned = pipeline.planned(spark, settings, spec["lists"]).persist()
+    labels.attach(spark, settings, planned).write.mode("overwrite").parquet(spec["output"])
+    rows = spark.read.parquet(spec["output"]).count()
+    print("RESULT " + json.dumps({"rows": rows, "seconds": time.perf_counter() - started}), flush=True)
+    spark.stop()
+    return 0
+
+
 def baseline_rows(work: Path, tag: str) -> int | None:
     for line in (work / "runs" / f"{tag}.out").read_text(errors="replace").splitlines():
         if line.startswith("RESULT "):
@@ -658,7 +688,8 @@ def write_baseline_spec(settings, work: Path, lists: list[str], point: str) -> P
     from mediaextract.catalog import jdbc_url, parse_jdbc_url
 
     target = parse_jdbc_url(settings["catalog.url"])
-    spec = {"lists": lists, "url": jdbc_url(settings), "driver": settings["catalog.driver"],
+    spec = {"lists": lists, "conf": str(work / "bench.yaml"), "output": str(work / "plans" / f"labelled-{point}"),
+            "url": jdbc_url(settings), "driver": settings["catalog.driver"],
             "user": settings["catalog.user"], "password": settings["catalog.password"] or "",
             "host": target.host, "port": target.port, "database": target.database,
             "fetch_size": settings["catalog.fetch_size"], "partitions": settings["catalog.partitions"]}
@@ -670,11 +701,12 @@ def write_baseline_spec(settings, work: Path, lists: list[str], point: str) -> P
 
 
 def measure_point(point: str, facts: dict, conf: Path, spec: Path, work: Path, repeat: int,
-                  timeout_s: float) -> dict:
-    """Alternates the plain join and plan `repeat` times each at one list size; gives every run."""
+                  timeout_s: float, kinds: tuple[str, ...] = ("baseline", "plan")) -> dict:
+    """Alternates the plain join and plan (and plan with labels) `repeat` times each at one list
+    size; gives every run."""
     runs = []
     for i in range(1, repeat + 1):
-        for kind in ("baseline", "plan"):
+        for kind in kinds:
             tag = f"{point}-{kind}-{i}"
             print(f"  {tag} ...", end="", flush=True)
             if kind == "plan":
@@ -682,7 +714,8 @@ def measure_point(point: str, facts: dict, conf: Path, spec: Path, work: Path, r
                 run = timed_run(kind, plan_command(work, conf, facts["lists"], output), work, tag, timeout_s)
                 run["totals"] = plan_totals(output)
             else:
-                run = timed_run(kind, baseline_command(work, spec), work, tag, timeout_s)
+                command = baseline_command(work, spec) if kind == "baseline" else labels_command(work, spec)
+                run = timed_run(kind, command, work, tag, timeout_s)
                 run["rows"] = baseline_rows(work, tag)
             runs.append(run)
             print(f" {run['wall_s']:.1f} s, driver {run['driver_mb']:.0f} MB"
@@ -692,7 +725,7 @@ def measure_point(point: str, facts: dict, conf: Path, spec: Path, work: Path, r
 
 def summarize(runs: list[dict], facts: dict) -> dict:
     out = {"runs": runs, "expected": facts["expected"], "list_bytes": facts["bytes"]}
-    for kind in ("baseline", "plan"):
+    for kind in ("baseline", "plan", "labels"):
         mine = [r for r in runs if r["kind"] == kind and r["exit_code"] == 0]
         if not mine:
             continue
@@ -765,8 +798,10 @@ def build_text(r: dict) -> list[str]:
         add(f"{point}: {label} list lines in {len(LISTS)} lists ({p['list_bytes'] / MB:.1f} MB); filearchive {cfg['rows']} rows")
         add(f"  generated: {e['found']} found, {e['suppressed']} suppressed, {e['not_in_filearchive']} not in "
             f"filearchive, {e['duplicate']} duplicate; {e['join_rows']} join rows")
-        for kind, name in (("baseline", "plain join"), ("plan", "plan")):
+        for kind, name in (("baseline", "plain join"), ("plan", "plan"), ("labels", "+ labels")):
             s = p.get(kind)
+            if kind == "labels" and not s and not any(run["kind"] == kind for run in p["runs"]):
+                continue  # not asked for (--labels)
             if not s:
                 add(f"  {name:<10} no successful run")
                 continue
@@ -787,14 +822,19 @@ def build_text(r: dict) -> list[str]:
                 add(f"  plain join matched {run['rows']} rows "
                     f"({'as generated' if run['rows'] == e['join_rows'] else 'NOT as generated'})")
                 break
+        for run in p["runs"]:
+            if run["kind"] == "labels" and run.get("rows") is not None:
+                add(f"  plan + labels wrote {run['rows']} rows "
+                    f"({'one per list line' if run['rows'] == e['requested'] else 'NOT one per list line'})")
+                break
         if "ratio" in p:
             add(f"  plan / plain join: {p['ratio']:.2f}" + (f"  (target <= {TARGET_TIME_RATIO}: "
                                                              f"{verdict(p['ratio'] <= TARGET_TIME_RATIO)})"
                                                              if point == "1x" else ""))
-        for kind in ("baseline", "plan"):
+        for kind in ("baseline", "plan", "labels"):
             last = [run for run in p["runs"] if run["kind"] == kind]
             if last:
-                add(f"    where the last {'plain join' if kind == 'baseline' else 'plan'} run spent its "
+                add(f"    where the last {dict(baseline='plain join', labels='plan + labels').get(kind, kind)} run spent its "
                     f"{last[-1]['wall_s']:.1f} s:")
                 out.extend(phase_lines(last[-1]))
         for run in p["runs"]:
@@ -814,6 +854,11 @@ def build_text(r: dict) -> list[str]:
             f"{one['plan']['driver_mb']:.0f} MB)  {verdict(rss <= TARGET_RSS_RATIO)}")
         add(f"  time linear in names (t4x <= {NAMES_FACTOR} t1x):         {t4 / t1:.2f}  (fit t = {fixed:.1f} s "
             f"{per_name * 1e6:+.1f} us x names)  {verdict(t4 <= NAMES_FACTOR * t1)}")
+        if one.get("labels") and four.get("labels"):
+            l1, l4 = one["labels"]["driver_mb"], four["labels"]["driver_mb"]
+            add(f"  plan + labels: driver peak RSS 4x / 1x <= {TARGET_RSS_RATIO}: {l4 / l1:.2f}  ({l4:.0f} MB / "
+                f"{l1:.0f} MB; Python {four['labels']['driver_python_mb']:.0f} / "
+                f"{one['labels']['driver_python_mb']:.0f} MB)  {verdict(l4 / l1 <= TARGET_RSS_RATIO)}")
         if one.get("baseline") and four.get("baseline"):
             b1, b4 = one["baseline"]["median_s"], four["baseline"]["median_s"]
             add(f"  (plain join 4x / 1x: {b4 / b1:.2f}; plan / plain join at 4x: {four.get('ratio', float('nan')):.2f})")
@@ -831,7 +876,10 @@ def parse_args(argv=None):
     parser.add_argument("--run-timeout", type=float, default=1800, help="seconds one run may take (then killed)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where plan.txt/json go")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (data, lists, logs, event logs)")
+    parser.add_argument("--labels", action="store_true",
+                        help="also time plan + label lookups + write (what extract does before it fetches)")
     parser.add_argument("--baseline-child", help=argparse.SUPPRESS)  # internal: the plain join
+    parser.add_argument("--labels-child", help=argparse.SUPPRESS)  # internal: plan and labels
     return parser.parse_args(argv)
 
 
@@ -839,6 +887,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.baseline_child:
         return baseline_child(args.baseline_child)
+    if args.labels_child:
+        return labels_child(args.labels_child)
     rng = random.Random(args.seed)
     out_dir, root = start_run(args.out, "mxplan-")
     work = root / "work"
@@ -846,7 +896,8 @@ def main(argv=None) -> int:
         (work / sub).mkdir(parents=True)
     results: dict = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": {"rows": args.rows, "names": args.names, "repeat": args.repeat, "seed": args.seed},
+        "config": {"rows": args.rows, "names": args.names, "repeat": args.repeat, "seed": args.seed,
+                   "labels": args.labels},
         "machine": machine_facts(),
         "timings": {},
         "points": {},
@@ -904,7 +955,9 @@ def main(argv=None) -> int:
             spec = write_baseline_spec(settings, work, lists[point]["lists"], point)
             print(f"{point}: {lists[point]['expected']['requested']} list lines", flush=True)
             results["points"][point] = measure_point(point, lists[point], conf, spec, work, args.repeat,
-                                                       args.run_timeout)
+                                                       args.run_timeout,
+                                                       ("baseline", "plan", "labels") if args.labels
+                                                       else ("baseline", "plan"))
     except BaseException as error:
         code = record_failure(results, error)
     finally:

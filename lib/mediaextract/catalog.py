@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType
 
 from . import layout, statuses
+from .catalog_client import Login
 from .digest import EXTENSION_SQUISH, base36_to_hex
 from .errors import BadInput, CatalogUnreachable
 from .rows import CATALOG_COLUMNS, LABEL_COLUMNS, LIST_COLUMNS, TYPES
@@ -157,29 +158,18 @@ def _with_timeouts(url: str, connect_timeout_s: float) -> str:
     return url + ("&" if "?" in url else "?") + params
 
 
-def _connect(settings):
-    import pymysql  # the driver-side probe only; executors never need it
-
+def login(settings) -> Login:
+    """Return where the catalog is and who we are there, or raise BadInput."""
     target = parse_jdbc_url(settings["catalog.url"])
     if not settings["catalog.user"]:
         raise BadInput("no catalog user: set MEDIAEXTRACT_CATALOG_USER or catalog.user in secrets_file")
-    try:
-        return pymysql.connect(host=target.host, port=target.port, database=target.database,
-                               user=settings["catalog.user"], password=settings["catalog.password"] or "",
-                               connect_timeout=settings["catalog.connect_timeout_s"],
-                               read_timeout=max(30, settings["catalog.connect_timeout_s"]))
-    except pymysql.err.OperationalError as error:
-        code, message = (error.args + (None, ""))[:2]
-        if code in (1044, 1045):
-            raise CatalogUnreachable(f"catalog {target.host}:{target.port} refused user "
-                                     f"{settings['catalog.user']!r}: {message}") from None
-        raise CatalogUnreachable(f"catalog {target.host}:{target.port}/{target.database} unreachable: "
-                                 f"{message or error}") from None
+    return Login(target.host, target.port, target.database, settings["catalog.user"],
+                 settings["catalog.password"] or "", settings["catalog.connect_timeout_s"])
 
 
 def fa_id_bounds(settings) -> tuple[int, int]:
     """Return (min fa_id, max fa_id) of filearchive with one small query, for partitioned reads."""
-    connection = _connect(settings)
+    connection = login(settings).connect()
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT MIN(fa_id), MAX(fa_id) FROM filearchive")

@@ -95,7 +95,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("catalog.driver", str, "org.mariadb.jdbc.Driver", "JDBC driver class"),
     Setting("catalog.jar", str, "/usr/share/java/mariadb-java-client.jar",
             "the driver jar (Debian's `libmariadb-java`); null: none shipped", nullable=True),
-    Setting("catalog.partitions", int, 8, "JDBC read partitions over `fa_id`", at_least=1),
+    Setting("catalog.partitions", int, 8, "JDBC read partitions over `fa_id`; also the most label lookups at once (catalog connections)", at_least=1),
     Setting("catalog.fetch_size", int, 10000, "rows per JDBC round trip", at_least=1),
     Setting("catalog.connect_timeout_s", float, 10, "give up on an unreachable catalog after this (exit 3)", above=0),
     Setting("catalog.snapshot", str, None, "path of a snapshot made by the `snapshot` job", nullable=True),

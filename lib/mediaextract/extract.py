@@ -21,7 +21,7 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import audit, catalog, dataset, labels, layout, locks, pipeline, report, statuses, storage, thumbs
+from . import audit, catalog, catalog_client, dataset, labels, layout, locks, pipeline, report, statuses, storage, thumbs
 from .dataset import FETCHED_SCHEMA, ITEM_COLUMNS, ITEMS_SCHEMA, PLAN_COLUMNS, Paths
 from .errors import BadInput, NothingInStorage, StorageAuthError, StorageDown
 from .fetch import FetchPlan, Stop, fetch_partition
@@ -472,12 +472,15 @@ def _run(spark: SparkSession, fs: HadoopFS, settings, paths: Paths, registry: in
         # An earlier run that found objects had the right storage settings: a re-run whose rows
         # to fetch are the missing ones again must not stop for them (exit 9).
         found_before = previous is not None and not previous.where(F.col("status") == statuses.OK).isEmpty()
-        unlabelled = mark_removed(resolved).persist()  # read for the labels' keys, then joined
+        unlabelled = mark_removed(resolved)  # read for the labels' keys, then joined: kept
+        if unlabelled is not resolved:  # else nothing was marked, and resolved is kept already
+            unlabelled.persist()
         # Counted for the batches, then written: computed once. Marked again: the label texts are
         # read from the catalog only now, and one naming a removed file must not reach the disk.
         planned = mark_removed(labels.attach(spark, settings, unlabelled)).persist()
-        marked = _mark_reuse_and_batches(planned, previous, settings)
-        marked.write.mode("overwrite").parquet(paths.planned(run_id))
+        with catalog_client.tasks_reaching_the_catalog():  # the label lookups run in these jobs
+            marked = _mark_reuse_and_batches(planned, previous, settings)
+            marked.write.mode("overwrite").parquet(paths.planned(run_id))
         unlabelled.unpersist()
         resolved.unpersist()
         checkpoint("extract.planned")

@@ -98,8 +98,9 @@ def test_comment_and_image_are_read_by_the_keys_the_rows_need_only(labelled, san
     on_comment = [s for s in statements if re.search(r"\bFROM\s+`?comment`?\b", s, re.I)]
     on_image = [s for s in statements if re.search(r"\bFROM\s+`?image`?\b", s, re.I) and "img_sha1 IN" in s]
     assert on_comment and on_image
-    # One query per batch of at most catalog.lookup_batch (4) keys, each a pushed-down IN (...).
+    # One query per batch of at most catalog.lookup_batch (4) keys, each an IN (...) of literals.
     assert all(re.search(r"WHERE\s*\(?comment_id IN \(\d+(, \d+){0,3}\)", s) for s in on_comment), on_comment
+    assert all(re.search(r"WHERE img_sha1 IN \('[0-9a-z]+'(, '[0-9a-z]+'){0,3}\)", s) for s in on_image), on_image
     conn = sandbox.connect_db()
     try:
         with conn.cursor() as cur:
@@ -107,8 +108,62 @@ def test_comment_and_image_are_read_by_the_keys_the_rows_need_only(labelled, san
             in_table = cur.fetchone()[0]
     finally:
         conn.close()
-    asked = {int(i) for s in on_comment for i in re.findall(r"\d+", s.split(" IN ", 1)[1])}
-    assert len(on_comment) == math.ceil(len(asked) / 4) and len(asked) < in_table
+    asked = [int(i) for s in on_comment for i in re.findall(r"\d+", s.split(" IN ", 1)[1])]
+    # Each key asked once (distinct before the lookups, the lookups' result read once), and only
+    # the keys some row needs: fewer than the table holds.
+    assert len(asked) == len(set(asked)) and len(asked) < in_table
+    sha1s = [k for s in on_image for k in re.findall(r"'([0-9a-z]+)'", s.split(" IN ", 1)[1])]
+    assert len(sha1s) == len(set(sha1s))
+
+
+def test_the_label_keys_never_reach_the_driver(spark, sandbox, list_paths, monkeypatch):
+    """attach brings no row to the driver (its keys grow with the names): every way a frame or an
+    RDD hands rows to the driver fails while it builds the labelled frame, which is then right."""
+    from pyspark import RDD
+
+    from mediaextract import pipeline
+
+    settings = sandbox_settings(sandbox)
+    unlabelled = pipeline.planned(spark, settings, list_paths[:1]).persist()
+    expected = {r["line"]: r["deleted_reason"] for r in unlabelled.collect()}
+
+    def to_the_driver(*args, **kwargs):
+        raise AssertionError("labels.attach brought rows to the driver")
+
+    with monkeypatch.context() as spy:
+        # Spark 4's DataFrame is an interface: the methods are its classic implementation's.
+        for kind, methods in ((type(unlabelled), ("collect", "first", "head", "take", "tail", "toLocalIterator",
+                                           "toPandas", "count")),
+                              (RDD, ("collect", "first", "take", "toLocalIterator", "count"))):
+            for method in methods:
+                spy.setattr(kind, method, to_the_driver)
+        labelled = labels.attach(spark, settings, unlabelled)
+    got = {r["line"]: r for r in labelled.collect()}
+    assert set(got) == set(expected) and all(v is None for v in expected.values())
+    assert any(r["deleted_reason"] for r in got.values()) and any(r["live_duplicate_of"] for r in got.values())
+    unlabelled.unpersist()
+
+
+def test_a_catalog_gone_when_the_labels_are_looked_up_is_one_line(spark, sandbox, list_paths, tmp_path):
+    """The lookups' tasks reach the catalog themselves: one that cannot gives the driver the
+    catalog's one-line error (exit 3), not a Spark failure that reads as a bug."""
+    from mediaextract import catalog_client, pipeline
+    from mediaextract.errors import EXIT_CATALOG_UNREACHABLE, CatalogUnreachable
+
+    from ..conftest import free_ports
+
+    unlabelled = pipeline.planned(spark, sandbox_settings(sandbox), list_paths[:1]).persist()
+    database = catalog.parse_jdbc_url(sandbox_settings(sandbox)["catalog.url"]).database
+    port = free_ports()  # nothing listens there
+    gone = sandbox_settings(sandbox, catalog__url=f"jdbc:mysql://127.0.0.1:{port}/{database}")
+    labelled = labels.attach(spark, gone, unlabelled)  # builds the plan only: nothing asked yet
+    with pytest.raises(CatalogUnreachable) as caught:
+        with catalog_client.tasks_reaching_the_catalog():
+            labelled.write.parquet(str(tmp_path / "planned"))
+    message = str(caught.value)
+    assert caught.value.exit_code == EXIT_CATALOG_UNREACHABLE
+    assert message.startswith(f"catalog 127.0.0.1:{port}/{database} unreachable: ") and "\n" not in message
+    unlabelled.unpersist()
 
 
 def test_reports_count_live_duplicates_and_deletion_reasons_per_list(labelled, truth):

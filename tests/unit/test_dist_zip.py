@@ -22,6 +22,7 @@ SHIPPED = [
     "mediaextract/__init__.py",
     "mediaextract/audit.py",
     "mediaextract/catalog.py",
+    "mediaextract/catalog_client.py",
     "mediaextract/cli.py",
     "mediaextract/config.py",
     "mediaextract/console.py",
