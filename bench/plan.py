@@ -483,17 +483,13 @@ def plan_command(work: Path, conf: Path, lists: list[str], output: Path) -> list
             "--output", str(output), *lists]
 
 
-def baseline_command(work: Path, spec: Path) -> list[str]:
-    """The plain join, launched as spark-submit.sh launches a job (its console options and jar)."""
+def child_command(work: Path, spec: Path, kind: str) -> list[str]:
+    """The plain join (kind "baseline") or plan + labels ("labels"): this file as a PySpark script,
+    launched as spark-submit.sh launches a job (its console options and jar)."""
     return [str(SPARK_SUBMIT), *spark_options(work), "--conf", "spark.ui.showConsoleProgress=false",
             "--driver-java-options", f"-Dlog4j2.configurationFile=file:{REPO / 'conf' / 'log4j2.properties'}",
             *(["--jars", JDBC_JAR] if os.path.exists(JDBC_JAR) else []),
-            str(Path(__file__).resolve()), "--baseline-child", str(spec)]
-
-
-def labels_command(work: Path, spec: Path) -> list[str]:
-    """Plan and labels, launched as the plain join is (a PySpark script through spark-submit)."""
-    return [*baseline_command(work, spec)[:-2], "--labels-child", str(spec)]
+            str(Path(__file__).resolve()), f"--{kind}-child", str(spec)]
 
 
 def timed_run(kind: str, command: list[str], work: Path, tag: str, timeout_s: float) -> dict:
@@ -714,8 +710,7 @@ def measure_point(point: str, facts: dict, conf: Path, spec: Path, work: Path, r
                 run = timed_run(kind, plan_command(work, conf, facts["lists"], output), work, tag, timeout_s)
                 run["totals"] = plan_totals(output)
             else:
-                command = baseline_command(work, spec) if kind == "baseline" else labels_command(work, spec)
-                run = timed_run(kind, command, work, tag, timeout_s)
+                run = timed_run(kind, child_command(work, spec, kind), work, tag, timeout_s)
                 run["rows"] = baseline_rows(work, tag)
             runs.append(run)
             print(f" {run['wall_s']:.1f} s, driver {run['driver_mb']:.0f} MB"

@@ -1,5 +1,5 @@
-"""sha1_hex beside MediaWiki's base-36 sha1: computed in Spark SQL where sha1 enters the rows (the
-catalog), equal to the ground truth, filled in when a data set written before the column existed
+"""sha1_hex beside MediaWiki's base-36 sha1: computed in the executors where sha1 enters the rows
+(the catalog), equal to the ground truth, filled in when a data set written before the column existed
 resumes, and null in every row a legal request removed."""
 
 from __future__ import annotations
