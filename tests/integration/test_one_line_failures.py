@@ -148,6 +148,35 @@ def test_the_catalog_down(sandbox, tmp_path):
     the_one_line(result)
 
 
+def test_a_catalog_that_refuses_the_label_lookups(sandbox, tmp_path):
+    """The label lookups run in the executors, after the plan: an account that may read
+    filearchive and image but not comment stops the extract there, in one line and exit 3."""
+    user, password = "no_comments", "no-comments-password"
+    db = sandbox.connect_db()
+    try:
+        with db.cursor() as cur:
+            for host in ("%", "localhost", "127.0.0.1"):
+                cur.execute(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{password}'")
+                for table in ("filearchive", "image"):
+                    cur.execute(f"GRANT SELECT ON commonswiki.{table} TO '{user}'@'{host}'")
+    finally:
+        db.close()
+    secrets = yaml.safe_load(Path(sandbox.settings()["secrets_file"]).read_text())
+    secrets["catalog"] = {**(secrets.get("catalog") or {}), "user": user, "password": password}
+    limited = tmp_path / "credentials.yaml"
+    limited.write_text(yaml.safe_dump(secrets))
+    limited.chmod(0o600)
+    output = tmp_path / "o"
+    result = submit("extract", *sets(sandbox, secrets_file=str(limited)), "--output", str(output),
+                    str(sandbox.lists_dir))
+    assert result.returncode == EXIT_CATALOG_UNREACHABLE
+    line = the_one_line(result)
+    assert re.search(r"^mediaextract: error: catalog 127\.0\.0\.1:\d+/commonswiki query failed: \(1142, "
+                     r".*SELECT command denied to user 'no_comments'.*comment", line), line
+    assert password not in result.stdout + result.stderr + newest_run_log()
+    assert not (output / "_SUCCESS").exists()
+
+
 def test_credentials_refused_by_storage(sandbox, tmp_path):
     secrets = yaml.safe_load(Path(sandbox.settings()["secrets_file"]).read_text())
     secrets["storage"]["secret_key"] = "not-the-sandbox-secret"
