@@ -25,10 +25,11 @@ from pyspark.sql import functions as F
 
 from . import catalog, catalog_client, layout
 from .catalog_client import Login
+from .digest import BASE36_SHA1_RE
 
 SEPARATOR = "|"
 COMMENT_ID_COLUMNS = tuple(f"_{c}" for c in catalog.COMMENT_IDS)
-BASE36_SHA1 = "^[0-9a-z]{1,32}$"  # anything else is no sha1 a live file can have
+BASE36_SHA1 = f"^{BASE36_SHA1_RE.pattern}$"  # anything else is no sha1 a live file can have
 COMMENT_QUERY = "SELECT comment_id, comment_text FROM comment WHERE comment_id IN ({keys})"
 
 

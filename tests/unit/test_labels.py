@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mediaextract import catalog_client, labels
-from mediaextract.errors import CatalogUnreachable
 from mediaextract.config import load_settings
+from mediaextract.errors import CatalogUnreachable
 
 
 def test_keys_are_cut_in_order_into_batches_of_at_most_the_size():
